@@ -1,0 +1,227 @@
+package dpdk
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "uplk.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+)
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// QueueRef names one queue of one port.
+type QueueRef struct {
+	Port  uint16
+	Queue uint16
+}
+
+// IO is one worker's burst I/O: the rx queues it polls, a bounded software
+// tx queue per destination, and a list of mbufs to free. All of it lives in
+// C memory so that one cgo call per loop iteration (Step) can transmit,
+// free and receive without cgocheck walking Go memory. An IO belongs to one
+// thread.
+type IO struct {
+	io     *C.struct_uplk_io
+	rxq    []C.struct_uplk_rxq
+	rxbuf  []*Mbuf
+	txq    []TxQueue
+	free   []*Mbuf
+	allocs []unsafe.Pointer
+}
+
+// TxQueue is a bounded software queue in front of a port's tx queue.
+type TxQueue struct {
+	q    *C.struct_uplk_txq
+	ring []*Mbuf
+	mask uint32
+}
+
+func cmalloc(n uintptr) unsafe.Pointer {
+	p := C.calloc(1, C.size_t(n))
+	if p == nil {
+		panic("uplinkd: out of C memory")
+	}
+	return p
+}
+
+// NewIO builds the I/O plan for a worker. txCap is each tx queue's bound and
+// is rounded up to a power of two.
+func NewIO(rx []QueueRef, tx []QueueRef, txCap uint32) (*IO, error) {
+	if len(rx) > 1<<15 || len(tx) > 1<<15 {
+		return nil, fmt.Errorf("too many queues")
+	}
+	cp := uint32(1)
+	for cp < txCap {
+		cp <<= 1
+	}
+	w := &IO{}
+	alloc := func(n uintptr) unsafe.Pointer {
+		if n == 0 {
+			n = 1
+		}
+		p := cmalloc(n)
+		w.allocs = append(w.allocs, p)
+		return p
+	}
+	w.io = (*C.struct_uplk_io)(alloc(unsafe.Sizeof(C.struct_uplk_io{})))
+	w.io.nrx = C.uint16_t(len(rx))
+	w.io.ntx = C.uint16_t(len(tx))
+	w.io.rx = (*C.struct_uplk_rxq)(alloc(uintptr(len(rx)) * unsafe.Sizeof(C.struct_uplk_rxq{})))
+	w.rxq = unsafe.Slice(w.io.rx, len(rx))
+	for i, r := range rx {
+		w.rxq[i] = C.struct_uplk_rxq{port: C.uint16_t(r.Port), queue: C.uint16_t(r.Queue), max: Burst}
+	}
+	nrxbuf := len(rx) * Burst
+	w.io.rxbuf = (**C.struct_rte_mbuf)(alloc(uintptr(nrxbuf) * unsafe.Sizeof(uintptr(0))))
+	w.rxbuf = unsafe.Slice((**Mbuf)(unsafe.Pointer(w.io.rxbuf)), nrxbuf)
+	w.io.tx = (*C.struct_uplk_txq)(alloc(uintptr(len(tx)) * unsafe.Sizeof(C.struct_uplk_txq{})))
+	ctx := unsafe.Slice(w.io.tx, len(tx))
+	w.txq = make([]TxQueue, len(tx))
+	for i, t := range tx {
+		q := &ctx[i]
+		q.port, q.queue, q.mask = C.uint16_t(t.Port), C.uint16_t(t.Queue), C.uint32_t(cp-1)
+		q.ring = (**C.struct_rte_mbuf)(alloc(uintptr(cp) * unsafe.Sizeof(uintptr(0))))
+		w.txq[i] = TxQueue{q: q, ring: unsafe.Slice((**Mbuf)(unsafe.Pointer(q.ring)), cp), mask: cp - 1}
+	}
+	// A packet is freed at most once per step; rx bounds how many arrive.
+	freeCap := nrxbuf + Burst
+	w.io.freecap = C.uint32_t(freeCap)
+	w.io.freebuf = (**C.struct_rte_mbuf)(alloc(uintptr(freeCap) * unsafe.Sizeof(uintptr(0))))
+	w.free = unsafe.Slice((**Mbuf)(unsafe.Pointer(w.io.freebuf)), freeCap)
+	return w, nil
+}
+
+// Step transmits what the tx queues hold, frees what was dropped, then
+// polls every rx queue whose limit is above zero. It returns the number of
+// packets received. One cgo call.
+func (w *IO) Step() int { return int(C.uplk_step(w.io)) }
+
+// Flush transmits and frees without polling.
+func (w *IO) Flush() int { return int(C.uplk_flush(w.io)) }
+
+// StepTSC is the TSC value read when the last Step began.
+func (w *IO) StepTSC() uint64 { return uint64(w.io.tsc) }
+
+// Sent is how many packets the PMDs accepted in the last Step.
+func (w *IO) Sent() int { return int(w.io.txsent) }
+
+// Received is rx queue i's packets from the last Step; valid until the next.
+func (w *IO) Received(i int) []*Mbuf {
+	n := int(w.rxq[i].n)
+	return w.rxbuf[i*Burst : i*Burst+n : i*Burst+n]
+}
+
+// SetRxLimit caps how many packets rx queue i may yield next Step (0 to
+// Burst). A limit below Burst leaves packets in the queue: back-pressure.
+func (w *IO) SetRxLimit(i int, n int) {
+	if n > Burst {
+		n = Burst
+	}
+	if n < 0 {
+		n = 0
+	}
+	w.rxq[i].max = C.uint16_t(n)
+}
+
+// Tx is tx queue i.
+func (w *IO) Tx(i int) *TxQueue { return &w.txq[i] }
+
+// Free schedules m to be freed at the next Step.
+func (w *IO) Free(m *Mbuf) {
+	n := uint32(w.io.nfree)
+	if n == uint32(w.io.freecap) {
+		C.uplk_flush(w.io)
+		n = 0
+	}
+	w.free[n] = m
+	w.io.nfree = C.uint32_t(n + 1)
+}
+
+// Close frees every mbuf still queued and the C memory. It returns how many
+// queued packets it freed.
+func (w *IO) Close() int {
+	n := 0
+	for i := range w.txq {
+		n += w.txq[i].Drain(w)
+	}
+	C.uplk_flush(w.io)
+	// Nothing is left in the queues, so flush sent nothing more.
+	for _, p := range w.allocs {
+		C.free(p)
+	}
+	w.allocs = nil
+	return n
+}
+
+// Len is how many packets wait in the queue.
+func (q *TxQueue) Len() uint32 { return uint32(q.q.tail - q.q.head) }
+
+// Cap is the queue's bound.
+func (q *TxQueue) Cap() uint32 { return q.mask + 1 }
+
+// Space is how many more packets fit.
+func (q *TxQueue) Space() uint32 { return q.mask + 1 - uint32(q.q.tail-q.q.head) }
+
+// Push appends m; false when the queue is full (the caller keeps m).
+func (q *TxQueue) Push(m *Mbuf) bool {
+	t := uint32(q.q.tail)
+	if t-uint32(q.q.head) > q.mask {
+		return false
+	}
+	q.ring[t&q.mask] = m
+	q.q.tail = C.uint32_t(t + 1)
+	return true
+}
+
+// Port is the port and queue this queue feeds.
+func (q *TxQueue) Port() QueueRef {
+	return QueueRef{Port: uint16(q.q.port), Queue: uint16(q.q.queue)}
+}
+
+// Drain hands every queued mbuf to w.Free and returns how many.
+func (q *TxQueue) Drain(w *IO) int {
+	n := 0
+	for q.q.head != q.q.tail {
+		w.Free(q.ring[uint32(q.q.head)&q.mask])
+		q.q.head++
+		n++
+	}
+	return n
+}
+
+// TxRepeat sends prepared mbufs without giving them up: each gets an extra
+// reference first, so the PMD's free leaves them in the caller's hands.
+// Returns how many were accepted. For traffic generators.
+func TxRepeat(q QueueRef, ms []*Mbuf) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	return int(C.uplk_tx_repeat(C.uint16_t(q.Port), C.uint16_t(q.Queue), (**C.struct_rte_mbuf)(unsafe.Pointer(&ms[0])), C.uint16_t(len(ms))))
+}
+
+// RxBurst receives into ms (C memory from NewBurstBuf), returns the count.
+func RxBurst(q QueueRef, ms []*Mbuf) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	return int(C.rte_eth_rx_burst(C.uint16_t(q.Port), C.uint16_t(q.Queue), (**C.struct_rte_mbuf)(unsafe.Pointer(&ms[0])), C.uint16_t(len(ms))))
+}
+
+// NewBurstBuf is an mbuf pointer array in C memory, which cgo passes to C
+// without walking it. Release it with FreeBurstBuf.
+func NewBurstBuf(n int) []*Mbuf {
+	return unsafe.Slice((**Mbuf)(cmalloc(uintptr(n)*unsafe.Sizeof(uintptr(0)))), n)
+}
+
+// FreeBurstBuf releases a NewBurstBuf array (not the mbufs in it).
+func FreeBurstBuf(b []*Mbuf) {
+	if len(b) > 0 {
+		C.free(unsafe.Pointer(&b[0]))
+	}
+}

@@ -1,0 +1,73 @@
+package dpdk
+
+/*
+#include "uplk.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime/cgo"
+	"syscall"
+)
+
+// Workers run as EAL lcores calling into Go (rte_eal_remote_launch of a C
+// trampoline), not as Go threads registered with rte_thread_register: the
+// two run at the same speed, but registering a thread switches off
+// multi-process support, and dpdk-proc-info, dpdk-pdump and dpdk-dumpcap are
+// what an operator reaches for when a data plane misbehaves.
+
+// Lcore is a function running on an EAL worker lcore.
+type Lcore struct {
+	id   uint
+	done chan error
+	tid  chan int
+}
+
+type lcoreCall struct {
+	fn   func() error
+	done chan error
+	tid  chan int
+}
+
+//export uplkLcoreMain
+func uplkLcoreMain(h C.uintptr_t) C.int {
+	handle := cgo.Handle(h)
+	call := handle.Value().(*lcoreCall)
+	handle.Delete()
+	call.tid <- syscall.Gettid()
+	err := call.fn()
+	call.done <- err
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// Launch runs fn on lcore, which must be an idle EAL worker lcore. fn runs
+// on the lcore's own pinned thread for as long as it does not return.
+func Launch(lcore uint, fn func() error) (*Lcore, error) {
+	call := &lcoreCall{fn: fn, done: make(chan error, 1), tid: make(chan int, 1)}
+	h := cgo.NewHandle(call)
+	if rc := C.uplk_launch(C.uint(lcore), C.uintptr_t(h)); rc != 0 {
+		h.Delete()
+		return nil, fmt.Errorf("launch on lcore %d: %w", lcore, Errno(-rc))
+	}
+	return &Lcore{id: lcore, done: call.done, tid: call.tid}, nil
+}
+
+// ThreadID waits until the lcore's function has started and returns the OS
+// thread id it runs on.
+func (l *Lcore) ThreadID() int {
+	t := <-l.tid
+	l.tid <- t
+	return t
+}
+
+// Wait blocks until fn has returned, then reaps the lcore. It waits on a
+// channel first because rte_eal_wait_lcore busy-spins.
+func (l *Lcore) Wait() error {
+	err := <-l.done
+	C.rte_eal_wait_lcore(C.uint(l.id))
+	return err
+}

@@ -1,0 +1,43 @@
+package dpdk
+
+/*
+#include <stdlib.h>
+#include "uplk.h"
+
+static struct rte_mbuf *uplk_fake_mbuf(uint16_t room)
+{
+	struct rte_mbuf *m = calloc(1, sizeof(*m) + RTE_PKTMBUF_HEADROOM + room);
+	if (m == NULL)
+		return NULL;
+	m->buf_addr = (char *)(m + 1);
+	m->buf_len = RTE_PKTMBUF_HEADROOM + room;
+	m->data_off = RTE_PKTMBUF_HEADROOM;
+	m->nb_segs = 1;
+	m->refcnt = 1;
+	return m;
+}
+*/
+import "C"
+
+import "unsafe"
+
+// NewDetachedMbuf allocates an mbuf outside any pool, in C memory, for
+// benchmarks and tests of per-packet code that run without EAL. Never send
+// it to a port; release it with FreeDetachedMbuf.
+func NewDetachedMbuf(room uint16) *Mbuf {
+	return (*Mbuf)(unsafe.Pointer(C.uplk_fake_mbuf(C.uint16_t(room))))
+}
+
+// FreeDetachedMbuf releases a NewDetachedMbuf.
+func FreeDetachedMbuf(m *Mbuf) { C.free(unsafe.Pointer(m)) }
+
+// Discard forgets what the queue holds without sending or freeing it. Only
+// for detached mbufs in tests and benchmarks.
+func (q *TxQueue) Discard() { q.q.head = q.q.tail }
+
+// DiscardFreed forgets the mbufs scheduled for freeing. Only for detached
+// mbufs in tests and benchmarks.
+func (w *IO) DiscardFreed() { w.io.nfree = 0 }
+
+// PendingFree is the number of mbufs scheduled for freeing.
+func (w *IO) PendingFree() int { return int(w.io.nfree) }

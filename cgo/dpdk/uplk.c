@@ -1,0 +1,215 @@
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include "uplk.h"
+
+int uplk_errno(void) { return rte_errno; }
+
+int uplk_eal_init(int argc, char **argv, int *err)
+{
+	int ret = rte_eal_init(argc, argv);
+	*err = ret < 0 ? rte_errno : 0;
+	return ret;
+}
+
+/* Transmit what each software queue holds, at most in two contiguous
+ * chunks (the ring may wrap). What the PMD refuses stays queued. */
+static inline uint32_t txq_flush(struct uplk_txq *q)
+{
+	uint32_t sent = 0;
+	while (q->head != q->tail) {
+		uint32_t start = q->head & q->mask;
+		uint32_t len = q->tail - q->head;
+		uint32_t room = q->mask + 1 - start;
+		if (len > room)
+			len = room;
+		if (len > UINT16_MAX)
+			len = UINT16_MAX;
+		uint16_t n = rte_eth_tx_burst(q->port, q->queue, &q->ring[start], (uint16_t)len);
+		q->head += n;
+		sent += n;
+		if (n < len)
+			break;
+	}
+	return sent;
+}
+
+unsigned uplk_flush(struct uplk_io *io)
+{
+	uint32_t sent = 0;
+	for (uint16_t i = 0; i < io->ntx; i++)
+		sent += txq_flush(&io->tx[i]);
+	if (io->nfree) {
+		rte_pktmbuf_free_bulk(io->freebuf, io->nfree);
+		io->nfree = 0;
+	}
+	return sent;
+}
+
+/* One worker iteration's I/O in one cgo call: send what the previous
+ * iteration queued, free what it dropped, then poll every rx queue. */
+uint16_t uplk_step(struct uplk_io *io)
+{
+	io->tsc = rte_rdtsc();
+	io->txsent = uplk_flush(io);
+	uint16_t total = 0;
+	for (uint16_t i = 0; i < io->nrx; i++) {
+		struct uplk_rxq *r = &io->rx[i];
+		r->n = 0;
+		if (r->max == 0)
+			continue;
+		r->n = rte_eth_rx_burst(r->port, r->queue, &io->rxbuf[i * UPLK_BURST], r->max);
+		total += r->n;
+	}
+	return total;
+}
+
+int uplk_port_setup(uint16_t port, uint16_t nrxq, uint16_t ntxq, uint16_t nb_desc,
+		    struct rte_mempool *mp, uint16_t mtu, int *err)
+{
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	int ret;
+
+	memset(&conf, 0, sizeof(conf));
+	ret = rte_eth_dev_info_get(port, &info);
+	if (ret != 0) { *err = -ret; return -1; }
+	if (info.dev_flags && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC))
+		conf.intr_conf.lsc = 1;
+	if (mtu && mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN <= info.max_rx_pktlen)
+		conf.rxmode.mtu = mtu;
+	ret = rte_eth_dev_configure(port, nrxq, ntxq, &conf);
+	if (ret != 0) { *err = -ret; return -2; }
+	uint16_t nrx = nb_desc, ntx = nb_desc;
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
+	if (ret != 0) { *err = -ret; return -3; }
+	int socket = rte_eth_dev_socket_id(port);
+	if (socket < 0)
+		socket = 0;
+	for (uint16_t q = 0; q < nrxq; q++) {
+		ret = rte_eth_rx_queue_setup(port, q, nrx, socket, NULL, mp);
+		if (ret != 0) { *err = -ret; return -4; }
+	}
+	for (uint16_t q = 0; q < ntxq; q++) {
+		ret = rte_eth_tx_queue_setup(port, q, ntx, socket, NULL);
+		if (ret != 0) { *err = -ret; return -5; }
+	}
+	*err = 0;
+	return 0;
+}
+
+int uplk_port_by_name(const char *name, uint16_t *port)
+{
+	return rte_eth_dev_get_port_by_name(name, port);
+}
+
+int uplk_dev_probe(const char *devargs, int *err)
+{
+	int ret = rte_dev_probe(devargs);
+	*err = ret < 0 ? -ret : 0;
+	return ret;
+}
+
+/* Close a port and, for hot-plugged devices, remove the device so that a
+ * vhost socket or a tap interface disappears with it. */
+int uplk_port_detach(uint16_t port)
+{
+	struct rte_eth_dev_info info;
+	struct rte_device *dev = NULL;
+	if (rte_eth_dev_info_get(port, &info) == 0)
+		dev = info.device;
+	rte_eth_dev_stop(port);
+	int ret = rte_eth_dev_close(port);
+	if (dev)
+		ret = rte_dev_remove(dev);
+	return ret;
+}
+
+/* Link, vhost and removal events arrive on EAL's interrupt thread. They are
+ * queued in a ring and announced on an eventfd so that a goroutine can wait
+ * on them without polling and without calling into Go from that thread. */
+static struct rte_ring *ev_ring;
+static int ev_fd = -1;
+
+int uplk_event_fd(void)
+{
+	if (ev_fd >= 0)
+		return ev_fd;
+	ev_ring = rte_ring_create("uplk_events", 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	if (ev_ring == NULL)
+		return -1;
+	ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return ev_fd;
+}
+
+static int on_event(uint16_t port, enum rte_eth_event_type type, void *arg, void *out)
+{
+	(void)arg; (void)out;
+	uintptr_t v = ((uintptr_t)type << 16) | port;
+	if (ev_ring && rte_ring_enqueue(ev_ring, (void *)(v + 1)) == 0) {
+		uint64_t one = 1;
+		ssize_t r = write(ev_fd, &one, sizeof(one));
+		(void)r;
+	}
+	return 0;
+}
+
+int uplk_events_register(uint16_t port)
+{
+	int ret = rte_eth_dev_callback_register(port, RTE_ETH_EVENT_INTR_LSC, on_event, NULL);
+	if (ret == 0)
+		ret = rte_eth_dev_callback_register(port, RTE_ETH_EVENT_INTR_RMV, on_event, NULL);
+	return ret;
+}
+
+int uplk_event_pop(uint16_t *port, uint32_t *type)
+{
+	void *p;
+	if (ev_ring == NULL || rte_ring_dequeue(ev_ring, &p) != 0)
+		return 0;
+	uintptr_t v = (uintptr_t)p - 1;
+	*port = (uint16_t)(v & 0xffff);
+	*type = (uint32_t)(v >> 16);
+	return 1;
+}
+
+/* Re-send prepared mbufs without copying them: each gets an extra reference
+ * before the PMD may free it, and unsent ones give it back. Used by the
+ * traffic generator. */
+uint16_t uplk_tx_repeat(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++)
+		rte_mbuf_refcnt_update(pkts[i], 1);
+	uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
+	for (uint16_t i = sent; i < n; i++)
+		rte_mbuf_refcnt_update(pkts[i], -1);
+	return sent;
+}
+
+struct rte_mempool *uplk_pool_create(const char *name, unsigned n, unsigned cache,
+				     uint16_t dataroom, int socket, int *err)
+{
+	struct rte_mempool *mp = rte_pktmbuf_pool_create(name, n, cache, 0, dataroom, socket);
+	*err = mp == NULL ? rte_errno : 0;
+	return mp;
+}
+
+uint32_t uplk_pool_in_use(struct rte_mempool *mp) { return rte_mempool_in_use_count(mp); }
+
+int uplk_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **m, unsigned n)
+{
+	return rte_pktmbuf_alloc_bulk(mp, m, n);
+}
+
+void uplk_free_bulk(struct rte_mbuf **m, unsigned n) { rte_pktmbuf_free_bulk(m, n); }
+
+void uplk_set_len(struct rte_mbuf *m, uint16_t len)
+{
+	m->data_len = len;
+	m->pkt_len = len;
+}
+
+uint64_t uplk_tsc(void) { return rte_rdtsc(); }
+uint64_t uplk_tsc_hz(void) { return rte_get_tsc_hz(); }
+uint16_t uplk_refcnt_offset(void) { return offsetof(struct rte_mbuf, refcnt); }

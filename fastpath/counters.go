@@ -1,0 +1,81 @@
+package fastpath
+
+import "sync/atomic"
+
+// Counter indexes a port's counters. For a VM, Rx is what the VM sent
+// (egress) and Tx what was delivered to it; for a NIC, Rx is what arrived
+// from the network and Tx what was queued to it. Drops are counted under
+// the entity the frame came from, except vm_down and queue_full, which are
+// counted under the destination.
+type Counter int
+
+const (
+	RxPackets Counter = iota
+	RxBytes
+	TxPackets
+	TxBytes
+	dropBase
+	NumCounters = int(dropBase) + int(NumDropReasons)
+)
+
+// Drop is the counter of a drop reason.
+func Drop(r DropReason) Counter { return dropBase + Counter(r) }
+
+// Counters is a snapshot of one port's counters.
+type Counters [NumCounters]uint64
+
+// Drops sums every drop reason.
+func (c *Counters) Drops() uint64 {
+	var n uint64
+	for r := DropReason(1); r < NumDropReasons; r++ {
+		n += c[Drop(r)]
+	}
+	return n
+}
+
+// PublishedCounters is the copy of a port's counters that other goroutines
+// read. The owning worker counts in plain memory and publishes here about
+// once a millisecond, so the per-packet path pays no atomic operation.
+type PublishedCounters struct {
+	v [NumCounters]atomic.Uint64
+}
+
+// Load reads the published counters.
+func (p *PublishedCounters) Load() Counters {
+	var c Counters
+	for i := range c {
+		c[i] = p.v[i].Load()
+	}
+	return c
+}
+
+func (p *PublishedCounters) store(c *Counters) {
+	for i := range c {
+		p.v[i].Store(c[i])
+	}
+}
+
+// LoopStats describe a worker's loop. Cycles are TSC cycles.
+type LoopStats struct {
+	Loops uint64
+	// BusyCycles: cycles of iterations that received or sent packets.
+	BusyCycles uint64
+	// Packets received; BusyCycles / Packets is the cost per packet.
+	Packets uint64
+	// MaxGapCycles: the longest time between two iterations since start;
+	// a Go runtime pause or a preempted thread shows up here.
+	MaxGapCycles uint64
+	// RecentMaxGapCycles: the same over the last completed second.
+	RecentMaxGapCycles uint64
+}
+
+type publishedLoopStats struct {
+	loops, busy, packets, maxGap, recentGap atomic.Uint64
+}
+
+func (p *publishedLoopStats) load() LoopStats {
+	return LoopStats{
+		Loops: p.loops.Load(), BusyCycles: p.busy.Load(), Packets: p.packets.Load(),
+		MaxGapCycles: p.maxGap.Load(), RecentMaxGapCycles: p.recentGap.Load(),
+	}
+}

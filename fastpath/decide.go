@@ -1,0 +1,75 @@
+package fastpath
+
+import "encoding/binary"
+
+const etherTypeVLAN = 0x8100
+
+// frameTooLong reports whether a frame exceeds the MTU. A single VLAN tag
+// does not count against it.
+func (s *Snapshot) frameTooLong(frame []byte, pktLen uint32) bool {
+	if pktLen <= s.MaxFrame {
+		return false
+	}
+	if pktLen <= s.MaxFrame+4 && binary.BigEndian.Uint16(frame[12:14]) == etherTypeVLAN {
+		return false
+	}
+	return true
+}
+
+// Egress decides a frame a VM sent: the NIC it leaves by, or why it is
+// dropped. frame is the first segment, pktLen the whole frame's length.
+// The caller has checked that the VM's team has a usable NIC.
+func (s *Snapshot) Egress(vm int, frame []byte, pktLen uint32) (nic int, drop DropReason) {
+	if len(frame) < EthHdrLen {
+		return -1, DropRunt
+	}
+	if s.frameTooLong(frame, pktLen) {
+		return -1, DropOversize
+	}
+	src := MACAt(frame[6:12])
+	v := &s.VMs[vm]
+	if !v.owns(src) {
+		return -1, DropSpoofed
+	}
+	return SrcMACHash(src, s.Teams[v.Team].Up), NotDropped
+}
+
+func (v *VM) owns(m MAC) bool {
+	for _, own := range v.MACs {
+		if own == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Ingress decides a frame a NIC received: the VM it goes to, or flood to
+// the team's VMs, or why it is dropped.
+func (s *Snapshot) Ingress(nic int, frame []byte, pktLen uint32) (vm int, flood bool, drop DropReason) {
+	if len(frame) < EthHdrLen {
+		return -1, false, DropRunt
+	}
+	if s.frameTooLong(frame, pktLen) {
+		return -1, false, DropOversize
+	}
+	if _, local := s.vmByMAC.get(MACAt(frame[6:12])); local {
+		return -1, false, DropLooped
+	}
+	dst := MACAt(frame[0:6])
+	if dst.IsGroup() {
+		return -1, true, NotDropped
+	}
+	v, ok := s.vmByMAC.get(dst)
+	if !ok || s.VMs[v].Team != s.NICs[nic].Team {
+		return -1, false, DropUnknownUnicast
+	}
+	return v, false, NotDropped
+}
+
+// SrcMACHash picks one of the usable NICs by a hash of the source MAC, so a
+// MAC stays on one NIC while the set of usable NICs stays the same. up must
+// not be empty.
+func SrcMACHash(src MAC, up []int) int {
+	h := uint64(src) * 0x9E3779B97F4A7C15
+	return up[(h>>32)%uint64(len(up))]
+}

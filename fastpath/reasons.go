@@ -1,0 +1,38 @@
+package fastpath
+
+// DropReason says why a frame was not delivered. Every drop is counted
+// under exactly one reason.
+type DropReason uint8
+
+const (
+	NotDropped DropReason = iota
+	// DropRunt: shorter than an Ethernet header.
+	DropRunt
+	// DropOversize: longer than the configured MTU allows.
+	DropOversize
+	// DropSpoofed: a VM sent a source MAC it was not given.
+	DropSpoofed
+	// DropUnknownUnicast: no local VM has the destination MAC.
+	DropUnknownUnicast
+	// DropLooped: a frame from the network carries a local VM's source
+	// MAC: the physical switch sent our own frame back.
+	DropLooped
+	// DropVMDown: the destination VM's vhost device is not connected.
+	DropVMDown
+	// DropQueueFull: the destination's bounded software queue was full.
+	DropQueueFull
+	// DropShutdown: still queued when the daemon stopped.
+	DropShutdown
+	NumDropReasons
+)
+
+var reasonNames = [NumDropReasons]string{
+	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown",
+}
+
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return reasonNames[r]
+	}
+	return "invalid"
+}

@@ -1,0 +1,148 @@
+package fastpath
+
+import "fmt"
+
+// EthHdrLen is the length of an untagged Ethernet header.
+const EthHdrLen = 14
+
+// Snapshot is the immutable view of the tables a worker decides with. ctrl
+// builds a new one on every change and publishes it through an atomic
+// pointer; a worker loads it once per loop iteration (read-copy-update).
+type Snapshot struct {
+	Version uint64
+	// MaxFrame is the longest frame accepted, without CRC: MTU plus the
+	// Ethernet header, plus 4 bytes when the frame carries a VLAN tag.
+	MaxFrame uint32
+	VMs      []VM
+	NICs     []NIC
+	Teams    []Team
+	vmByMAC  macTable
+}
+
+// VM is one virtual machine's vNIC as the fast path sees it.
+type VM struct {
+	Name string
+	Team int
+	MACs []MAC
+	// Connected: the guest's virtio device is attached to the vhost port.
+	Connected bool
+}
+
+// NIC is one physical NIC.
+type NIC struct {
+	Name   string
+	Team   int
+	LinkUp bool
+	// AdminUp is false when an operator set the NIC down.
+	AdminUp bool
+}
+
+// Usable says the NIC may carry traffic now.
+func (n *NIC) Usable() bool { return n.LinkUp && n.AdminUp }
+
+// Team is a set of NICs shared by a set of VMs.
+type Team struct {
+	Name string
+	NICs []int
+	VMs  []int
+	// Up lists the usable NICs, in NICs order; derived by Build.
+	Up []int
+}
+
+// Build derives the lookup tables and checks references. ctrl calls it
+// before publishing; it allocates, so it never runs on a worker.
+func (s *Snapshot) Build() error {
+	for t := range s.Teams {
+		s.Teams[t].Up = s.Teams[t].Up[:0]
+		s.Teams[t].VMs = s.Teams[t].VMs[:0]
+	}
+	for i := range s.NICs {
+		t := s.NICs[i].Team
+		if t < 0 || t >= len(s.Teams) {
+			return fmt.Errorf("nic %s: team %d does not exist", s.NICs[i].Name, t)
+		}
+	}
+	for t := range s.Teams {
+		up := []int{}
+		for _, n := range s.Teams[t].NICs {
+			if n < 0 || n >= len(s.NICs) {
+				return fmt.Errorf("team %s: nic %d does not exist", s.Teams[t].Name, n)
+			}
+			if s.NICs[n].Usable() {
+				up = append(up, n)
+			}
+		}
+		s.Teams[t].Up = up
+	}
+	n := 0
+	for _, vm := range s.VMs {
+		n += len(vm.MACs)
+	}
+	s.vmByMAC = newMACTable(n)
+	for i, vm := range s.VMs {
+		if vm.Team < 0 || vm.Team >= len(s.Teams) {
+			return fmt.Errorf("vm %s: team %d does not exist", vm.Name, vm.Team)
+		}
+		s.Teams[vm.Team].VMs = append(s.Teams[vm.Team].VMs, i)
+		for _, m := range vm.MACs {
+			if prev, ok := s.vmByMAC.get(m); ok {
+				return fmt.Errorf("MAC %s belongs to both vm %s and vm %s", m, s.VMs[prev].Name, vm.Name)
+			}
+			s.vmByMAC.put(m, i)
+		}
+	}
+	return nil
+}
+
+// VMByMAC finds the VM that owns a MAC.
+func (s *Snapshot) VMByMAC(m MAC) (int, bool) { return s.vmByMAC.get(m) }
+
+// macTable is an open-addressing hash from MAC to VM index: a lookup is a
+// multiply, a shift and usually one probe, with no allocation.
+type macTable struct {
+	keys  []MAC
+	vals  []int32
+	shift uint
+}
+
+const emptyKey = ^MAC(0)
+
+func newMACTable(n int) macTable {
+	size, shift := 8, uint(61)
+	for size < 2*n {
+		size <<= 1
+		shift--
+	}
+	t := macTable{keys: make([]MAC, size), vals: make([]int32, size), shift: shift}
+	for i := range t.keys {
+		t.keys[i] = emptyKey
+	}
+	return t
+}
+
+func (t *macTable) slot(m MAC) uint64 { return uint64(m) * 0x9E3779B97F4A7C15 >> t.shift }
+
+func (t *macTable) put(m MAC, v int) {
+	mask := uint64(len(t.keys) - 1)
+	for i := t.slot(m); ; i = (i + 1) & mask {
+		if t.keys[i] == emptyKey || t.keys[i] == m {
+			t.keys[i], t.vals[i] = m, int32(v)
+			return
+		}
+	}
+}
+
+func (t *macTable) get(m MAC) (int, bool) {
+	if len(t.keys) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(t.keys) - 1)
+	for i := t.slot(m); ; i = (i + 1) & mask {
+		switch t.keys[i] {
+		case m:
+			return int(t.vals[i]), true
+		case emptyKey:
+			return 0, false
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package fastpath
+
+import (
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
+)
+
+// rig is a worker over detached mbufs and an IO without ports: the
+// per-packet path end to end (decide, count, queue, free) without EAL.
+type rig struct {
+	w    *Worker
+	io   *dpdk.IO
+	snap atomic.Pointer[Snapshot]
+	bufs []*dpdk.Mbuf
+}
+
+func newRig(t testing.TB, s *Snapshot, txCap uint32) *rig {
+	// tx queues: 0,1 reach vm1, vm2; 2,3 reach nic1, nic2.
+	io, err := dpdk.NewIO(nil, make([]dpdk.QueueRef, 4), txCap)
+	require.NoError(t, err)
+	r := &rig{io: io}
+	r.snap.Store(s)
+	r.w = NewWorker(WorkerPlan{IO: io, Snap: &r.snap, VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: 1})
+	t.Cleanup(func() {
+		for _, m := range r.bufs {
+			dpdk.FreeDetachedMbuf(m)
+		}
+		io.DiscardFreed()
+		for i := 0; i < 4; i++ {
+			io.Tx(i).Discard()
+		}
+		io.Close()
+	})
+	return r
+}
+
+func (r *rig) mbufs(frames ...[]byte) []*dpdk.Mbuf {
+	out := make([]*dpdk.Mbuf, len(frames))
+	for i, f := range frames {
+		m := dpdk.NewDetachedMbuf(2048)
+		copy(m.Buffer(), f)
+		m.SetLen(uint16(len(f)))
+		out[i] = m
+		r.bufs = append(r.bufs, m)
+	}
+	return out
+}
+
+func TestWorkerEgressQueuesBySrcMACAndCountsDrops(t *testing.T) {
+	s := twoByTwo(t)
+	r := newRig(t, s, 64)
+	pkts := r.mbufs(
+		frame(macPeer, macVM1, 64), frame(macPeer, macVM1, 100),
+		frame(macPeer, macVM2, 64), // spoofed: vm2's MAC from vm1
+		frame(macPeer, macVM1, 8),  // runt
+	)
+	r.w.egress(s, 0, pkts)
+	r.w.publish()
+
+	want := SrcMACHash(macVM1, s.Teams[0].Up)
+	assert.EqualValues(t, 2, r.io.Tx(2+want).Len(), "both good frames on vm1's NIC")
+	assert.EqualValues(t, 0, r.io.Tx(2+1-want).Len())
+	assert.Equal(t, 2, r.io.PendingFree(), "spoofed and runt frames are freed")
+
+	c := r.w.VMCounters(0)
+	assert.EqualValues(t, 4, c[RxPackets])
+	assert.EqualValues(t, 64+100+64+8, c[RxBytes])
+	assert.EqualValues(t, 1, c[Drop(DropSpoofed)])
+	assert.EqualValues(t, 1, c[Drop(DropRunt)])
+	n := r.w.NICCounters(want)
+	assert.EqualValues(t, 2, n[TxPackets])
+	assert.EqualValues(t, 164, n[TxBytes])
+}
+
+func TestWorkerIngressDeliversFloodsAndDrops(t *testing.T) {
+	s := twoByTwo(t)
+	r := newRig(t, s, 64)
+	pkts := r.mbufs(
+		frame(macVM2, macPeer, 64),
+		frame(Broadcast, macPeer, 64),
+		frame(0x020000009999, macPeer, 64),
+	)
+	r.w.ingress(s, 0, pkts)
+	r.w.publish()
+
+	assert.EqualValues(t, 1, r.io.Tx(0).Len(), "vm1 gets the broadcast")
+	assert.EqualValues(t, 2, r.io.Tx(1).Len(), "vm2 gets its unicast and the broadcast")
+	assert.EqualValues(t, 2, pkts[1].Refcnt(), "one broadcast mbuf, one reference per VM")
+	assert.EqualValues(t, 1, pkts[0].Refcnt())
+	assert.Equal(t, 1, r.io.PendingFree())
+	assert.EqualValues(t, 1, r.w.NICCounters(0)[Drop(DropUnknownUnicast)])
+	assert.EqualValues(t, 3, r.w.NICCounters(0)[RxPackets])
+	assert.EqualValues(t, 2, r.w.VMCounters(1)[TxPackets])
+}
+
+func TestWorkerIngressToDisconnectedVMIsDroppedAndCounted(t *testing.T) {
+	s := twoByTwo(t)
+	s.VMs[0].Connected = false
+	r := newRig(t, s, 64)
+	pkts := r.mbufs(frame(macVM1, macPeer, 64), frame(Broadcast, macPeer, 64))
+	r.w.ingress(s, 0, pkts)
+	r.w.publish()
+	assert.EqualValues(t, 0, r.io.Tx(0).Len())
+	assert.EqualValues(t, 1, r.io.Tx(1).Len())
+	assert.EqualValues(t, 1, pkts[1].Refcnt())
+	assert.EqualValues(t, 2, r.w.VMCounters(0)[Drop(DropVMDown)])
+	assert.Equal(t, 1, r.io.PendingFree())
+}
+
+func TestWorkerIngressQueueBoundDropsAndCounts(t *testing.T) {
+	s := twoByTwo(t)
+	r := newRig(t, s, 2)
+	frames := make([][]byte, 5)
+	for i := range frames {
+		frames[i] = frame(macVM1, macPeer, 64)
+	}
+	r.w.ingress(s, 0, r.mbufs(frames...))
+	r.w.publish()
+	assert.EqualValues(t, 2, r.io.Tx(0).Len())
+	assert.EqualValues(t, 3, r.w.VMCounters(0)[Drop(DropQueueFull)])
+	assert.Equal(t, 3, r.io.PendingFree())
+}
+
+func TestBackPressureLimitsVMPollingToNICRoom(t *testing.T) {
+	s := twoByTwo(t)
+	io, err := dpdk.NewIO(make([]dpdk.QueueRef, 2), make([]dpdk.QueueRef, 4), 64)
+	require.NoError(t, err)
+	defer io.Close()
+	var snap atomic.Pointer[Snapshot]
+	snap.Store(s)
+	w := NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
+		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: 1})
+
+	// Fill NIC 1's queue to 40 of 64: 24 left, shared by both VMs.
+	m := dpdk.NewDetachedMbuf(64)
+	defer dpdk.FreeDetachedMbuf(m)
+	for i := 0; i < 40; i++ {
+		require.True(t, io.Tx(2).Push(m))
+	}
+	w.setRxLimits(s)
+	assert.EqualValues(t, 0, w.room[0], "VM limits never add up to more than the NIC can queue")
+	io.Tx(2).Discard()
+
+	// No usable NIC: the VMs are not polled at all, their packets wait.
+	down := twoByTwo(t, false, false)
+	w.setRxLimits(down)
+	assert.EqualValues(t, 64, w.room[0])
+	assert.EqualValues(t, 64, w.room[1])
+}
