@@ -29,12 +29,15 @@ func (e Errno) Error() string {
 // thread first: call it from main's goroutine and keep it there.
 func Init(args []string) error {
 	runtime.LockOSThread()
+	// EAL permutes argv while parsing it, so free from a copy.
 	argv := make([]*C.char, len(args))
+	owned := make([]*C.char, len(args))
 	for i, a := range args {
 		argv[i] = C.CString(a)
+		owned[i] = argv[i]
 	}
 	defer func() {
-		for _, p := range argv {
+		for _, p := range owned {
 			C.free(unsafe.Pointer(p))
 		}
 	}()

@@ -138,7 +138,7 @@ func decode(v *viper.Viper, where string) (*Config, error) {
 	return &c, nil
 }
 
-// cleanDecodeError turns mapstructure's "'' has invalid keys: x" into
+// cleanDecodeError turns mapstructure's "” has invalid keys: x" into
 // something that names the key.
 func cleanDecodeError(err error) error {
 	msg := err.Error()

@@ -1,0 +1,123 @@
+// Command uplinkd is the VM-aware NIC-teaming data plane daemon.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/uplinkd/uplinkd/configs"
+	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/plane"
+)
+
+func main() {
+	var (
+		cfgPath   string
+		logFormat string
+		logLevel  string
+		check     bool
+		status    time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "uplinkd",
+		Short: "VM-aware NIC-teaming data plane",
+		Long: `uplinkd moves packets between VMs' vhost-user ports and physical NICs
+through DPDK, deciding per packet whether and over which NIC a VM's traffic
+leaves. Without --config it runs the embedded demo topology (two net_tap
+NICs, two VMs). It stops cleanly on SIGINT or SIGTERM.`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("status-interval") {
+				cfg.Status.Interval = status
+			}
+			if check {
+				fmt.Println("config OK")
+				return nil
+			}
+			return run(cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&cfgPath, "config", "c", "", "config file (.toml, .yaml); default: the embedded demo topology")
+	f.StringVar(&logFormat, "log-format", "auto", "log format: json, console, or auto (console on a terminal)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&check, "check", false, "validate the config and exit")
+	f.DurationVar(&status, "status-interval", time.Second, "status line interval (0 turns it off); overrides status.interval")
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Parse(configs.Demo, "toml")
+	}
+	return config.Load(path)
+}
+
+func newLogger(format, level string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("--log-level: %w", err)
+	}
+	var out = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
+	switch format {
+	case "json":
+		return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger(), nil
+	case "console":
+	case "auto":
+		if !isatty.IsTerminal(os.Stderr.Fd()) {
+			return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger(), nil
+		}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("--log-format: %q is not json, console or auto", format)
+	}
+	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func run(cfg *config.Config, log zerolog.Logger) error {
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	p, err := plane.Start(cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return err
+	}
+	runErr := p.Run(ctx)
+	log.Info().Msg("stopping")
+	closeErr := p.Close()
+	if runErr != nil {
+		log.Error().Err(runErr).Msg("control loop")
+		return runErr
+	}
+	if closeErr != nil {
+		log.Error().Err(closeErr).Msg("stopped with errors")
+		return closeErr
+	}
+	log.Info().Str("event", "exit").Str("file_prefix", cfg.EAL.FilePrefix).
+		Int("hugepage_files_left", len(filepathGlob(cfg))).Msg("stopped cleanly")
+	return nil
+}
+
+func filepathGlob(cfg *config.Config) []string {
+	m, _ := filepath.Glob(filepath.Join(cfg.EAL.HugeDir, cfg.EAL.FilePrefix+"map_*"))
+	return m
+}

@@ -1,0 +1,85 @@
+package plane
+
+import (
+	"context"
+	"time"
+
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
+)
+
+// Run follows link state (LSC and vhost events, plus polling for PMDs that
+// raise none) and prints the status line until ctx ends.
+func (p *Plane) Run(ctx context.Context) error {
+	events, err := dpdk.WatchEvents(ctx, append(append([]dpdk.Port{}, p.nics...), p.vms...))
+	if err != nil {
+		return err
+	}
+	poll := time.NewTicker(p.cfg.Dataplane.LinkPoll)
+	defer poll.Stop()
+	var status <-chan time.Time
+	if iv := p.cfg.Status.Interval; iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		status = t.C
+	}
+	st := newStatusPrinter(p)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			p.log.Debug().Uint16("port_id", ev.Port).Int("type", int(ev.Type)).Msg("port event")
+			p.updateLinks("event")
+		case <-poll.C:
+			p.updateLinks("poll")
+		case <-status:
+			st.print()
+		}
+	}
+}
+
+// refreshLinks reads every port's link state, logs each change and
+// reports whether there was one. Callers hold p.mu, except during Start.
+func (p *Plane) refreshLinks(cause string) bool {
+	changed := false
+	for i, port := range p.nics {
+		l, err := port.Link()
+		if err != nil || l == p.nicLink[i] {
+			continue
+		}
+		changed = changed || l.Up != p.nicLink[i].Up
+		p.nicLink[i] = l
+		p.log.Info().Str("event", "nic_link").Str("nic", p.cfg.NICs[i].Name).Bool("up", l.Up).
+			Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause).Msg("NIC link changed")
+	}
+	for i, port := range p.vms {
+		l, err := port.Link()
+		if err != nil || l.Up == p.vmUp[i] {
+			continue
+		}
+		changed = true
+		p.vmUp[i] = l.Up
+		msg := "VM vhost device detached"
+		if l.Up {
+			msg = "VM vhost device attached"
+		}
+		p.log.Info().Str("event", "vm_vhost").Str("vm", p.cfg.VMs[i].Name).Bool("connected", l.Up).
+			Str("cause", cause).Msg(msg)
+	}
+	return changed
+}
+
+func (p *Plane) updateLinks(cause string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.refreshLinks(cause) {
+		return
+	}
+	if err := p.publish(); err != nil {
+		p.log.Error().Err(err).Msg("publishing tables")
+	}
+}

@@ -1,0 +1,275 @@
+// Package plane brings the data plane up and down: EAL, the mbuf pool, NIC
+// and vhost-user ports, the worker, and the control loop that follows link
+// state and prints status. It turns configuration into fastpath tables and
+// publishes them; it never touches packet memory.
+package plane
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
+	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// Plane is a running data plane.
+type Plane struct {
+	cfg  *config.Config
+	log  zerolog.Logger
+	pool *dpdk.Pool
+	nics []dpdk.Port
+	vms  []dpdk.Port
+	io   *dpdk.IO
+
+	worker *fastpath.Worker
+	lcore  *dpdk.Lcore
+	snap   atomic.Pointer[fastpath.Snapshot]
+
+	mu        sync.Mutex // guards the link state below and publishing
+	nicLink   []dpdk.Link
+	vmUp      []bool
+	version   uint64
+	poolStart uint32
+
+	undo   []func()
+	closed bool
+}
+
+// EALArgs builds the EAL command line from the config.
+func EALArgs(c *config.Config) []string {
+	e := c.EAL
+	lcores := strconv.Itoa(e.MainLcore)
+	for _, l := range e.WorkerLcores {
+		lcores += "," + strconv.Itoa(l)
+	}
+	args := []string{"uplinkd", "-l", lcores, "--main-lcore", strconv.Itoa(e.MainLcore),
+		"--file-prefix", e.FilePrefix, "-m", strconv.Itoa(e.MemoryMB), "--huge-dir", e.HugeDir,
+		"--log-level", e.LogLevel}
+	pci := false
+	for _, n := range c.NICs {
+		if n.PCI != "" {
+			args = append(args, "-a", n.PCI)
+			pci = true
+		}
+	}
+	if !pci {
+		args = append(args, "--no-pci")
+	}
+	return append(args, e.ExtraArgs...)
+}
+
+// Start brings the data plane up. On error, whatever it had set up is torn
+// down again, hugepage files included.
+func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
+	p = &Plane{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			p.teardown()
+		}
+	}()
+	args := EALArgs(cfg)
+	log.Info().Strs("args", args[1:]).Msg("starting EAL")
+	p.onUndo(func() {
+		if err := dpdk.RemoveRuntimeFiles(cfg.EAL.HugeDir, cfg.EAL.FilePrefix); err != nil {
+			log.Error().Err(err).Msg("removing hugepage files")
+		}
+	})
+	if err := dpdk.Init(args); err != nil {
+		return nil, err
+	}
+	p.onUndo(func() { dpdk.Cleanup() })
+
+	d := cfg.Dataplane
+	if p.pool, err = dpdk.NewPool("uplinkd_pkts", uint32(d.Mbufs), 256, dpdk.DefaultDataRoom); err != nil {
+		return nil, err
+	}
+	p.onUndo(p.pool.Free)
+
+	for i, n := range cfg.NICs {
+		devargs := n.Vdev
+		if n.PCI != "" {
+			devargs = n.PCI
+		}
+		port, err := p.attach(fmt.Sprintf("nics[%d] (%s)", i, n.Name), devargs)
+		if err != nil {
+			return nil, err
+		}
+		p.nics = append(p.nics, port)
+	}
+	for i, v := range cfg.VMs {
+		if !v.Client() {
+			if err := os.MkdirAll(filepath.Dir(v.Socket), 0o755); err != nil {
+				return nil, fmt.Errorf("vms[%d].socket: %w", i, err)
+			}
+			os.Remove(v.Socket) // a stale socket from a crashed run
+		}
+		devargs := dpdk.VhostDevargs(fmt.Sprintf("net_vhost%d", i), v.Socket, v.Client(), 1)
+		port, err := p.attach(fmt.Sprintf("vms[%d] (%s)", i, v.Name), devargs)
+		if err != nil {
+			return nil, err
+		}
+		p.vms = append(p.vms, port)
+	}
+
+	// Rx and tx queues: VMs first, then NICs, each port's queue 0.
+	var rx, tx []dpdk.QueueRef
+	plan := fastpath.WorkerPlan{Snap: &p.snap, TSCHz: dpdk.TSCHz()}
+	for i, port := range p.vms {
+		rx = append(rx, dpdk.QueueRef{Port: port.ID})
+		plan.Rx = append(plan.Rx, fastpath.Endpoint{Index: i})
+		plan.VMTx = append(plan.VMTx, len(tx))
+		tx = append(tx, dpdk.QueueRef{Port: port.ID})
+	}
+	for i, port := range p.nics {
+		rx = append(rx, dpdk.QueueRef{Port: port.ID})
+		plan.Rx = append(plan.Rx, fastpath.Endpoint{IsNIC: true, Index: i})
+		plan.NICTx = append(plan.NICTx, len(tx))
+		tx = append(tx, dpdk.QueueRef{Port: port.ID})
+	}
+	if p.io, err = dpdk.NewIO(rx, tx, uint32(d.TxQueueLen)); err != nil {
+		return nil, err
+	}
+	plan.IO = p.io
+	p.nicLink = make([]dpdk.Link, len(p.nics))
+	p.vmUp = make([]bool, len(p.vms))
+	p.refreshLinks("start")
+	if err := p.publish(); err != nil {
+		return nil, err
+	}
+	p.poolStart = p.pool.InUse()
+
+	// Keep the worker's core for the worker: every thread the process has
+	// now (Go's, EAL's) moves to the main lcore's CPU, and threads the Go
+	// runtime starts later inherit that.
+	if cpu := dpdk.LcoreCPU(uint(cfg.EAL.MainLcore)); cpu >= 0 {
+		if err := dpdk.PinThreads([]int{cpu}, nil); err != nil {
+			log.Warn().Err(err).Msg("pinning control threads")
+		}
+	}
+	p.worker = fastpath.NewWorker(plan)
+	lcore := uint(cfg.EAL.WorkerLcores[0])
+	if p.lcore, err = dpdk.Launch(lcore, p.worker.Run); err != nil {
+		return nil, err
+	}
+	log.Info().Str("event", "ready").Uint("lcore", lcore).Int("worker_tid", p.lcore.ThreadID()).
+		Uint32("mbufs_in_use", p.poolStart).Int("nics", len(p.nics)).Int("vms", len(p.vms)).
+		Msg("data plane running")
+	return p, nil
+}
+
+func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
+
+func (p *Plane) attach(what, devargs string) (dpdk.Port, error) {
+	port, err := dpdk.Probe(devargs)
+	if err != nil {
+		return port, fmt.Errorf("%s: %w", what, err)
+	}
+	p.onUndo(func() {
+		if err := port.Detach(); err != nil {
+			p.log.Error().Err(err).Str("port", port.Name).Msg("detach")
+		}
+	})
+	d := p.cfg.Dataplane
+	if err := port.Configure(1, 1, uint16(d.RxDescriptors), p.pool, uint16(d.MTU)); err != nil {
+		return port, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := port.Start(); err != nil {
+		return port, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := port.SetPromiscuous(); err != nil {
+		return port, fmt.Errorf("%s: %w", what, err)
+	}
+	p.log.Info().Str("port", port.Name).Uint16("port_id", port.ID).Str("devargs", devargs).Msg("port started")
+	return port, nil
+}
+
+// Close stops the worker, frees what is still queued (counting it), checks
+// that every mbuf came back, closes the ports and removes EAL's files. It
+// returns an error if mbufs leaked.
+func (p *Plane) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var errs []error
+	if p.lcore != nil {
+		p.worker.Stop()
+		if err := p.lcore.Wait(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.io != nil {
+		freed := p.io.Close()
+		end := p.pool.InUse()
+		ev := p.log.Info()
+		if end != p.poolStart {
+			ev = p.log.Error()
+			errs = append(errs, fmt.Errorf("mbuf leak: %d in use at start, %d at stop", p.poolStart, end))
+		}
+		ev.Str("event", "stopped").Uint32("mbufs_in_use_start", p.poolStart).Uint32("mbufs_in_use_end", end).
+			Int("freed_queued", freed).Msg("worker stopped")
+	}
+	p.teardown()
+	return errors.Join(errs...)
+}
+
+func (p *Plane) teardown() {
+	for i := len(p.undo) - 1; i >= 0; i-- {
+		p.undo[i]()
+	}
+	p.undo = nil
+}
+
+// publish builds a snapshot from config and link state and swaps it in.
+// Callers hold p.mu, except during Start.
+func (p *Plane) publish() error {
+	c := p.cfg
+	p.version++
+	s := &fastpath.Snapshot{Version: p.version, MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen)}
+	team := map[string]int{}
+	for i, t := range c.Teams {
+		team[t.Name] = i
+		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name})
+	}
+	for i, n := range c.NICs {
+		t := team[n.Team]
+		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: true})
+		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
+	}
+	for i, v := range c.VMs {
+		vm := fastpath.VM{Name: v.Name, Team: team[v.Team], Connected: p.vmUp[i]}
+		for _, m := range v.MACs {
+			mac, err := fastpath.ParseMAC(m)
+			if err != nil {
+				return fmt.Errorf("vms[%d].macs: %w", i, err)
+			}
+			vm.MACs = append(vm.MACs, mac)
+		}
+		s.VMs = append(s.VMs, vm)
+	}
+	if err := s.Build(); err != nil {
+		return err
+	}
+	p.snap.Store(s)
+	return nil
+}
+
+// Snapshot is the tables the worker uses now.
+func (p *Plane) Snapshot() *fastpath.Snapshot { return p.snap.Load() }
+
+// PoolInUse is the number of mbufs taken from the pool.
+func (p *Plane) PoolInUse() uint32 { return p.pool.InUse() }
+
+// Worker exposes the worker's counters.
+func (p *Plane) Worker() *fastpath.Worker { return p.worker }
+
+// TSCHz is the TSC frequency.
+func (p *Plane) TSCHz() uint64 { return dpdk.TSCHz() }

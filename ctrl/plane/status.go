@@ -1,0 +1,78 @@
+package plane
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// statusPrinter writes the foreground status line: per VM packets/s in
+// and out, per NIC link and packets/s, plus totals, drops by reason and the
+// worker's longest loop gap.
+type statusPrinter struct {
+	p      *Plane
+	last   time.Time
+	vmPrev []fastpath.Counters
+	nicPrv []fastpath.Counters
+}
+
+func newStatusPrinter(p *Plane) *statusPrinter {
+	return &statusPrinter{p: p, last: time.Now(),
+		vmPrev: make([]fastpath.Counters, len(p.vms)), nicPrv: make([]fastpath.Counters, len(p.nics))}
+}
+
+func (s *statusPrinter) print() {
+	p := s.p
+	now := time.Now()
+	secs := now.Sub(s.last).Seconds()
+	s.last = now
+	rate := func(cur, prev uint64) float64 { return float64(cur-prev) / secs }
+	snap := p.snap.Load()
+
+	vms := zerolog.Dict()
+	for i := range p.vms {
+		c := p.worker.VMCounters(i)
+		vms.Dict(snap.VMs[i].Name, zerolog.Dict().
+			Bool("connected", snap.VMs[i].Connected).
+			Float64("out_pps", rate(c[fastpath.RxPackets], s.vmPrev[i][fastpath.RxPackets])).
+			Float64("in_pps", rate(c[fastpath.TxPackets], s.vmPrev[i][fastpath.TxPackets])).
+			Uint64("out_pkts", c[fastpath.RxPackets]).Uint64("in_pkts", c[fastpath.TxPackets]).
+			Dict("drops", drops(&c)))
+		s.vmPrev[i] = c
+	}
+	nics := zerolog.Dict()
+	for i := range p.nics {
+		c := p.worker.NICCounters(i)
+		nics.Dict(snap.NICs[i].Name, zerolog.Dict().
+			Bool("link_up", snap.NICs[i].LinkUp).
+			Float64("tx_pps", rate(c[fastpath.TxPackets], s.nicPrv[i][fastpath.TxPackets])).
+			Float64("rx_pps", rate(c[fastpath.RxPackets], s.nicPrv[i][fastpath.RxPackets])).
+			Uint64("tx_pkts", c[fastpath.TxPackets]).Uint64("rx_pkts", c[fastpath.RxPackets]).
+			Dict("drops", drops(&c)))
+		s.nicPrv[i] = c
+	}
+	ls := p.worker.LoopStats()
+	hz := float64(p.TSCHz())
+	cpp := 0.0
+	if ls.Packets > 0 {
+		cpp = float64(ls.BusyCycles) / float64(ls.Packets)
+	}
+	p.log.Info().Str("event", "status").Dict("vms", vms).Dict("nics", nics).
+		Uint32("mbufs_in_use", p.pool.InUse()).
+		Float64("busy_cycles_per_pkt", cpp).
+		Float64("max_loop_gap_us", float64(ls.MaxGapCycles)/hz*1e6).
+		Float64("recent_max_loop_gap_us", float64(ls.RecentMaxGapCycles)/hz*1e6).
+		Msg("status")
+}
+
+func drops(c *fastpath.Counters) *zerolog.Event {
+	d := zerolog.Dict()
+	for r := fastpath.DropReason(1); r < fastpath.NumDropReasons; r++ {
+		if n := c[fastpath.Drop(r)]; n > 0 {
+			d.Uint64(r.String(), n)
+		}
+	}
+	return d
+}
