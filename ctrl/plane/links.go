@@ -22,7 +22,6 @@ func (p *Plane) Run(ctx context.Context) error {
 		defer t.Stop()
 		status = t.C
 	}
-	st := newStatusPrinter(p)
 	for {
 		select {
 		case <-ctx.Done():
@@ -37,7 +36,7 @@ func (p *Plane) Run(ctx context.Context) error {
 		case <-poll.C:
 			p.updateLinks("poll")
 		case <-status:
-			st.print()
+			p.status.print()
 		}
 	}
 }

@@ -39,6 +39,8 @@ type Plane struct {
 	version   uint64
 	poolStart uint32
 
+	status *statusPrinter
+
 	undo   []func()
 	closed bool
 }
@@ -155,6 +157,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 		}
 	}
 	p.worker = fastpath.NewWorker(plan)
+	p.status = newStatusPrinter(p)
 	lcore := uint(cfg.EAL.WorkerLcores[0])
 	if p.lcore, err = dpdk.Launch(lcore, p.worker.Run); err != nil {
 		return nil, err
@@ -205,6 +208,8 @@ func (p *Plane) Close() error {
 		if err := p.lcore.Wait(); err != nil {
 			errs = append(errs, err)
 		}
+		// The worker published its final counters as it returned.
+		p.status.print()
 	}
 	if p.io != nil {
 		freed := p.io.Close()

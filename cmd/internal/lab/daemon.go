@@ -1,0 +1,76 @@
+package lab
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Daemon is a running uplinkd.
+type Daemon struct {
+	*proc
+	lab    *Lab
+	Prefix string
+}
+
+// StartUplinkd writes config (TOML) and runs uplinkd on it inside the
+// lab's namespace, with a fast status line, and waits until it is ready.
+func (l *Lab) StartUplinkd(config string) *Daemon {
+	l.T.Helper()
+	path := filepath.Join(l.Dir, "uplinkd.toml")
+	require.NoError(l.T, os.WriteFile(path, []byte(config), 0o600))
+	prefix := l.Prefix("d")
+	d := &Daemon{lab: l, Prefix: prefix}
+	d.proc = start(l.T, "uplinkd", false, "ip", "netns", "exec", l.NS, l.Bins.Uplinkd,
+		"--config", path, "--log-format", "json", "--status-interval", "50ms")
+	l.T.Cleanup(func() { removePrefix(l, prefix) })
+	d.waitFor("ready", 30*time.Second, isEvent("ready"))
+	return d
+}
+
+func removePrefix(l *Lab, prefix string) {
+	for _, f := range l.HugepageFiles(prefix) {
+		os.Remove(f)
+	}
+	os.RemoveAll(filepath.Join("/var/run/dpdk", prefix))
+}
+
+// WaitEvent waits for a log event matching match.
+func (d *Daemon) WaitEvent(what string, match func(Event) bool) Event {
+	d.lab.T.Helper()
+	return d.waitFor(what, 20*time.Second, match)
+}
+
+// WaitVMConnected waits for the vhost device of vm to attach.
+func (d *Daemon) WaitVMConnected(vm string) {
+	d.lab.T.Helper()
+	d.WaitEvent("vm "+vm+" attached", func(e Event) bool {
+		return e.Str("event") == "vm_vhost" && e.Str("vm") == vm && e["connected"] == true
+	})
+}
+
+// WaitStatus waits for a status line for which cond holds.
+func (d *Daemon) WaitStatus(what string, cond func(Event) bool) Event {
+	d.lab.T.Helper()
+	return d.WaitEvent(what, func(e Event) bool { return e.Str("event") == "status" && cond(e) })
+}
+
+// Stop sends SIGTERM and checks a clean stop: exit status 0, the mempool's
+// in-use count back to where it started, no hugepage file left.
+func (d *Daemon) Stop() Event {
+	t := d.lab.T
+	t.Helper()
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, d.waitExit(30*time.Second), "uplinkd exit status")
+	stopped := d.last(isEvent("stopped"))
+	require.NotNil(t, stopped, "uplinkd logged no stopped event")
+	assert.Equal(t, stopped.Num("mbufs_in_use_start"), stopped.Num("mbufs_in_use_end"), "uplinkd mbufs in use at start and at stop")
+	assert.NotNil(t, d.last(isEvent("exit")), "uplinkd did not log a clean exit")
+	assert.Empty(t, d.lab.HugepageFiles(d.Prefix), "uplinkd left hugepage files")
+	assert.NoDirExists(t, filepath.Join("/var/run/dpdk", d.Prefix))
+	return d.last(isEvent("status"))
+}

@@ -1,0 +1,78 @@
+package lab
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Gen is a running uplink-gen.
+type Gen struct {
+	*proc
+	lab    *Lab
+	Prefix string
+}
+
+// VMArg builds one --vm value.
+func VMArg(name, sock, mac string) string {
+	return fmt.Sprintf("name=%s,socket=%s,mac=%s", name, sock, mac)
+}
+
+// StartGen runs uplink-gen with args (its --vm, rate, count...) and waits
+// until its links are up.
+func (l *Lab) StartGen(args ...string) *Gen {
+	l.T.Helper()
+	prefix := l.Prefix(fmt.Sprintf("g%d", time.Now().UnixNano()%100000))
+	g := &Gen{lab: l, Prefix: prefix}
+	full := append([]string{l.Bins.Gen, "--file-prefix", prefix, "--memory", "128", "--progress", "20ms"}, args...)
+	g.proc = start(l.T, "uplink-gen", true, full...)
+	l.T.Cleanup(func() { removePrefix(l, prefix) })
+	g.waitFor("ready", 30*time.Second, isEvent("ready"))
+	return g
+}
+
+// VM returns one VM's counters from an event.
+func VM(e Event, name string) map[string]float64 {
+	out := map[string]float64{}
+	vms, _ := e["vms"].([]any)
+	for _, v := range vms {
+		m, _ := v.(map[string]any)
+		if m["name"] == name {
+			for k, x := range m {
+				if f, ok := x.(float64); ok {
+					out[k] = f
+				}
+			}
+		}
+	}
+	return out
+}
+
+// WaitProgress waits for a progress or report line for which cond holds.
+func (g *Gen) WaitProgress(what string, cond func(Event) bool) Event {
+	g.lab.T.Helper()
+	return g.waitFor(what, 20*time.Second, func(e Event) bool {
+		ev := e.Str("event")
+		return (ev == "progress" || ev == "report") && cond(e)
+	})
+}
+
+// Finish waits for the generator to end by itself (or signals it with
+// SIGTERM when signal is true) and checks its clean exit: mempool back to
+// its starting count and no hugepage files left. It returns the report.
+func (g *Gen) Finish(signal bool) Event {
+	t := g.lab.T
+	t.Helper()
+	if signal {
+		require.NoError(t, g.cmd.Process.Signal(syscall.SIGTERM))
+	}
+	require.NoError(t, g.waitExit(30*time.Second), "uplink-gen exit status")
+	rep := g.last(isEvent("report"))
+	require.NotNil(t, rep, "uplink-gen wrote no report")
+	assert.Equal(t, rep.Num("mbufs_in_use_start"), rep.Num("mbufs_in_use_end"), "uplink-gen mbufs in use at start and end")
+	assert.Empty(t, g.lab.HugepageFiles(g.Prefix), "uplink-gen left hugepage files")
+	return rep
+}

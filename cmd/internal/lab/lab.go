@@ -1,0 +1,240 @@
+// Package lab runs real uplinkd and uplink-gen processes for integration
+// tests: each test gets its own network namespace (the tap NICs live
+// there), its own DPDK file prefixes and its own vhost socket directory,
+// and everything is torn down by PID when the test ends, pass or fail.
+package lab
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Bins are the binaries under test.
+type Bins struct {
+	Uplinkd, Gen string
+}
+
+// Build compiles uplinkd and uplink-gen into dir.
+func Build(dir string) (Bins, error) {
+	b := Bins{Uplinkd: filepath.Join(dir, "uplinkd"), Gen: filepath.Join(dir, "uplink-gen")}
+	for bin, pkg := range map[string]string{b.Uplinkd: "github.com/uplinkd/uplinkd/cmd/uplinkd", b.Gen: "github.com/uplinkd/uplinkd/cmd/uplink-gen"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			return b, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return b, nil
+}
+
+// Lab is one test's sandbox.
+type Lab struct {
+	T       testing.TB
+	Bins    Bins
+	NS      string
+	Dir     string
+	ID      string
+	HugeDir string
+}
+
+// Require skips the test when it cannot run DPDK (not root) and fails it
+// when hugepages are missing: `make test` sets them up.
+func Require(t testing.TB) {
+	if os.Geteuid() != 0 {
+		t.Skip("integration tests need root for hugepages, taps and network namespaces (run `make test` as root)")
+	}
+	b, err := os.ReadFile("/proc/sys/vm/nr_hugepages")
+	require.NoError(t, err)
+	require.NotEqual(t, "0", strings.TrimSpace(string(b)), "no hugepages reserved: run `make hugepages` (make test does)")
+}
+
+// New creates a network namespace with IPv6 off (so the kernel sends
+// nothing on its own into the taps) and a private directory.
+func New(t testing.TB, bins Bins) *Lab {
+	Require(t)
+	var r [4]byte
+	rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	l := &Lab{T: t, Bins: bins, NS: "uplk-" + id, Dir: t.TempDir(), ID: id, HugeDir: "/dev/hugepages"}
+	run(t, "ip", "netns", "add", l.NS)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.NS).Run() })
+	run(t, "ip", "netns", "exec", l.NS, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1")
+	return l
+}
+
+// Prefix is a DPDK file prefix unique to this lab.
+func (l *Lab) Prefix(role string) string { return "uplk-" + role + "-" + l.ID }
+
+// Sock is a vhost socket path in the lab's directory.
+func (l *Lab) Sock(name string) string { return filepath.Join(l.Dir, name+".sock") }
+
+// InNS runs a command in the lab's namespace.
+func (l *Lab) InNS(args ...string) {
+	run(l.T, append([]string{"ip", "netns", "exec", l.NS}, args...)...)
+}
+
+func run(t testing.TB, args ...string) {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	require.NoError(t, err, "%s: %s", strings.Join(args, " "), out)
+}
+
+// HugepageFiles lists what a prefix left in the hugepage directory.
+func (l *Lab) HugepageFiles(prefix string) []string {
+	m, _ := filepath.Glob(filepath.Join(l.HugeDir, prefix+"map_*"))
+	return m
+}
+
+// Event is one JSON line from uplinkd's log or uplink-gen's stdout.
+type Event map[string]any
+
+// Num reads a number at a dotted path ("vms.vm1.out_pkts"); 0 if absent.
+func (e Event) Num(path string) float64 {
+	var cur any = map[string]any(e)
+	for _, k := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return 0
+		}
+		cur = m[k]
+	}
+	f, _ := cur.(float64)
+	return f
+}
+
+// Str reads a string field.
+func (e Event) Str(k string) string { s, _ := e[k].(string); return s }
+
+// proc is a started process whose JSON lines are collected.
+type proc struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	name   string
+	mu     sync.Mutex
+	events []Event
+	lines  []string
+	cond   *sync.Cond
+	exited bool
+	err    error
+}
+
+func start(t testing.TB, name string, stdoutJSON bool, args ...string) *proc {
+	p := &proc{t: t, name: name, cmd: exec.Command(args[0], args[1:]...)}
+	p.cond = sync.NewCond(&p.mu)
+	stderr, err := p.cmd.StderrPipe()
+	require.NoError(t, err)
+	stdout, err := p.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Start(), "start %s", name)
+	var wg sync.WaitGroup
+	scan := func(r interface{ Read([]byte) (int, error) }, parse bool) {
+		defer wg.Done()
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.lines = append(p.lines, line)
+			if parse && strings.HasPrefix(line, "{") {
+				var e Event
+				if json.Unmarshal([]byte(line), &e) == nil {
+					p.events = append(p.events, e)
+				}
+			}
+			p.cond.Broadcast()
+			p.mu.Unlock()
+		}
+	}
+	wg.Add(2)
+	go scan(stderr, !stdoutJSON)
+	go scan(stdout, stdoutJSON)
+	go func() {
+		wg.Wait()
+		err := p.cmd.Wait()
+		p.mu.Lock()
+		p.exited, p.err = true, err
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	}()
+	t.Cleanup(func() {
+		p.mu.Lock()
+		exited := p.exited
+		p.mu.Unlock()
+		if !exited {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+			p.waitExit(10 * time.Second)
+		}
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("%s output:\n%s", name, strings.Join(p.lines, "\n"))
+			p.mu.Unlock()
+		}
+	})
+	return p
+}
+
+// waitFor blocks until an event matches, the process exits, or timeout.
+func (p *proc) waitFor(what string, timeout time.Duration, match func(Event) bool) Event {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	timer := time.AfterFunc(timeout, func() { p.mu.Lock(); p.cond.Broadcast(); p.mu.Unlock() })
+	defer timer.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seen := 0
+	for {
+		for ; seen < len(p.events); seen++ {
+			if match(p.events[seen]) {
+				return p.events[seen]
+			}
+		}
+		if p.exited {
+			p.t.Fatalf("%s exited (%v) while waiting for %s\n%s", p.name, p.err, what, strings.Join(p.lines, "\n"))
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: no %s within %s\n%s", p.name, what, timeout, strings.Join(p.lines, "\n"))
+		}
+		p.cond.Wait()
+	}
+}
+
+func (p *proc) waitExit(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	timer := time.AfterFunc(timeout, func() { p.mu.Lock(); p.cond.Broadcast(); p.mu.Unlock() })
+	defer timer.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for !p.exited {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not exit within %s", p.name, timeout)
+		}
+		p.cond.Wait()
+	}
+	return p.err
+}
+
+func (p *proc) last(match func(Event) bool) Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.events) - 1; i >= 0; i-- {
+		if match(p.events[i]) {
+			return p.events[i]
+		}
+	}
+	return nil
+}
+
+func isEvent(name string) func(Event) bool {
+	return func(e Event) bool { return e.Str("event") == name }
+}

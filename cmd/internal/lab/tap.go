@@ -1,0 +1,190 @@
+package lab
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// Tap is a raw packet socket on the kernel side of one of uplinkd's tap
+// NICs, inside the lab's namespace: what uplinkd sends to that NIC arrives
+// here, and what is written here arrives at uplinkd as if from the network.
+type Tap struct {
+	lab     *Lab
+	fd      int
+	ifindex int
+	stop    atomic.Bool
+	done    chan struct{}
+	mu      sync.Mutex
+	bySrc   map[string]int
+	total   int
+	changed *sync.Cond
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// inNS runs f on a thread switched into the lab's namespace.
+func (l *Lab) inNS(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// The thread is not unlocked: it dies with the goroutine, so no
+		// other goroutine ever runs in the wrong namespace.
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		ns, err := os.Open("/var/run/netns/" + l.NS)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// OpenTap opens a capture/injection socket on iface in the lab's namespace.
+func (l *Lab) OpenTap(iface string) *Tap {
+	l.T.Helper()
+	t := &Tap{lab: l, bySrc: map[string]int{}, done: make(chan struct{})}
+	t.changed = sync.NewCond(&t.mu)
+	err := l.inNS(func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		t.ifindex = ifi.Index
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		t.fd = fd
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+			return err
+		}
+		mr := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mr); err != nil {
+			return err
+		}
+		// A generator and a polling worker share the machine's cores with
+		// this reader: give the socket room so the capture loses nothing.
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
+			return err
+		}
+		tv := unix.Timeval{Usec: 50000}
+		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	})
+	require.NoError(l.T, err, "open packet socket on %s", iface)
+	go t.read()
+	l.T.Cleanup(t.Close)
+	return t
+}
+
+func (t *Tap) read() {
+	defer close(t.done)
+	buf := make([]byte, 65536)
+	for !t.stop.Load() {
+		n, from, err := unix.Recvfrom(t.fd, buf, 0)
+		if err != nil {
+			continue // timeout: check stop
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue // our own injections
+		}
+		if n < 12 {
+			continue
+		}
+		src := net.HardwareAddr(buf[6:12]).String()
+		t.mu.Lock()
+		t.bySrc[src]++
+		t.total++
+		t.changed.Broadcast()
+		t.mu.Unlock()
+	}
+}
+
+// KernelDrops is how many frames the kernel dropped for this socket since
+// the last call (a full receive buffer): a capture that lost frames says so.
+func (t *Tap) KernelDrops() uint32 {
+	st, err := unix.GetsockoptTpacketStats(t.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return 0
+	}
+	return st.Drops
+}
+
+// Close stops capturing.
+func (t *Tap) Close() {
+	if t.stop.Swap(true) {
+		return
+	}
+	<-t.done
+	unix.Close(t.fd)
+}
+
+// FromSrc is how many frames with this source MAC were captured.
+func (t *Tap) FromSrc(mac string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.bySrc[mac]
+}
+
+// Total is how many frames were captured.
+func (t *Tap) Total() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.total
+}
+
+// WaitFromSrc waits until at least n frames from mac were captured.
+func (t *Tap) WaitFromSrc(mac string, n int, timeout time.Duration) int {
+	timer := time.AfterFunc(timeout, func() { t.mu.Lock(); t.changed.Broadcast(); t.mu.Unlock() })
+	defer timer.Stop()
+	deadline := time.Now().Add(timeout)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.bySrc[mac] < n && time.Now().Before(deadline) {
+		t.changed.Wait()
+	}
+	return t.bySrc[mac]
+}
+
+// Inject sends frames into uplinkd through this tap.
+func (t *Tap) Inject(frames ...[]byte) {
+	t.lab.T.Helper()
+	to := &unix.SockaddrLinklayer{Ifindex: t.ifindex, Halen: 6}
+	for _, f := range frames {
+		require.NoError(t.lab.T, unix.Sendto(t.fd, f, 0, to), "inject %d bytes", len(f))
+	}
+}
+
+// Frame builds an Ethernet frame of size bytes (IPv4 ethertype, zero
+// payload).
+func Frame(dst, src string, size int) []byte {
+	d, err1 := net.ParseMAC(dst)
+	s, err2 := net.ParseMAC(src)
+	if err1 != nil || err2 != nil {
+		panic(fmt.Sprint("bad MAC ", dst, " ", src))
+	}
+	b := make([]byte, size)
+	copy(b[0:6], d)
+	copy(b[6:12], s)
+	binary.BigEndian.PutUint16(b[12:14], 0x0800)
+	return b
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"encoding/binary"
+
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// buildFrame writes an Ethernet/IPv4/UDP frame of size bytes for flow f
+// into b. Flows differ in source IP and UDP ports, so a 5-tuple hash tells
+// them apart. size below 42 still gets the Ethernet header (a runt stays a
+// runt).
+func buildFrame(b []byte, dst, src fastpath.MAC, size int, f uint32) []byte {
+	b = b[:size]
+	clear(b)
+	if size < 12 {
+		return b
+	}
+	dst.Put(b[0:6])
+	src.Put(b[6:12])
+	if size < 14 {
+		return b
+	}
+	binary.BigEndian.PutUint16(b[12:14], 0x0800)
+	if size < 42 {
+		return b
+	}
+	ip := b[14:34]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:4], uint16(size-14))
+	ip[8] = 64
+	ip[9] = 17
+	binary.BigEndian.PutUint32(ip[12:16], 0x0a000000|(f>>16)<<8|uint32(src&0xff))
+	binary.BigEndian.PutUint32(ip[16:20], 0xc6336401) // 198.51.100.1, TEST-NET-2
+	binary.BigEndian.PutUint16(ip[10:12], ipChecksum(ip))
+	udp := b[34:42]
+	binary.BigEndian.PutUint16(udp[0:2], uint16(1024+f&0xffff))
+	binary.BigEndian.PutUint16(udp[2:4], 9)
+	binary.BigEndian.PutUint16(udp[4:6], uint16(size-34))
+	return b
+}
+
+func ipChecksum(h []byte) uint16 {
+	var s uint32
+	for i := 0; i < len(h); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}

@@ -1,0 +1,354 @@
+// Command uplink-gen plays one or more VMs against a vhost-user switch: a
+// DPDK process with one net_virtio_user port per VM that sends frames at a
+// set rate and size over a set number of flows, counts what it receives,
+// and reports both as JSON lines on stdout. Frames are built once and
+// re-sent by reference, so the generator does no per-frame copy.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+type vmSpec struct {
+	Name   string
+	Socket string
+	MAC    fastpath.MAC
+	Dst    fastpath.MAC
+}
+
+func parseVM(s string) (vmSpec, error) {
+	v := vmSpec{Dst: 0x02fe00000001}
+	for _, kv := range strings.Split(s, ",") {
+		k, val, _ := strings.Cut(kv, "=")
+		var err error
+		switch k {
+		case "name":
+			v.Name = val
+		case "socket":
+			v.Socket = val
+		case "mac":
+			v.MAC, err = fastpath.ParseMAC(val)
+		case "dst":
+			v.Dst, err = fastpath.ParseMAC(val)
+		default:
+			err = fmt.Errorf("unknown field %q", k)
+		}
+		if err != nil {
+			return v, fmt.Errorf("--vm %q: %s: %w", s, k, err)
+		}
+	}
+	if v.Name == "" || v.Socket == "" || v.MAC == 0 {
+		return v, fmt.Errorf("--vm %q: name, socket and mac are required", s)
+	}
+	return v, nil
+}
+
+type options struct {
+	vms       []string
+	size      int
+	rate      float64
+	count     uint64
+	duration  time.Duration
+	flows     int
+	hold      bool
+	prefix    string
+	lcore     int
+	memory    int
+	hugeDir   string
+	progress  time.Duration
+	queueSize int
+	waitLink  time.Duration
+}
+
+func main() {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "uplink-gen",
+		Short: "play VMs through vhost-user: send, receive, count",
+		Long: `uplink-gen connects one net_virtio_user port per --vm to a vhost-user
+socket and sends Ethernet/IPv4/UDP frames from the VM's MAC. It prints JSON
+lines on stdout: "ready" once every link is up, "progress" every
+--progress, and a final "report" with per-VM sent and received counts and
+the mempool's in-use count at start and end.
+
+It stops after --count frames per VM or --duration, whichever comes first;
+with --hold it then keeps receiving until SIGINT or SIGTERM.`,
+		SilenceUsage: true,
+		RunE:         func(*cobra.Command, []string) error { return run(o) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,dst=MAC] (repeatable)")
+	f.IntVar(&o.size, "size", 64, "frame size in bytes, without CRC")
+	f.Float64Var(&o.rate, "rate", 0, "frames per second per VM (0: as fast as possible; negative: send nothing)")
+	f.Uint64Var(&o.count, "count", 0, "frames per VM, then stop sending (0: no limit)")
+	f.DurationVar(&o.duration, "duration", 0, "stop sending after this long (0: no limit)")
+	f.IntVar(&o.flows, "flows", 1, "distinct 5-tuples per VM")
+	f.BoolVar(&o.hold, "hold", false, "after sending, keep receiving until signalled")
+	f.StringVar(&o.prefix, "file-prefix", "uplink-gen", "EAL --file-prefix")
+	f.IntVar(&o.lcore, "lcore", 0, "lcore (CPU) to run on")
+	f.IntVar(&o.memory, "memory", 256, "hugepage memory in MB")
+	f.StringVar(&o.hugeDir, "huge-dir", "/dev/hugepages", "hugetlbfs mount")
+	f.DurationVar(&o.progress, "progress", time.Second, "progress line interval (0: none)")
+	f.IntVar(&o.queueSize, "queue-size", 1024, "virtqueue size")
+	f.DurationVar(&o.waitLink, "wait-link", 10*time.Second, "how long to wait for the switch to bring the links up")
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+type vmState struct {
+	spec   vmSpec
+	port   dpdk.Port
+	frames []*dpdk.Mbuf // C array of prepared frames
+	next   int
+	// Counters, written by the loop, read by the progress printer.
+	sent, received, rxOwn, rxBcast, rxMcast, rxOther atomic.Uint64
+}
+
+type vmReport struct {
+	Name     string `json:"name"`
+	Sent     uint64 `json:"sent"`
+	Received uint64 `json:"received"`
+	RxOwn    uint64 `json:"rx_unicast_own"`
+	RxBcast  uint64 `json:"rx_broadcast"`
+	RxMcast  uint64 `json:"rx_multicast"`
+	RxOther  uint64 `json:"rx_other"`
+}
+
+func (v *vmState) report() vmReport {
+	return vmReport{Name: v.spec.Name, Sent: v.sent.Load(), Received: v.received.Load(),
+		RxOwn: v.rxOwn.Load(), RxBcast: v.rxBcast.Load(), RxMcast: v.rxMcast.Load(), RxOther: v.rxOther.Load()}
+}
+
+var out = json.NewEncoder(os.Stdout)
+
+func emit(ev string, fields map[string]any) {
+	fields["event"] = ev
+	fields["time"] = time.Now().Format(time.RFC3339Nano)
+	out.Encode(fields)
+}
+
+func run(o options) (err error) {
+	var specs []vmSpec
+	for _, s := range o.vms {
+		v, err := parseVM(s)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, v)
+	}
+	if len(specs) == 0 {
+		return fmt.Errorf("at least one --vm is needed")
+	}
+	if o.size < 1 || o.size > 9000 {
+		return fmt.Errorf("--size %d: must be 1-9000", o.size)
+	}
+	if o.flows < 1 {
+		return fmt.Errorf("--flows %d: must be at least 1", o.flows)
+	}
+	defer dpdk.RemoveRuntimeFiles(o.hugeDir, o.prefix)
+	args := []string{"uplink-gen", "-l", strconv.Itoa(o.lcore), "--file-prefix", o.prefix, "-m", strconv.Itoa(o.memory),
+		"--huge-dir", o.hugeDir, "--no-pci", "--single-file-segments", "--log-level", "notice"}
+	if err := dpdk.Init(args); err != nil {
+		return err
+	}
+	defer dpdk.Cleanup()
+
+	nframes := min(o.flows, 1024)
+	pool, err := dpdk.NewPool("gen_pkts", uint32(len(specs)*(nframes+4096)+4096), 256, uint16(max(dpdk.DefaultDataRoom, o.size+128)))
+	if err != nil {
+		return err
+	}
+	defer pool.Free()
+
+	vms := make([]*vmState, len(specs))
+	for i, s := range specs {
+		devargs := fmt.Sprintf("net_virtio_user%d,path=%s,queue_size=%d", i, s.Socket, o.queueSize)
+		port, err := dpdk.Probe(devargs)
+		if err != nil {
+			return fmt.Errorf("vm %s: %w", s.Name, err)
+		}
+		defer port.Detach()
+		if err := port.Configure(1, 1, uint16(o.queueSize), pool, 0); err != nil {
+			return fmt.Errorf("vm %s: %w", s.Name, err)
+		}
+		if err := port.Start(); err != nil {
+			return fmt.Errorf("vm %s: %w", s.Name, err)
+		}
+		vms[i] = &vmState{spec: s, port: port}
+	}
+	deadline := time.Now().Add(o.waitLink)
+	for _, v := range vms {
+		for {
+			l, _ := v.port.Link()
+			if l.Up {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("vm %s: link to %s not up after %s", v.spec.Name, v.spec.Socket, o.waitLink)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	inUseStart := pool.InUse()
+
+	for _, v := range vms {
+		v.frames = dpdk.NewBurstBuf(nframes)
+		defer dpdk.FreeBurstBuf(v.frames)
+		if err := pool.AllocBulk(v.frames); err != nil {
+			return err
+		}
+		for f, m := range v.frames {
+			buildFrame(m.Buffer(), v.spec.Dst, v.spec.MAC, o.size, uint32(f))
+			m.SetLen(uint16(o.size))
+		}
+	}
+
+	var stop atomic.Bool
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-sig; stop.Store(true) }()
+
+	emit("ready", map[string]any{"vms": len(vms), "mbufs_in_use": inUseStart})
+	done := make(chan struct{})
+	if o.progress > 0 {
+		go func() {
+			t := time.NewTicker(o.progress)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					emit("progress", map[string]any{"vms": reports(vms)})
+				}
+			}
+		}()
+	}
+
+	start := time.Now()
+	hz := float64(dpdk.TSCHz())
+	t0 := dpdk.TSC()
+	rxbuf := dpdk.NewBurstBuf(dpdk.Burst)
+	defer dpdk.FreeBurstBuf(rxbuf)
+	burst := dpdk.NewBurstBuf(dpdk.Burst)
+	defer dpdk.FreeBurstBuf(burst)
+	sending := o.rate >= 0
+	var sentAll uint64
+	for !stop.Load() {
+		now := dpdk.TSC()
+		if sending && o.duration > 0 && time.Since(start) >= o.duration {
+			sending = false
+		}
+		if sending {
+			allDone := true
+			for _, v := range vms {
+				sent := v.sent.Load()
+				want := uint64(dpdk.Burst)
+				if o.count > 0 {
+					want = min(want, o.count-sent)
+				}
+				if o.rate > 0 {
+					due := uint64(o.rate * float64(now-t0) / hz)
+					if due > sent {
+						want = min(want, due-sent)
+					} else {
+						want = 0
+					}
+				}
+				if o.count == 0 || sent < o.count {
+					allDone = false
+				}
+				if want == 0 {
+					continue
+				}
+				for i := range want {
+					burst[i] = v.frames[v.next]
+					v.next++
+					if v.next == len(v.frames) {
+						v.next = 0
+					}
+				}
+				n := dpdk.TxRepeat(dpdk.QueueRef{Port: v.port.ID}, burst[:want])
+				v.next = (v.next - int(want) + n + 2*len(v.frames)) % len(v.frames)
+				v.sent.Store(sent + uint64(n))
+				sentAll += uint64(n)
+			}
+			if allDone && o.count > 0 {
+				sending = false
+			}
+		}
+		if !sending && !o.hold {
+			break
+		}
+		for _, v := range vms {
+			n := dpdk.RxBurst(dpdk.QueueRef{Port: v.port.ID}, rxbuf)
+			if n == 0 {
+				continue
+			}
+			var own, bc, mc, other uint64
+			for _, m := range rxbuf[:n] {
+				d := m.Data()
+				if len(d) < 6 {
+					other++
+					continue
+				}
+				switch dst := fastpath.MACAt(d); {
+				case dst == v.spec.MAC:
+					own++
+				case dst == fastpath.Broadcast:
+					bc++
+				case dst.IsGroup():
+					mc++
+				default:
+					other++
+				}
+			}
+			dpdk.FreeBulk(rxbuf[:n])
+			v.received.Add(uint64(n))
+			v.rxOwn.Add(own)
+			v.rxBcast.Add(bc)
+			v.rxMcast.Add(mc)
+			v.rxOther.Add(other)
+		}
+	}
+	elapsed := time.Since(start)
+	close(done)
+	// Stop the ports so the switch's queues give back our mbufs, then free
+	// the prepared frames (deferred) and compare the pool's count.
+	for _, v := range vms {
+		v.port.Stop()
+	}
+	for _, v := range vms {
+		dpdk.FreeBulk(v.frames)
+		clear(v.frames)
+	}
+	inUseEnd := pool.InUse()
+	emit("report", map[string]any{
+		"vms": reports(vms), "seconds": elapsed.Seconds(),
+		"mpps":               float64(sentAll) / elapsed.Seconds() / 1e6,
+		"mbufs_in_use_start": inUseStart, "mbufs_in_use_end": inUseEnd,
+	})
+	return nil
+}
+
+func reports(vms []*vmState) []vmReport {
+	r := make([]vmReport, len(vms))
+	for i, v := range vms {
+		r[i] = v.report()
+	}
+	return r
+}
