@@ -174,14 +174,24 @@ func run(o options) (err error) {
 	}
 	defer pool.Free()
 
+	// Counted before any port exists and again after every port is closed:
+	// all mbufs must be back.
+	inUseStart := pool.InUse()
 	vms := make([]*vmState, len(specs))
+	var detachAll []*func() error
 	for i, s := range specs {
 		devargs := fmt.Sprintf("net_virtio_user%d,path=%s,queue_size=%d", i, s.Socket, o.queueSize)
 		port, err := dpdk.Probe(devargs)
 		if err != nil {
 			return fmt.Errorf("vm %s: %w", s.Name, err)
 		}
-		defer port.Detach()
+		detach := port.Detach
+		defer func() {
+			if detach != nil {
+				detach()
+			}
+		}()
+		detachAll = append(detachAll, &detach)
 		if err := port.Configure(1, 1, uint16(o.queueSize), pool, 0); err != nil {
 			return fmt.Errorf("vm %s: %w", s.Name, err)
 		}
@@ -203,7 +213,6 @@ func run(o options) (err error) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	inUseStart := pool.InUse()
 
 	for _, v := range vms {
 		v.frames = dpdk.NewBurstBuf(nframes)
@@ -327,10 +336,11 @@ func run(o options) (err error) {
 	}
 	elapsed := time.Since(start)
 	close(done)
-	// Stop the ports so the switch's queues give back our mbufs, then free
-	// the prepared frames (deferred) and compare the pool's count.
-	for _, v := range vms {
-		v.port.Stop()
+	// Close the ports first: the virtio PMD gives back the references its
+	// tx ring still holds only when its queues are released.
+	for _, d := range detachAll {
+		(*d)()
+		*d = nil
 	}
 	for _, v := range vms {
 		dpdk.FreeBulk(v.frames)

@@ -77,7 +77,9 @@ func newLogger(format, level string) (zerolog.Logger, error) {
 	if err != nil {
 		return zerolog.Logger{}, fmt.Errorf("--log-level: %w", err)
 	}
-	var out = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
+	// On a terminal the status line's message says it all; the per-VM and
+	// per-NIC objects are for JSON consumers.
+	var out = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", FieldsExclude: []string{"vms", "nics"}}
 	switch format {
 	case "json":
 		return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger(), nil

@@ -1,6 +1,8 @@
 package plane
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,6 +33,7 @@ func (s *statusPrinter) print() {
 	rate := func(cur, prev uint64) float64 { return float64(cur-prev) / secs }
 	snap := p.snap.Load()
 
+	var line strings.Builder
 	vms := zerolog.Dict()
 	for i := range p.vms {
 		c := p.worker.VMCounters(i)
@@ -40,6 +43,9 @@ func (s *statusPrinter) print() {
 			Float64("in_pps", rate(c[fastpath.TxPackets], s.vmPrev[i][fastpath.TxPackets])).
 			Uint64("out_pkts", c[fastpath.RxPackets]).Uint64("in_pkts", c[fastpath.TxPackets]).
 			Dict("drops", drops(&c)))
+		fmt.Fprintf(&line, "%s out %s in %s | ", snap.VMs[i].Name,
+			si(rate(c[fastpath.RxPackets], s.vmPrev[i][fastpath.RxPackets])),
+			si(rate(c[fastpath.TxPackets], s.vmPrev[i][fastpath.TxPackets])))
 		s.vmPrev[i] = c
 	}
 	nics := zerolog.Dict()
@@ -51,6 +57,13 @@ func (s *statusPrinter) print() {
 			Float64("rx_pps", rate(c[fastpath.RxPackets], s.nicPrv[i][fastpath.RxPackets])).
 			Uint64("tx_pkts", c[fastpath.TxPackets]).Uint64("rx_pkts", c[fastpath.RxPackets]).
 			Dict("drops", drops(&c)))
+		link := "down"
+		if snap.NICs[i].LinkUp {
+			link = "up"
+		}
+		fmt.Fprintf(&line, "%s %s tx %s rx %s | ", snap.NICs[i].Name, link,
+			si(rate(c[fastpath.TxPackets], s.nicPrv[i][fastpath.TxPackets])),
+			si(rate(c[fastpath.RxPackets], s.nicPrv[i][fastpath.RxPackets])))
 		s.nicPrv[i] = c
 	}
 	ls := p.worker.LoopStats()
@@ -64,7 +77,18 @@ func (s *statusPrinter) print() {
 		Float64("busy_cycles_per_pkt", cpp).
 		Float64("max_loop_gap_us", float64(ls.MaxGapCycles)/hz*1e6).
 		Float64("recent_max_loop_gap_us", float64(ls.RecentMaxGapCycles)/hz*1e6).
-		Msg("status")
+		Msg(line.String() + "pps")
+}
+
+// si formats a rate compactly: 950, 12.3k, 4.56M.
+func si(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 func drops(c *fastpath.Counters) *zerolog.Event {

@@ -1,0 +1,59 @@
+# uplinkd: `make demo` runs the data plane on the embedded demo topology,
+# `make test` runs every test. Both install what is missing (as root on
+# Debian 12): the Debian packages below, Go modules, hugepages and the
+# hugetlbfs mount.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+
+# Debian packages the build, the tests and the demo need. Dockerfile.build
+# installs the same list.
+DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 procps
+# The benchmark's peer needs nothing more than dpdk-testpmd (from dpdk).
+
+HUGEPAGES ?= 1024
+HUGE_DIR := /dev/hugepages
+
+.PHONY: all deps hugepages build test unit demo bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	$(GO) mod download
+
+hugepages:
+	@have=$$(cat /proc/sys/vm/nr_hugepages); \
+	if [ "$$have" -lt $(HUGEPAGES) ]; then echo $(HUGEPAGES) > /proc/sys/vm/nr_hugepages; fi; \
+	mkdir -p $(HUGE_DIR); \
+	mountpoint -q $(HUGE_DIR) || mount -t hugetlbfs nodev $(HUGE_DIR); \
+	echo "hugepages: $$(cat /proc/sys/vm/nr_hugepages) x 2 MiB, free $$(grep HugePages_Free /proc/meminfo | awk '{print $$2}'), mounted on $(HUGE_DIR)"
+
+build: deps
+	$(GO) build -o $(BIN)/uplinkd ./cmd/uplinkd
+	$(GO) build -o $(BIN)/uplink-gen ./cmd/uplink-gen
+
+# Unit tests alone: no root, no hugepages.
+unit:
+	$(GO) test -count=1 ./fastpath/... ./ctrl/...
+
+test: deps hugepages
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 100000x ./fastpath/
+
+demo: build hugepages
+	bash configs/demo.sh $(BIN)
+
+bench: build hugepages
+	$(GO) run ./bench -bin $(BIN)
+
+clean:
+	rm -rf $(BIN)
