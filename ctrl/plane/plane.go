@@ -148,21 +148,22 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 	}
 	p.poolStart = p.pool.InUse()
 
-	// Keep the worker's core for the worker: every thread the process has
-	// now (Go's, EAL's) moves to the main lcore's CPU, and threads the Go
-	// runtime starts later inherit that.
-	if cpu := dpdk.LcoreCPU(uint(cfg.EAL.MainLcore)); cpu >= 0 {
-		if err := dpdk.PinThreads([]int{cpu}, nil); err != nil {
-			log.Warn().Err(err).Msg("pinning control threads")
-		}
-	}
 	p.worker = fastpath.NewWorker(plan)
 	p.status = newStatusPrinter(p)
 	lcore := uint(cfg.EAL.WorkerLcores[0])
 	if p.lcore, err = dpdk.Launch(lcore, p.worker.Run); err != nil {
 		return nil, err
 	}
-	log.Info().Str("event", "ready").Uint("lcore", lcore).Int("worker_tid", p.lcore.ThreadID()).
+	// Keep the worker's core for the worker: every other thread the
+	// process has now (Go's, EAL's) moves to the main lcore's CPU, and
+	// threads the Go runtime starts later inherit that.
+	workerTID := p.lcore.ThreadID()
+	if cpu := dpdk.LcoreCPU(uint(cfg.EAL.MainLcore)); cpu >= 0 {
+		if err := dpdk.PinThreads([]int{cpu}, map[int]bool{workerTID: true}); err != nil {
+			log.Warn().Err(err).Msg("pinning control threads")
+		}
+	}
+	log.Info().Str("event", "ready").Uint("lcore", lcore).Int("worker_tid", workerTID).
 		Uint32("mbufs_in_use", p.poolStart).Int("nics", len(p.nics)).Int("vms", len(p.vms)).
 		Msg("data plane running")
 	return p, nil
