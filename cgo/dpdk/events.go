@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 )
 
 // EventType says what happened to a port.
@@ -68,3 +69,27 @@ func WatchEvents(ctx context.Context, ports []Port) (<-chan Event, error) {
 	}()
 	return out, nil
 }
+
+// HasLSC reports whether the port's PMD raises link-state interrupts.
+func (p Port) HasLSC() bool { return C.uplk_has_lsc(C.uint16_t(p.ID)) == 1 }
+
+// PollLinks reads the link of ports every interval on EAL's interrupt
+// thread and reports each change as an EventLink on the WatchEvents
+// channel. Call WatchEvents first; StopPollingLinks ends it.
+func PollLinks(ports []Port, interval time.Duration) error {
+	if len(ports) == 0 {
+		return nil
+	}
+	ids := make([]C.uint16_t, len(ports))
+	for i, p := range ports {
+		ids[i] = C.uint16_t(p.ID)
+	}
+	us := max(interval.Microseconds(), 1)
+	if rc := C.uplk_link_poll_start(&ids[0], C.int(len(ids)), C.uint64_t(us)); rc != 0 {
+		return fmt.Errorf("link polling: %w", Errno(-rc))
+	}
+	return nil
+}
+
+// StopPollingLinks ends PollLinks.
+func StopPollingLinks() { C.uplk_link_poll_stop() }

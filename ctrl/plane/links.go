@@ -7,14 +7,26 @@ import (
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 )
 
-// Run follows link state (LSC and vhost events, plus polling for PMDs that
-// raise none) and prints the status line until ctx ends.
+// Run follows link state and prints the status line until ctx ends. Link
+// changes arrive as events: LSC interrupts, vhost new/destroy device, and
+// for PMDs without interrupts a poll every dataplane.link_poll that runs in
+// C on EAL's interrupt thread. A slow poll here is the safety net.
 func (p *Plane) Run(ctx context.Context) error {
 	events, err := dpdk.WatchEvents(ctx, append(append([]dpdk.Port{}, p.nics...), p.vms...))
 	if err != nil {
 		return err
 	}
-	poll := time.NewTicker(p.cfg.Dataplane.LinkPoll)
+	var polled []dpdk.Port
+	for _, port := range p.nics {
+		if !port.HasLSC() {
+			polled = append(polled, port)
+		}
+	}
+	if err := dpdk.PollLinks(polled, p.cfg.Dataplane.LinkPoll); err != nil {
+		return err
+	}
+	defer dpdk.StopPollingLinks()
+	poll := time.NewTicker(safetyPoll)
 	defer poll.Stop()
 	var status <-chan time.Time
 	if iv := p.cfg.Status.Interval; iv > 0 {
@@ -40,6 +52,8 @@ func (p *Plane) Run(ctx context.Context) error {
 		}
 	}
 }
+
+const safetyPoll = 250 * time.Millisecond
 
 // refreshLinks reads every port's link state, logs each change and
 // reports whether there was one. Callers hold p.mu, except during Start.
