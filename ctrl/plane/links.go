@@ -2,6 +2,7 @@ package plane
 
 import (
 	"context"
+	"github.com/rs/zerolog"
 	"time"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
@@ -55,44 +56,46 @@ func (p *Plane) Run(ctx context.Context) error {
 
 const safetyPoll = 250 * time.Millisecond
 
-// refreshLinks reads every port's link state, logs each change and
-// reports whether there was one. Callers hold p.mu, except during Start.
-func (p *Plane) refreshLinks(cause string) bool {
-	changed := false
+// refreshLinks reads every port's link state and returns one log line per
+// change, to be written once the new tables are published: whoever reads
+// "attached" may send at once. Callers hold p.mu, except during Start.
+func (p *Plane) refreshLinks(cause string) (changes []*zerolog.Event) {
 	for i, port := range p.nics {
 		l, err := port.Link()
 		if err != nil || l == p.nicLink[i] {
 			continue
 		}
-		changed = changed || l.Up != p.nicLink[i].Up
 		p.nicLink[i] = l
-		p.log.Info().Str("event", "nic_link").Str("nic", p.cfg.NICs[i].Name).Bool("up", l.Up).
-			Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause).Msg("NIC link changed")
+		changes = append(changes, p.log.Info().Str("event", "nic_link").Str("nic", p.cfg.NICs[i].Name).
+			Bool("up", l.Up).Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause))
 	}
 	for i, port := range p.vms {
 		l, err := port.Link()
 		if err != nil || l.Up == p.vmUp[i] {
 			continue
 		}
-		changed = true
 		p.vmUp[i] = l.Up
-		msg := "VM vhost device detached"
-		if l.Up {
-			msg = "VM vhost device attached"
-		}
-		p.log.Info().Str("event", "vm_vhost").Str("vm", p.cfg.VMs[i].Name).Bool("connected", l.Up).
-			Str("cause", cause).Msg(msg)
+		changes = append(changes, p.log.Info().Str("event", "vm_vhost").Str("vm", p.cfg.VMs[i].Name).
+			Bool("connected", l.Up).Str("cause", cause))
 	}
-	return changed
+	return changes
+}
+
+func logChanges(changes []*zerolog.Event) {
+	for _, e := range changes {
+		e.Msg("link changed")
+	}
 }
 
 func (p *Plane) updateLinks(cause string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.refreshLinks(cause) {
+	changes := p.refreshLinks(cause)
+	if len(changes) == 0 {
 		return
 	}
 	if err := p.publish(); err != nil {
 		p.log.Error().Err(err).Msg("publishing tables")
 	}
+	logChanges(changes)
 }

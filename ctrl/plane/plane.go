@@ -142,10 +142,11 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 	plan.IO = p.io
 	p.nicLink = make([]dpdk.Link, len(p.nics))
 	p.vmUp = make([]bool, len(p.vms))
-	p.refreshLinks("start")
+	changes := p.refreshLinks("start")
 	if err := p.publish(); err != nil {
 		return nil, err
 	}
+	logChanges(changes)
 	p.poolStart = p.pool.InUse()
 
 	p.worker = fastpath.NewWorker(plan)
