@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/configs"
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/plane"
@@ -115,11 +115,6 @@ func run(cfg *config.Config, log zerolog.Logger) error {
 		return closeErr
 	}
 	log.Info().Str("event", "exit").Str("file_prefix", cfg.EAL.FilePrefix).
-		Int("hugepage_files_left", len(filepathGlob(cfg))).Msg("stopped cleanly")
+		Int("hugepage_files_left", len(dpdk.HugepageFiles(cfg.EAL.HugeDir, cfg.EAL.FilePrefix))).Msg("stopped cleanly")
 	return nil
-}
-
-func filepathGlob(cfg *config.Config) []string {
-	m, _ := filepath.Glob(filepath.Join(cfg.EAL.HugeDir, cfg.EAL.FilePrefix+"map_*"))
-	return m
 }

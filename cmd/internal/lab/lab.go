@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
 )
 
 // Bins are the binaries under test.
@@ -92,8 +94,7 @@ func run(t testing.TB, args ...string) {
 
 // HugepageFiles lists what a prefix left in the hugepage directory.
 func (l *Lab) HugepageFiles(prefix string) []string {
-	m, _ := filepath.Glob(filepath.Join(l.HugeDir, prefix+"map_*"))
-	return m
+	return dpdk.HugepageFiles(l.HugeDir, prefix)
 }
 
 // Event is one JSON line from uplinkd's log or uplink-gen's stdout.
