@@ -81,10 +81,14 @@ func (w *Worker) LoopStats() LoopStats { return w.statsPub.load() }
 // Run is the loop. It returns when Stop is called, after sending what it
 // can of what is queued and freeing the rest (counted as shutdown drops).
 func (w *Worker) Run() error {
+	s := w.snap.Load()
 	for !w.stop.Load() {
-		s := w.snap.Load()
 		w.setRxLimits(s)
 		n := w.io.Step()
+		// Decide with the tables published before the packets were
+		// received: whoever saw a change announced (a VM attached) may
+		// already have sent into it.
+		s = w.snap.Load()
 		w.account(n)
 		if n > 0 {
 			for i := range w.rx {
