@@ -43,7 +43,14 @@ var (
 	seconds  = flag.Int("seconds", 5, "generator run per measurement")
 	sizes    = flag.String("sizes", "64,1518", "frame sizes")
 	microBen = flag.Bool("micro", true, "also run the fastpath go test benchmarks")
+	peerList = flag.String("peers", strings.Join(allPeers, ","), "peers to measure")
 )
+
+// allPeers: uplinkd with its worker as an EAL lcore calling into Go (the
+// default), uplinkd with its worker as a Go thread registered with
+// rte_thread_register (the other thread model, measured to justify the
+// choice), and testpmd io forwarding, the floor.
+var allPeers = []string{"uplinkd", "uplinkd-registered", "testpmd-io"}
 
 func main() {
 	flag.Parse()
@@ -55,7 +62,7 @@ func main() {
 		size, err := strconv.Atoi(s)
 		check(err)
 		for r := 0; r < *runs; r++ {
-			for _, peer := range []string{"uplinkd", "testpmd-io"} {
+			for _, peer := range strings.Split(*peerList, ",") {
 				res, err := measure(dir, peer, size)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "%s %dB run %d: %v\n", peer, size, r+1, err)
@@ -94,13 +101,18 @@ func measure(dir, peer string, size int) (result, error) {
 	prefix := fmt.Sprintf("uplk-bench-%s-%d", peer, os.Getpid())
 	defer cleanPrefix(prefix)
 	switch peer {
-	case "uplinkd":
+	case "uplinkd", "uplinkd-registered":
+		thread := "lcore"
+		if peer == "uplinkd-registered" {
+			thread = "registered"
+		}
 		cfg := filepath.Join(dir, "bench.toml")
 		check(os.WriteFile(cfg, []byte(fmt.Sprintf(`
 [eal]
 file_prefix = %q
 main_lcore = 0
 worker_lcores = [1]
+worker_thread = %q
 memory_mb = 256
 [dataplane]
 mtu = 1500
@@ -120,7 +132,7 @@ name = "vm1"
 socket = %q
 macs = ["02:00:00:00:00:01"]
 team = "t"
-`, prefix, sock)), 0o600))
+`, prefix, thread, sock)), 0o600))
 		sw = exec.Command(filepath.Join(*binDir, "uplinkd"), "--config", cfg, "--log-format", "json", "--status-interval", "0")
 		sw.Stderr = &out
 	case "testpmd-io":
@@ -165,7 +177,7 @@ team = "t"
 		}
 	}
 	switch peer {
-	case "uplinkd":
+	case "uplinkd", "uplinkd-registered":
 		sw.Process.Signal(syscall.SIGTERM)
 		if err := sw.Wait(); err != nil {
 			return res, fmt.Errorf("uplinkd: %v\n%s", err, out.String())
@@ -216,7 +228,7 @@ func (m mmm) String() string { return fmt.Sprintf("%.1f / %.1f / %.1f", m.min, m
 
 func report(rs []result) {
 	fmt.Println("\nmin / median / max over runs; busy cycles per packet on the switch core")
-	fmt.Printf("%-6s %-11s %-24s %-26s %s\n", "size", "peer", "Mpps", "cycles/pkt", "uplinkd max loop gap (us)")
+	fmt.Printf("%-6s %-19s %-24s %-26s %s\n", "size", "peer", "Mpps", "cycles/pkt", "uplinkd max loop gap (us)")
 	sizesSeen := []int{}
 	for _, r := range rs {
 		if !slices.Contains(sizesSeen, r.size) {
@@ -225,22 +237,30 @@ func report(rs []result) {
 	}
 	for _, size := range sizesSeen {
 		med := map[string]float64{}
-		for _, peer := range []string{"uplinkd", "testpmd-io"} {
+		for _, peer := range strings.Split(*peerList, ",") {
 			var mpps, cyc, gap []float64
 			for _, r := range rs {
 				if r.size == size && r.peer == peer {
 					mpps, cyc, gap = append(mpps, r.mpps), append(cyc, r.cycles), append(gap, r.gapUS)
 				}
 			}
+			if len(cyc) == 0 {
+				continue
+			}
 			g := ""
-			if peer == "uplinkd" {
+			if strings.HasPrefix(peer, "uplinkd") {
 				g = stats(gap).String()
 			}
 			c := stats(cyc)
 			med[peer] = c.med
-			fmt.Printf("%-6d %-11s %-24s %-26s %s\n", size, peer, stats(mpps), c, g)
+			fmt.Printf("%-6d %-19s %-24s %-26s %s\n", size, peer, stats(mpps), c, g)
 		}
-		fmt.Printf("%-6d ratio uplinkd/testpmd-io busy cycles per packet (medians): %.2fx (target <= 1.25x)\n", size, med["uplinkd"]/med["testpmd-io"])
+		floor := med["testpmd-io"]
+		for _, peer := range strings.Split(*peerList, ",") {
+			if strings.HasPrefix(peer, "uplinkd") && med[peer] > 0 && floor > 0 {
+				fmt.Printf("%-6d ratio %s/testpmd-io busy cycles per packet (medians): %.2fx (target <= 1.25x)\n", size, peer, med[peer]/floor)
+			}
+		}
 	}
 }
 

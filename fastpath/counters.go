@@ -14,6 +14,9 @@ const (
 	RxBytes
 	TxPackets
 	TxBytes
+	// Held (VMs): loop iterations in which the VM had more to send than
+	// its allocation allowed; its packets waited in its virtqueue.
+	Held
 	dropBase
 	NumCounters = int(dropBase) + int(NumDropReasons)
 )

@@ -16,22 +16,45 @@ func (s *Snapshot) frameTooLong(frame []byte, pktLen uint32) bool {
 	return true
 }
 
-// Egress decides a frame a VM sent: the NIC it leaves by, or why it is
+// EgressCheck vets a frame a VM sent: its source MAC, or why it is
 // dropped. frame is the first segment, pktLen the whole frame's length.
-// The caller has checked that the VM's team has a usable NIC.
-func (s *Snapshot) Egress(vm int, frame []byte, pktLen uint32) (nic int, drop DropReason) {
+func (s *Snapshot) EgressCheck(vm int, frame []byte, pktLen uint32) (src MAC, drop DropReason) {
 	if len(frame) < EthHdrLen {
-		return -1, DropRunt
+		return 0, DropRunt
 	}
 	if s.frameTooLong(frame, pktLen) {
-		return -1, DropOversize
+		return 0, DropOversize
 	}
-	src := MACAt(frame[6:12])
-	v := &s.VMs[vm]
-	if !v.owns(src) {
-		return -1, DropSpoofed
+	src = MACAt(frame[6:12])
+	if !s.VMs[vm].owns(src) {
+		return 0, DropSpoofed
 	}
-	return SrcMACHash(src, s.Teams[v.Team].Up), NotDropped
+	return src, NotDropped
+}
+
+// Egress decides a frame a VM sent with no worker state: the NIC it leaves
+// by under the team's policy (round-robin starts at the first NIC, and
+// least-pending sees idle NICs), or why it is dropped; DropNoNIC when the
+// team has no usable NIC.
+func (s *Snapshot) Egress(vm int, frame []byte, pktLen uint32) (nic int, drop DropReason) {
+	src, drop := s.EgressCheck(vm, frame, pktLen)
+	if drop != NotDropped {
+		return -1, drop
+	}
+	idle := make([]float64, len(s.NICs))
+	nic, fixed := s.BurstNIC(vm, idle)
+	if !fixed {
+		up := s.Teams[s.VMs[vm].Team].Up
+		if len(up) == 0 {
+			return -1, DropNoNIC
+		}
+		var turn uint32
+		nic = s.PacketNIC(s.Teams[s.VMs[vm].Team].Policy, up, frame, src, &turn, idle)
+	}
+	if nic < 0 {
+		return -1, DropNoNIC
+	}
+	return nic, NotDropped
 }
 
 func (v *VM) owns(m MAC) bool {

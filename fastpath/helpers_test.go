@@ -35,12 +35,12 @@ func twoByTwo(t testing.TB, up ...bool) *Snapshot {
 	s := &Snapshot{
 		MaxFrame: 1500 + EthHdrLen,
 		VMs: []VM{
-			{Name: "vm1", Team: 0, MACs: []MAC{macVM1, macVM1b}, Connected: true},
-			{Name: "vm2", Team: 0, MACs: []MAC{macVM2}, Connected: true},
+			{Name: "vm1", Team: 0, MACs: []MAC{macVM1, macVM1b}, Connected: true, Preferred: -1, Assigned: -1},
+			{Name: "vm2", Team: 0, MACs: []MAC{macVM2}, Connected: true, Preferred: -1, Assigned: -1},
 		},
 		NICs: []NIC{
-			{Name: "nic1", Team: 0, LinkUp: up[0], AdminUp: true},
-			{Name: "nic2", Team: 0, LinkUp: up[1], AdminUp: true},
+			{Name: "nic1", Team: 0, LinkUp: up[0], AdminUp: true, SpeedBps: 10e9},
+			{Name: "nic2", Team: 0, LinkUp: up[1], AdminUp: true, SpeedBps: 10e9},
 		},
 		Teams: []Team{{Name: "team0", NICs: []int{0, 1}}},
 	}

@@ -23,11 +23,15 @@ const (
 	DropQueueFull
 	// DropShutdown: still queued when the daemon stopped.
 	DropShutdown
+	// DropNoNIC: a VM's packet was taken from its virtqueue in the same
+	// loop its team lost its last usable NIC. Back-pressure stops polling
+	// such a VM from the next loop on.
+	DropNoNIC
 	NumDropReasons
 )
 
 var reasonNames = [NumDropReasons]string{
-	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown",
+	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic",
 }
 
 func (r DropReason) String() string {

@@ -26,6 +26,20 @@ type VM struct {
 	MACs []MAC
 	// Connected: the guest's virtio device is attached to the vhost port.
 	Connected bool
+	// RateBps and RatePps are the VM's egress allocation now: its limit, or
+	// less when ctrl's resource manager divides a contended team by
+	// shares. 0 means unlimited. The worker's token buckets follow them.
+	RateBps, RatePps float64
+	// Priority: VMs above 0 are high priority; they take the least loaded
+	// usable NIC whatever the team's policy.
+	Priority int
+	// Preferred is the NIC the VM uses under vm-affinity while it is
+	// usable, or -1 to spread VMs over the team's NICs by port order.
+	Preferred int
+	// Assigned is the NIC load-based balancing put the VM on, or -1.
+	Assigned int
+	// Slot is the VM's position among its team's VMs; derived by Build.
+	Slot int
 }
 
 // NIC is one physical NIC.
@@ -35,16 +49,25 @@ type NIC struct {
 	LinkUp bool
 	// AdminUp is false when an operator set the NIC down.
 	AdminUp bool
+	// FailingOver is set by the NIC manager while traffic moves off this
+	// NIC; selection treats the NIC as unavailable meanwhile.
+	FailingOver bool
+	// SpeedBps is the capacity selection and shares count with.
+	SpeedBps float64
 }
 
-// Usable says the NIC may carry traffic now.
-func (n *NIC) Usable() bool { return n.LinkUp && n.AdminUp }
+// Usable says the NIC may carry new traffic now.
+func (n *NIC) Usable() bool { return n.LinkUp && n.AdminUp && !n.FailingOver }
 
 // Team is a set of NICs shared by a set of VMs.
 type Team struct {
-	Name string
-	NICs []int
-	VMs  []int
+	Name   string
+	Policy Policy
+	NICs   []int
+	VMs    []int
+	// Active and Standby order the NICs for explicit-failover: the first
+	// usable NIC of Active, else of Standby, carries every VM.
+	Active, Standby []int
 	// Up lists the usable NICs, in NICs order; derived by Build.
 	Up []int
 }
@@ -83,6 +106,12 @@ func (s *Snapshot) Build() error {
 		if vm.Team < 0 || vm.Team >= len(s.Teams) {
 			return fmt.Errorf("vm %s: team %d does not exist", vm.Name, vm.Team)
 		}
+		for _, n := range []int{vm.Preferred, vm.Assigned} {
+			if n >= len(s.NICs) || (n >= 0 && s.NICs[n].Team != vm.Team) {
+				return fmt.Errorf("vm %s: nic %d is not in its team", vm.Name, n)
+			}
+		}
+		s.VMs[i].Slot = len(s.Teams[vm.Team].VMs)
 		s.Teams[vm.Team].VMs = append(s.Teams[vm.Team].VMs, i)
 		for _, m := range vm.MACs {
 			if prev, ok := s.vmByMAC.get(m); ok {

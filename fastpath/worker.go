@@ -20,6 +20,12 @@ type Worker struct {
 	vmPub, nicPub []PublishedCounters
 	room          []uint32 // per NIC, scratch for back-pressure limits
 
+	vms     []vmState
+	nics    []nicState
+	load    []float64         // per NIC, pending load in seconds; see loads
+	dst     [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
+	version uint64            // snapshot version the buckets were set from
+
 	stats     LoopStats
 	gapWindow uint64
 	windowEnd uint64
@@ -29,6 +35,28 @@ type Worker struct {
 	lastTSC   uint64
 	statsPub  publishedLoopStats
 	stop      atomic.Bool
+}
+
+// vmState is what the worker keeps per VM between loops.
+type vmState struct {
+	bucket Bucket
+	// limit: this loop's rx limit; tokenBound: the bucket set it.
+	limit      uint32
+	tokenBound bool
+	// held: the VM had more to send than its allocation allowed when last
+	// observed (a loop whose limit was 0 observes nothing and keeps it).
+	held bool
+	turn uint32 // round-robin
+}
+
+// nicState is what the worker keeps per NIC to judge its pending load.
+type nicState struct {
+	secPerByte float64 // 8 / speed: a queued byte's share of pending load
+	util       float64 // recent transmit rate / speed, smoothed
+	avgFrame   float64 // recent mean frame size queued to it
+	lastBytes  uint64
+	lastPkts   uint64
+	lastTSC    uint64
 }
 
 // Endpoint names the VM or NIC behind an rx queue.
@@ -57,6 +85,8 @@ func NewWorker(p WorkerPlan) *Worker {
 		vm: make([]Counters, len(p.VMTx)), nic: make([]Counters, len(p.NICTx)),
 		vmPub: make([]PublishedCounters, len(p.VMTx)), nicPub: make([]PublishedCounters, len(p.NICTx)),
 		room: make([]uint32, len(p.NICTx)),
+		vms:  make([]vmState, len(p.VMTx)), nics: make([]nicState, len(p.NICTx)),
+		load: make([]float64, len(p.NICTx)),
 		hz:   p.TSCHz,
 	}
 	if w.hz == 0 {
@@ -82,6 +112,7 @@ func (w *Worker) LoopStats() LoopStats { return w.statsPub.load() }
 // can of what is queued and freeing the rest (counted as shutdown drops).
 func (w *Worker) Run() error {
 	s := w.snap.Load()
+	w.follow(s)
 	for !w.stop.Load() {
 		w.setRxLimits(s)
 		n := w.io.Step()
@@ -89,7 +120,11 @@ func (w *Worker) Run() error {
 		// received: whoever saw a change announced (a VM attached) may
 		// already have sent into it.
 		s = w.snap.Load()
+		if s.Version != w.version {
+			w.follow(s)
+		}
 		w.account(n)
+		w.observeHeld()
 		if n > 0 {
 			for i := range w.rx {
 				pkts := w.io.Received(i)
@@ -104,6 +139,7 @@ func (w *Worker) Run() error {
 			}
 		}
 		if w.lastTSC >= w.nextPub {
+			w.measureNICs(s, w.lastTSC)
 			w.publish()
 			w.nextPub = w.lastTSC + w.pubEvery
 		}
@@ -140,30 +176,133 @@ func (w *Worker) queued() uint32 {
 	return n
 }
 
-// setRxLimits is egress back-pressure: a VM's vhost queue is polled only
-// for as many packets as every usable NIC of its team can still queue, so
-// a slow or stuck NIC leaves packets in the VM's virtqueue instead of
-// dropping them, and a team with no usable NIC is not polled at all.
+// follow sets the token buckets from a new snapshot's allocations.
+func (w *Worker) follow(s *Snapshot) {
+	for v := range w.vms {
+		w.vms[v].bucket.SetRate(s.VMs[v].RateBps, s.VMs[v].RatePps, w.hz)
+	}
+	for n := range w.nics {
+		speed := defaultSpeedBps
+		if n < len(s.NICs) && s.NICs[n].SpeedBps > 0 {
+			speed = s.NICs[n].SpeedBps
+		}
+		w.nics[n].secPerByte = 8 / speed
+	}
+	w.version = s.Version
+}
+
+// setRxLimits is egress admission by back-pressure: a VM's vhost queue is
+// polled only for as many packets as its token bucket allows and as the
+// NICs it may use can still queue. What it may not send yet stays in its
+// virtqueue — the guest's own queue is the defer queue, and nothing is
+// lost. A slow or stuck NIC holds back only the VMs that use it, and a
+// VM with no usable NIC is not polled at all.
 func (w *Worker) setRxLimits(s *Snapshot) {
 	for n, q := range w.nicTx {
 		w.room[n] = w.io.Tx(q).Space()
 	}
+	now := w.lastTSC
 	for i, ep := range w.rx {
 		if ep.IsNIC {
 			continue
 		}
-		up := s.Teams[s.VMs[ep.Index].Team].Up
-		limit := uint32(dpdk.Burst)
-		if len(up) == 0 {
-			limit = 0
+		v := ep.Index
+		vs := &w.vms[v]
+		room := uint32(dpdk.Burst)
+		nic, fixed := s.BurstNIC(v, w.loads(s, v))
+		up := s.Teams[s.VMs[v].Team].Up
+		if fixed {
+			up = nil
+			if nic >= 0 {
+				room = min(room, w.room[nic])
+			} else {
+				room = 0
+			}
+		} else if len(up) == 0 {
+			room = 0
 		}
 		for _, n := range up {
-			limit = min(limit, w.room[n])
+			room = min(room, w.room[n])
+		}
+		limit := room
+		vs.tokenBound = false
+		if vs.bucket.Limited() {
+			vs.bucket.Refill(now)
+			limit = vs.bucket.Allow(room)
+			vs.tokenBound = limit < room
+		}
+		if fixed && nic >= 0 {
+			w.room[nic] -= limit
 		}
 		for _, n := range up {
 			w.room[n] -= limit
 		}
+		vs.limit = limit
 		w.io.SetRxLimit(i, int(limit))
+	}
+}
+
+// observeHeld notes which VMs had more to send than their tokens allowed:
+// a VM held back took all it was allowed. ctrl reads the Held counter to
+// tell a VM's demand from its allocation.
+func (w *Worker) observeHeld() {
+	for i, ep := range w.rx {
+		if ep.IsNIC {
+			continue
+		}
+		vs := &w.vms[ep.Index]
+		if vs.limit > 0 {
+			vs.held = vs.tokenBound && uint32(len(w.io.Received(i))) == vs.limit
+		}
+		if vs.held {
+			w.vm[ep.Index][Held]++
+		}
+	}
+}
+
+// loads fills w.load with each NIC's pending transfer load, when vm's
+// choice needs it (least-pending, or a high-priority VM): the time its
+// software queue takes to drain at link speed plus its recent utilisation
+// over a millisecond. Returns w.load either way.
+func (w *Worker) loads(s *Snapshot, vm int) []float64 {
+	v := &s.VMs[vm]
+	t := &s.Teams[v.Team]
+	if v.Priority <= 0 && t.Policy != PolicyLeastPending {
+		return w.load
+	}
+	for _, n := range t.NICs {
+		ns := &w.nics[n]
+		w.load[n] = float64(w.io.Tx(w.nicTx[n]).Len())*ns.avgFrame*ns.secPerByte + ns.util*utilHorizon
+	}
+	return w.load
+}
+
+// defaultSpeedBps stands in for a NIC whose speed nobody knows.
+const defaultSpeedBps = 10e9
+
+// utilHorizon weighs recent utilisation against queued bytes: a NIC busy
+// at 100 % counts as much as one with a millisecond of queue.
+const utilHorizon = 0.001
+
+// measureNICs updates each NIC's smoothed utilisation and mean frame size
+// from its counters; it runs at publish time, about once a millisecond.
+func (w *Worker) measureNICs(s *Snapshot, now uint64) {
+	for n := range w.nics {
+		ns := &w.nics[n]
+		c := &w.nic[n]
+		if ns.lastTSC != 0 && now > ns.lastTSC {
+			dt := float64(now-ns.lastTSC) / float64(w.hz)
+			db, dp := c[TxBytes]-ns.lastBytes, c[TxPackets]-ns.lastPkts
+			speed := defaultSpeedBps
+			if n < len(s.NICs) && s.NICs[n].SpeedBps > 0 {
+				speed = s.NICs[n].SpeedBps
+			}
+			ns.util += (float64(db)*8/dt/speed - ns.util) / 4
+			if dp > 0 {
+				ns.avgFrame = float64(db) / float64(dp)
+			}
+		}
+		ns.lastBytes, ns.lastPkts, ns.lastTSC = c[TxBytes], c[TxPackets], now
 	}
 }
 
@@ -201,28 +340,135 @@ func (w *Worker) publish() {
 	w.statsPub.recentGap.Store(w.stats.RecentMaxGapCycles)
 }
 
-// egress handles a burst a VM sent.
+// egress handles a burst a VM sent: vet each frame, pick its NIC, queue
+// it, pay the VM's tokens. When the NIC does not depend on the packet (a
+// per-VM policy, or src-mac-hash for a VM with one MAC) it is picked once
+// for the burst.
 func (w *Worker) egress(s *Snapshot, v int, pkts []*dpdk.Mbuf) {
+	vm := &s.VMs[v]
+	team := &s.Teams[vm.Team]
+	load := w.loads(s, v)
+	nic, fixed := s.BurstNIC(v, load)
+	if !fixed && team.Policy == PolicySrcMACHash && len(vm.MACs) == 1 {
+		nic, fixed = -1, true
+		if len(team.Up) > 0 {
+			nic = SrcMACHash(vm.MACs[0], team.Up)
+		}
+	}
+	var bytes uint64
+	if fixed {
+		bytes = w.egressTo(s, v, nic, pkts)
+	} else {
+		bytes = w.egressEach(s, v, pkts, load)
+	}
 	c := &w.vm[v]
+	c[RxPackets] += uint64(len(pkts))
+	c[RxBytes] += bytes
+	w.vms[v].bucket.Take(uint32(len(pkts)), bytes)
+}
+
+// egressTo queues a burst's good frames to one NIC (-1: none usable). It
+// returns the bytes taken from the VM.
+func (w *Worker) egressTo(s *Snapshot, v, nic int, pkts []*dpdk.Mbuf) (bytes uint64) {
+	c := &w.vm[v]
+	var q *dpdk.TxQueue
+	if nic >= 0 {
+		q = w.io.Tx(w.nicTx[nic])
+	}
+	var sent, sentBytes, full uint64
 	for _, m := range pkts {
 		l := m.PktLen()
-		c[RxPackets]++
-		c[RxBytes] += uint64(l)
-		nic, drop := s.Egress(v, m.Data(), l)
+		bytes += uint64(l)
+		_, drop := s.EgressCheck(v, m.Data(), l)
+		if drop == NotDropped && q == nil {
+			drop = DropNoNIC
+		}
 		if drop != NotDropped {
 			c[Drop(drop)]++
 			w.io.Free(m)
 			continue
 		}
-		nc := &w.nic[nic]
-		if !w.io.Tx(w.nicTx[nic]).Push(m) {
-			nc[Drop(DropQueueFull)]++
+		if !q.Push(m) {
+			full++
 			w.io.Free(m)
 			continue
 		}
-		nc[TxPackets]++
-		nc[TxBytes] += uint64(l)
+		sent++
+		sentBytes += uint64(l)
 	}
+	if nic >= 0 {
+		nc := &w.nic[nic]
+		nc[TxPackets] += sent
+		nc[TxBytes] += sentBytes
+		nc[Drop(DropQueueFull)] += full
+	}
+	return bytes
+}
+
+// egressEach picks a NIC per frame (src-mac-hash over several MACs,
+// flow-hash, round-robin, least-pending), then queues the burst NIC by NIC
+// so that each queue's state stays in registers. It returns the bytes
+// taken.
+func (w *Worker) egressEach(s *Snapshot, v int, pkts []*dpdk.Mbuf, load []float64) (bytes uint64) {
+	c := &w.vm[v]
+	vs := &w.vms[v]
+	team := &s.Teams[s.VMs[v].Team]
+	up := team.Up
+	policy := team.Policy
+	dst := &w.dst
+	for i, m := range pkts {
+		l := m.PktLen()
+		bytes += uint64(l)
+		frame := m.Data()
+		src, drop := s.EgressCheck(v, frame, l)
+		if drop == NotDropped && len(up) == 0 {
+			drop = DropNoNIC
+		}
+		if drop != NotDropped {
+			c[Drop(drop)]++
+			w.io.Free(m)
+			dst[i] = -1
+			continue
+		}
+		var nic int
+		switch policy {
+		case PolicyLeastPending:
+			nic = LeastPending(up, load)
+			load[nic] += float64(l) * w.nics[nic].secPerByte
+		case PolicyRoundRobin:
+			nic = RoundRobin(up, &vs.turn)
+		case PolicyFlowHash:
+			if h, ok := FlowHash(frame); ok {
+				nic = PickByHash(h, up)
+			} else {
+				nic = SrcMACHash(src, up)
+			}
+		default:
+			nic = SrcMACHash(src, up)
+		}
+		dst[i] = int16(nic)
+	}
+	for _, nic := range up {
+		q := w.io.Tx(w.nicTx[nic])
+		var sent, sentBytes, full uint64
+		for i, m := range pkts {
+			if dst[i] != int16(nic) {
+				continue
+			}
+			if !q.Push(m) {
+				full++
+				w.io.Free(m)
+				continue
+			}
+			sent++
+			sentBytes += uint64(m.PktLen())
+		}
+		nc := &w.nic[nic]
+		nc[TxPackets] += sent
+		nc[TxBytes] += sentBytes
+		nc[Drop(DropQueueFull)] += full
+	}
+	return bytes
 }
 
 // ingress handles a burst a NIC received.

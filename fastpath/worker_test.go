@@ -152,3 +152,77 @@ func TestBackPressureLimitsVMPollingToNICRoom(t *testing.T) {
 	assert.EqualValues(t, 64, w.room[0])
 	assert.EqualValues(t, 64, w.room[1])
 }
+
+func TestAdmissionPollsOnlyWhatTokensAllow(t *testing.T) {
+	s := twoByTwo(t)
+	s.VMs[0].RatePps = 1000 // depth 2 packets
+	s.Version = 1
+	io, err := dpdk.NewIO(make([]dpdk.QueueRef, 2), make([]dpdk.QueueRef, 4), 64)
+	require.NoError(t, err)
+	defer io.Close()
+	var snap atomic.Pointer[Snapshot]
+	snap.Store(s)
+	w := NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
+		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: fakeHz})
+	w.follow(s)
+
+	w.lastTSC = 1
+	w.setRxLimits(s)
+	assert.Equal(t, 0, io.RxLimit(0), "an empty bucket: vm1 is not polled")
+	assert.Equal(t, dpdk.Burst, io.RxLimit(1), "vm2 is unlimited")
+	assert.True(t, w.vms[0].tokenBound)
+
+	w.lastTSC = 1 + fakeHz/1000 // 1 ms: one packet's worth
+	w.setRxLimits(s)
+	assert.Equal(t, 1, io.RxLimit(0))
+
+	w.lastTSC = 1 + fakeHz // a second later: the depth, not a second's worth
+	w.setRxLimits(s)
+	assert.Equal(t, 2, io.RxLimit(0))
+}
+
+func TestAffinityVMIsNotHeldBackByAnotherNICsFullQueue(t *testing.T) {
+	s := twoByTwo(t)
+	s.Teams[0].Policy = PolicyVMAffinity
+	require.NoError(t, s.Build())
+	io, err := dpdk.NewIO(make([]dpdk.QueueRef, 2), make([]dpdk.QueueRef, 4), 64)
+	require.NoError(t, err)
+	defer io.Close()
+	var snap atomic.Pointer[Snapshot]
+	snap.Store(s)
+	w := NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
+		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: 1})
+	m := dpdk.NewDetachedMbuf(64)
+	defer dpdk.FreeDetachedMbuf(m)
+	for i := 0; i < 64; i++ { // nic2 (vm2's) is stuck full
+		require.True(t, io.Tx(3).Push(m))
+	}
+	defer io.Tx(3).Discard()
+	w.setRxLimits(s)
+	assert.Equal(t, dpdk.Burst, io.RxLimit(0), "vm1 uses nic1 only")
+	assert.Equal(t, 0, io.RxLimit(1), "vm2 waits for nic2")
+}
+
+func TestEgressSpreadsPerPolicyAndPaysTokens(t *testing.T) {
+	s := twoByTwo(t)
+	s.Teams[0].Policy = PolicyRoundRobin
+	require.NoError(t, s.Build())
+	r := newRig(t, s, 64)
+	frames := make([][]byte, 6)
+	for i := range frames {
+		frames[i] = frame(macPeer, macVM1, 100)
+	}
+	r.w.egress(s, 0, r.mbufs(frames...))
+	assert.EqualValues(t, 3, r.io.Tx(2).Len())
+	assert.EqualValues(t, 3, r.io.Tx(3).Len())
+
+	// least-pending: the NIC with the longer queue gets nothing new.
+	s.Teams[0].Policy = PolicyLeastPending
+	require.NoError(t, s.Build())
+	r.w.follow(s)
+	r.w.nics[0].avgFrame, r.w.nics[1].avgFrame = 100, 100
+	r.io.Tx(3).Discard()
+	r.w.egress(s, 0, r.mbufs(frames[:2]...))
+	assert.EqualValues(t, 3, r.io.Tx(2).Len())
+	assert.EqualValues(t, 2, r.io.Tx(3).Len())
+}

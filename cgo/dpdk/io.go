@@ -129,6 +129,9 @@ func (w *IO) SetRxLimit(i int, n int) {
 	w.rxq[i].max = C.uint16_t(n)
 }
 
+// RxLimit is rx queue i's limit for the next Step.
+func (w *IO) RxLimit(i int) int { return int(w.rxq[i].max) }
+
 // Tx is tx queue i.
 func (w *IO) Tx(i int) *TxQueue { return &w.txq[i] }
 

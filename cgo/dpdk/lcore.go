@@ -7,21 +7,27 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/cgo"
 	"syscall"
+	"unsafe"
 )
 
 // Workers run as EAL lcores calling into Go (rte_eal_remote_launch of a C
-// trampoline), not as Go threads registered with rte_thread_register: the
-// two run at the same speed, but registering a thread switches off
-// multi-process support, and dpdk-proc-info, dpdk-pdump and dpdk-dumpcap are
-// what an operator reaches for when a data plane misbehaves.
+// trampoline, Launch). The other model, a goroutine locked to its thread,
+// pinned and registered with rte_thread_register (LaunchRegistered), is kept
+// so that make bench can measure both on the real worker: they run at the
+// same cost per packet, but registering a thread switches off multi-process
+// support, and dpdk-proc-info, dpdk-pdump and dpdk-dumpcap are what an
+// operator reaches for when a data plane misbehaves.
 
 // Lcore is a function running on an EAL worker lcore.
 type Lcore struct {
 	id   uint
 	done chan error
 	tid  chan int
+	// registered: a Go thread registered with EAL, not an EAL lcore.
+	registered bool
 }
 
 type lcoreCall struct {
@@ -68,6 +74,40 @@ func (l *Lcore) ThreadID() int {
 // channel first because rte_eal_wait_lcore busy-spins.
 func (l *Lcore) Wait() error {
 	err := <-l.done
-	C.rte_eal_wait_lcore(C.uint(l.id))
+	if !l.registered {
+		C.rte_eal_wait_lcore(C.uint(l.id))
+	}
 	return err
+}
+
+// LaunchRegistered runs fn on a new OS thread pinned to cpu and registered
+// with EAL as a non-EAL lcore. cpu must not be one of EAL's lcores. The
+// thread ends with fn: it stays locked, so the Go runtime discards it.
+func LaunchRegistered(cpu int, fn func() error) (*Lcore, error) {
+	l := &Lcore{done: make(chan error, 1), tid: make(chan int, 1), registered: true}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		var set unixCPUSet
+		set.set(cpu)
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(set), uintptr(unsafe.Pointer(&set))); errno != 0 {
+			started <- fmt.Errorf("pin thread to cpu %d: %w", cpu, errno)
+			return
+		}
+		id := C.uplk_thread_register()
+		if id < 0 {
+			started <- fmt.Errorf("rte_thread_register: %w", Errno(-id))
+			return
+		}
+		l.id = uint(id)
+		started <- nil
+		l.tid <- syscall.Gettid()
+		err := fn()
+		C.rte_thread_unregister()
+		l.done <- err
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return l, nil
 }

@@ -210,6 +210,14 @@ void uplk_set_len(struct rte_mbuf *m, uint16_t len)
 	m->pkt_len = len;
 }
 
+/* rte_errno is thread-local: read it in the call that failed. */
+int uplk_thread_register(void)
+{
+	if (rte_thread_register() != 0)
+		return -rte_errno;
+	return (int)rte_lcore_id();
+}
+
 uint64_t uplk_tsc(void) { return rte_rdtsc(); }
 uint64_t uplk_tsc_hz(void) { return rte_get_tsc_hz(); }
 uint16_t uplk_refcnt_offset(void) { return offsetof(struct rte_mbuf, refcnt); }

@@ -66,6 +66,7 @@ int uplk_port_by_name(const char *name, uint16_t *port);
 int uplk_dev_probe(const char *devargs, int *err);
 int uplk_port_detach(uint16_t port);
 int uplk_launch(unsigned lcore, uintptr_t handle);
+int uplk_thread_register(void);
 int uplk_event_fd(void);
 int uplk_events_register(uint16_t port);
 int uplk_event_pop(uint16_t *port, uint32_t *type);

@@ -19,6 +19,7 @@ type Config struct {
 	EAL       EAL       `mapstructure:"eal"`
 	Dataplane Dataplane `mapstructure:"dataplane"`
 	Status    Status    `mapstructure:"status"`
+	Resources Resources `mapstructure:"resources"`
 	Teams     []Team    `mapstructure:"teams"`
 	NICs      []NIC     `mapstructure:"nics"`
 	VMs       []VM      `mapstructure:"vms"`
@@ -28,9 +29,14 @@ type Config struct {
 type EAL struct {
 	// FilePrefix keeps this process's hugepage files and runtime directory
 	// apart from every other DPDK process on the host.
-	FilePrefix   string   `mapstructure:"file_prefix"`
-	MainLcore    int      `mapstructure:"main_lcore"`
-	WorkerLcores []int    `mapstructure:"worker_lcores"`
+	FilePrefix   string `mapstructure:"file_prefix"`
+	MainLcore    int    `mapstructure:"main_lcore"`
+	WorkerLcores []int  `mapstructure:"worker_lcores"`
+	// WorkerThread is how a worker becomes a DPDK thread: "lcore" (an EAL
+	// lcore that calls into Go) or "registered" (a Go thread registered with
+	// rte_thread_register, which switches off DPDK multi-process tools).
+	// make bench measures both; lcore is the default.
+	WorkerThread string   `mapstructure:"worker_thread"`
 	MemoryMB     int      `mapstructure:"memory_mb"`
 	HugeDir      string   `mapstructure:"huge_dir"`
 	LogLevel     string   `mapstructure:"log_level"`
@@ -56,10 +62,31 @@ type Status struct {
 	Interval time.Duration `mapstructure:"interval"`
 }
 
+// Resources is the resource manager: proportional share and what happens
+// to a VM that stays over its allocation.
+type Resources struct {
+	// Interval between recomputations of every VM's allocation.
+	Interval time.Duration `mapstructure:"interval"`
+	// OverAllocationAfter: a VM held back by its allocation for this long
+	// produces a decision event (0 turns decisions off).
+	OverAllocationAfter time.Duration `mapstructure:"over_allocation_after"`
+	// OverAllocationAction is what the decision asks the VM manager for:
+	// "suspend" or "migrate".
+	OverAllocationAction string `mapstructure:"over_allocation_action"`
+}
+
 // Team is a set of NICs that a set of VMs share.
 type Team struct {
 	Name   string `mapstructure:"name"`
 	Policy string `mapstructure:"policy"`
+	// Active and Standby order the NICs for explicit-failover; NICs of the
+	// team in neither list are appended to Standby in config order.
+	Active  []string `mapstructure:"active"`
+	Standby []string `mapstructure:"standby"`
+	// RebalanceThreshold and RebalanceHold drive load-based: a NIC above
+	// this utilisation for this long has a VM moved off it.
+	RebalanceThreshold float64       `mapstructure:"rebalance_threshold"`
+	RebalanceHold      time.Duration `mapstructure:"rebalance_hold"`
 }
 
 // NIC is a physical port: a PCI device or a vdev.
@@ -68,6 +95,10 @@ type NIC struct {
 	PCI  string `mapstructure:"pci"`
 	Vdev string `mapstructure:"vdev"`
 	Team string `mapstructure:"team"`
+	// Speed is the capacity uplinkd schedules the NIC at; unset, the
+	// link's reported speed. Set it below line rate to shape a NIC to a
+	// committed rate.
+	Speed BitRate `mapstructure:"speed"`
 }
 
 // VM is a virtual machine's vNIC, a vhost-user port.
@@ -77,15 +108,34 @@ type VM struct {
 	Mode   string   `mapstructure:"mode"`
 	MACs   []string `mapstructure:"macs"`
 	Team   string   `mapstructure:"team"`
+	// Limit and LimitPPS cap the VM's egress (0: none).
+	Limit    BitRate    `mapstructure:"limit"`
+	LimitPPS PacketRate `mapstructure:"limit_pps"`
+	// Reservation is egress capacity the VM gets whenever it wants it.
+	Reservation BitRate `mapstructure:"reservation"`
+	// Shares weigh the VM against the team's other VMs under contention
+	// (unset: 1).
+	Shares int `mapstructure:"shares"`
+	// Priority: strictly higher is served first under contention; above 0
+	// also takes the least loaded NIC.
+	Priority int `mapstructure:"priority"`
+	// PreferredNIC is the VM's NIC under vm-affinity and load-based.
+	PreferredNIC string `mapstructure:"preferred_nic"`
 }
 
-// Policies lists the NIC-selection policies this build implements.
-var Policies = []string{"src-mac-hash"}
+// Policies lists the NIC-selection policies this build implements; the
+// fastpath's names (a test keeps the two lists equal, and config stays
+// free of cgo).
+var Policies = []string{"src-mac-hash", "vm-affinity", "flow-hash", "round-robin", "least-pending", "load-based", "explicit-failover"}
+
+// OverAllocationActions are what a persistently over-allocated VM may get.
+var OverAllocationActions = []string{"suspend", "migrate"}
 
 func defaults(v *viper.Viper) {
 	v.SetDefault("eal.file_prefix", "uplinkd")
 	v.SetDefault("eal.main_lcore", 0)
 	v.SetDefault("eal.worker_lcores", []int{1})
+	v.SetDefault("eal.worker_thread", "lcore")
 	v.SetDefault("eal.memory_mb", 256)
 	v.SetDefault("eal.huge_dir", "/dev/hugepages")
 	v.SetDefault("eal.log_level", "notice")
@@ -96,6 +146,9 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("dataplane.tx_queue_len", 1024)
 	v.SetDefault("dataplane.link_poll", "1ms")
 	v.SetDefault("status.interval", "1s")
+	v.SetDefault("resources.interval", "5ms")
+	v.SetDefault("resources.over_allocation_after", "2s")
+	v.SetDefault("resources.over_allocation_action", "suspend")
 }
 
 // Load reads a config file; its extension (.toml, .yaml, .yml) picks the
@@ -126,6 +179,7 @@ func decode(v *viper.Viper, where string) (*Config, error) {
 	err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToTimeDurationHookFunc(),
+			rateHook,
 			mapstructure.StringToSliceHookFunc(","),
 		)
 	})

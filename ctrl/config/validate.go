@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // KeyError is a validation error about one key.
@@ -53,6 +54,9 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("eal.worker_lcores[%d]", i), "%d is also eal.main_lcore; a worker needs its own core", l)
 		}
 	}
+	if e.WorkerThread != "lcore" && e.WorkerThread != "registered" {
+		bad("eal.worker_thread", "%q is not lcore or registered", e.WorkerThread)
+	}
 	if e.MemoryMB < 64 {
 		bad("eal.memory_mb", "%d is too small (at least 64)", e.MemoryMB)
 	}
@@ -81,6 +85,16 @@ func (c *Config) Validate() error {
 	if c.Status.Interval < 0 {
 		bad("status.interval", "must not be negative")
 	}
+	r := c.Resources
+	if r.Interval < 100*time.Microsecond || r.Interval > time.Second {
+		bad("resources.interval", "%s is outside 100us-1s", r.Interval)
+	}
+	if r.OverAllocationAfter < 0 {
+		bad("resources.over_allocation_after", "must not be negative (0 turns decisions off)")
+	}
+	if !slices.Contains(OverAllocationActions, r.OverAllocationAction) {
+		bad("resources.over_allocation_action", "%q is not one of: %s", r.OverAllocationAction, strings.Join(OverAllocationActions, ", "))
+	}
 
 	teams := map[string]bool{}
 	for i, t := range c.Teams {
@@ -88,6 +102,18 @@ func (c *Config) Validate() error {
 		checkName(bad, key+".name", t.Name, teams)
 		if !slices.Contains(Policies, t.Policy) {
 			bad(key+".policy", "%q is not a policy (one of: %s)", t.Policy, strings.Join(Policies, ", "))
+		}
+		if t.RebalanceThreshold < 0 || t.RebalanceThreshold > 1 {
+			bad(key+".rebalance_threshold", "%v is not a utilisation between 0 and 1", t.RebalanceThreshold)
+		}
+		if t.RebalanceHold < 0 {
+			bad(key+".rebalance_hold", "must not be negative")
+		}
+		if (len(t.Active) > 0 || len(t.Standby) > 0) && t.Policy != "explicit-failover" {
+			bad(key+".active", "active and standby lists only apply to policy explicit-failover")
+		}
+		if t.Policy == "explicit-failover" && len(t.Active) == 0 {
+			bad(key+".active", "explicit-failover needs at least one active NIC")
 		}
 	}
 	if len(c.Teams) == 0 {
@@ -120,13 +146,36 @@ func (c *Config) Validate() error {
 		}
 		members[n.Team]++
 	}
+	nicTeam := map[string]string{}
+	for _, n := range c.NICs {
+		nicTeam[n.Name] = n.Team
+	}
 	for i, t := range c.Teams {
 		if members[t.Name] == 0 && t.Name != "" {
 			bad(fmt.Sprintf("teams[%d]", i), "team %q has no NIC", t.Name)
 		}
+		listed := map[string]bool{}
+		for list, names := range map[string][]string{"active": t.Active, "standby": t.Standby} {
+			for j, n := range names {
+				k := fmt.Sprintf("teams[%d].%s[%d]", i, list, j)
+				switch {
+				case nicTeam[n] != t.Name:
+					bad(k, "%q is not a NIC of team %s", n, t.Name)
+				case listed[n]:
+					bad(k, "%q is listed twice", n)
+				}
+				listed[n] = true
+			}
+		}
+	}
+	for i, n := range c.NICs {
+		if n.Speed != 0 && n.Speed < 1e6 {
+			bad(fmt.Sprintf("nics[%d].speed", i), "%v bit/s is below 1M", float64(n.Speed))
+		}
 	}
 
 	vms, socks, macs := map[string]bool{}, map[string]string{}, map[string]string{}
+	reserved := map[string]float64{}
 	for i, v := range c.VMs {
 		key := fmt.Sprintf("vms[%d]", i)
 		checkName(bad, key+".name", v.Name, vms)
@@ -160,6 +209,32 @@ func (c *Config) Validate() error {
 		}
 		if !teams[v.Team] {
 			bad(key+".team", "%q is not a team in teams[]", v.Team)
+		}
+		if v.Shares < 0 || v.Shares > 1_000_000 {
+			bad(key+".shares", "%d is outside 1-1000000 (unset means 1)", v.Shares)
+		}
+		if v.Priority < -100 || v.Priority > 100 {
+			bad(key+".priority", "%d is outside -100-100", v.Priority)
+		}
+		if v.Limit != 0 && v.Reservation > v.Limit {
+			bad(key+".reservation", "%v bit/s is above the VM's limit %v bit/s", float64(v.Reservation), float64(v.Limit))
+		}
+		if v.PreferredNIC != "" && nicTeam[v.PreferredNIC] != v.Team {
+			bad(key+".preferred_nic", "%q is not a NIC of team %s", v.PreferredNIC, v.Team)
+		}
+		reserved[v.Team] += float64(v.Reservation)
+	}
+	for i, t := range c.Teams {
+		var capacity float64
+		unknown := false
+		for _, n := range c.NICs {
+			if n.Team == t.Name {
+				capacity += float64(n.Speed)
+				unknown = unknown || n.Speed == 0
+			}
+		}
+		if !unknown && reserved[t.Name] > capacity {
+			bad(fmt.Sprintf("teams[%d]", i), "its VMs reserve %v bit/s, more than its NICs' speed %v bit/s", reserved[t.Name], capacity)
 		}
 	}
 	return errors.Join(errs...)

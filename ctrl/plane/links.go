@@ -2,8 +2,10 @@ package plane
 
 import (
 	"context"
-	"github.com/rs/zerolog"
+	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 )
@@ -27,6 +29,15 @@ func (p *Plane) Run(ctx context.Context) error {
 		return err
 	}
 	defer dpdk.StopPollingLinks()
+	if p.needsResourceLoop() {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.runResources(ctx)
+		}()
+		defer wg.Wait()
+	}
 	poll := time.NewTicker(safetyPoll)
 	defer poll.Stop()
 	var status <-chan time.Time

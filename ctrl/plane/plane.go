@@ -33,11 +33,19 @@ type Plane struct {
 	lcore  *dpdk.Lcore
 	snap   atomic.Pointer[fastpath.Snapshot]
 
-	mu        sync.Mutex // guards the link state below and publishing
-	nicLink   []dpdk.Link
-	vmUp      []bool
-	version   uint64
-	poolStart uint32
+	mu          sync.Mutex // guards the state below and publishing
+	nicLink     []dpdk.Link
+	vmUp        []bool
+	adminUp     []bool
+	failingOver []bool
+	alloc       []float64 // per VM, bits/s; 0: unlimited
+	assigned    []int     // per VM, load-based NIC or -1
+	version     uint64
+	poolStart   uint32
+
+	shaped  []bool // per team; see teamShaped
+	res     *resources
+	actions VMActions
 
 	status *statusPrinter
 
@@ -49,8 +57,10 @@ type Plane struct {
 func EALArgs(c *config.Config) []string {
 	e := c.EAL
 	lcores := strconv.Itoa(e.MainLcore)
-	for _, l := range e.WorkerLcores {
-		lcores += "," + strconv.Itoa(l)
+	if e.WorkerThread != "registered" { // registered workers are not EAL lcores
+		for _, l := range e.WorkerLcores {
+			lcores += "," + strconv.Itoa(l)
+		}
 	}
 	args := []string{"uplinkd", "-l", lcores, "--main-lcore", strconv.Itoa(e.MainLcore),
 		"--file-prefix", e.FilePrefix, "-m", strconv.Itoa(e.MemoryMB), "--huge-dir", e.HugeDir,
@@ -140,8 +150,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 		return nil, err
 	}
 	plan.IO = p.io
-	p.nicLink = make([]dpdk.Link, len(p.nics))
-	p.vmUp = make([]bool, len(p.vms))
+	p.initTables()
 	changes := p.refreshLinks("start")
 	if err := p.publish(); err != nil {
 		return nil, err
@@ -152,7 +161,12 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 	p.worker = fastpath.NewWorker(plan)
 	p.status = newStatusPrinter(p)
 	lcore := uint(cfg.EAL.WorkerLcores[0])
-	if p.lcore, err = dpdk.Launch(lcore, p.worker.Run); err != nil {
+	if cfg.EAL.WorkerThread == "registered" {
+		p.lcore, err = dpdk.LaunchRegistered(int(lcore), p.worker.Run)
+	} else {
+		p.lcore, err = dpdk.Launch(lcore, p.worker.Run)
+	}
+	if err != nil {
 		return nil, err
 	}
 	// Keep the worker's core for the worker: every other thread the
@@ -164,13 +178,80 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 			log.Warn().Err(err).Msg("pinning control threads")
 		}
 	}
-	log.Info().Str("event", "ready").Uint("lcore", lcore).Int("worker_tid", workerTID).
+	log.Info().Str("event", "ready").Uint("lcore", lcore).Str("worker_thread", cfg.EAL.WorkerThread).Int("worker_tid", workerTID).
 		Uint32("mbufs_in_use", p.poolStart).Int("nics", len(p.nics)).Int("vms", len(p.vms)).
 		Msg("data plane running")
 	return p, nil
 }
 
 func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
+
+// initTables sets the control state the tables are built from: links
+// unknown, NICs admin up, nothing failing over, each VM's rate its limit
+// until the resource manager computes one, no load-based assignment.
+func (p *Plane) initTables() {
+	c := p.cfg
+	p.nicLink = make([]dpdk.Link, len(c.NICs))
+	p.vmUp = make([]bool, len(c.VMs))
+	p.adminUp = make([]bool, len(c.NICs))
+	p.failingOver = make([]bool, len(c.NICs))
+	for i := range p.adminUp {
+		p.adminUp[i] = true
+	}
+	p.alloc = make([]float64, len(c.VMs))
+	p.assigned = make([]int, len(c.VMs))
+	for i, v := range c.VMs {
+		p.alloc[i] = float64(v.Limit)
+		p.assigned[i] = -1
+	}
+	p.shaped = make([]bool, len(c.Teams))
+	for t, team := range c.Teams {
+		p.shaped[t] = teamShaped(c, team.Name)
+	}
+	p.res = newResources(p)
+}
+
+// needsResourceLoop says whether any team is shaped or load-based.
+func (p *Plane) needsResourceLoop() bool {
+	for t := range p.cfg.Teams {
+		if p.shaped[t] || p.res.balancer[t] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// SetVMActions sets who carries out decisions about VMs (the VM manager).
+// Without one they are logged and counted only.
+func (p *Plane) SetVMActions(a VMActions) {
+	p.mu.Lock()
+	p.actions = a
+	p.mu.Unlock()
+}
+
+// SetNICAdmin sets a NIC administratively up or down; a NIC that is down
+// carries no new traffic.
+func (p *Plane) SetNICAdmin(name string, up bool) error {
+	return p.setNICFlag(name, func(i int) { p.adminUp[i] = up })
+}
+
+// SetFailingOver marks a NIC as failing over: selection avoids it while
+// the flag is set. The NIC manager drives it.
+func (p *Plane) SetFailingOver(name string, on bool) error {
+	return p.setNICFlag(name, func(i int) { p.failingOver[i] = on })
+}
+
+func (p *Plane) setNICFlag(name string, set func(int)) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, n := range p.cfg.NICs {
+		if n.Name == name {
+			set(i)
+			return p.publish()
+		}
+	}
+	return fmt.Errorf("no NIC named %q", name)
+}
 
 func (p *Plane) attach(what, devargs string) (dpdk.Port, error) {
 	port, err := dpdk.Probe(devargs)
@@ -241,18 +322,48 @@ func (p *Plane) publish() error {
 	c := p.cfg
 	p.version++
 	s := &fastpath.Snapshot{Version: p.version, MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen)}
-	team := map[string]int{}
+	team, nic := map[string]int{}, map[string]int{}
 	for i, t := range c.Teams {
 		team[t.Name] = i
-		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name})
+		pol, err := fastpath.ParsePolicy(t.Policy)
+		if err != nil {
+			return fmt.Errorf("teams[%d].policy: %w", i, err)
+		}
+		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name, Policy: pol})
 	}
 	for i, n := range c.NICs {
 		t := team[n.Team]
-		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: true})
+		nic[n.Name] = i
+		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i],
+			FailingOver: p.failingOver[i], SpeedBps: p.nicSpeed(i)})
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
 	}
+	for i, t := range c.Teams {
+		if t.Policy != "explicit-failover" {
+			continue
+		}
+		listed := map[int]bool{}
+		for _, name := range t.Active {
+			s.Teams[i].Active = append(s.Teams[i].Active, nic[name])
+			listed[nic[name]] = true
+		}
+		for _, name := range t.Standby {
+			s.Teams[i].Standby = append(s.Teams[i].Standby, nic[name])
+			listed[nic[name]] = true
+		}
+		for _, n := range s.Teams[i].NICs {
+			if !listed[n] {
+				s.Teams[i].Standby = append(s.Teams[i].Standby, n)
+			}
+		}
+	}
 	for i, v := range c.VMs {
-		vm := fastpath.VM{Name: v.Name, Team: team[v.Team], Connected: p.vmUp[i]}
+		vm := fastpath.VM{Name: v.Name, Team: team[v.Team], Connected: p.vmUp[i],
+			RateBps: p.alloc[i], RatePps: float64(v.LimitPPS), Priority: v.Priority,
+			Preferred: -1, Assigned: p.assigned[i]}
+		if v.PreferredNIC != "" {
+			vm.Preferred = nic[v.PreferredNIC]
+		}
 		for _, m := range v.MACs {
 			mac, err := fastpath.ParseMAC(m)
 			if err != nil {

@@ -42,6 +42,10 @@ func (s *statusPrinter) print() {
 			Float64("out_pps", rate(c[fastpath.RxPackets], s.vmPrev[i][fastpath.RxPackets])).
 			Float64("in_pps", rate(c[fastpath.TxPackets], s.vmPrev[i][fastpath.TxPackets])).
 			Uint64("out_pkts", c[fastpath.RxPackets]).Uint64("in_pkts", c[fastpath.TxPackets]).
+			Float64("out_bps", rate(c[fastpath.RxBytes], s.vmPrev[i][fastpath.RxBytes])*8).
+			Float64("alloc_bps", snap.VMs[i].RateBps).
+			Uint64("held_loops", c[fastpath.Held]).
+			Uint64("over_allocation_decisions", p.decisionCount(i)).
 			Dict("drops", drops(&c)))
 		fmt.Fprintf(&line, "%s out %s in %s | ", snap.VMs[i].Name,
 			si(rate(c[fastpath.RxPackets], s.vmPrev[i][fastpath.RxPackets])),
@@ -52,7 +56,9 @@ func (s *statusPrinter) print() {
 	for i := range p.nics {
 		c := p.worker.NICCounters(i)
 		nics.Dict(snap.NICs[i].Name, zerolog.Dict().
-			Bool("link_up", snap.NICs[i].LinkUp).
+			Bool("link_up", snap.NICs[i].LinkUp).Bool("admin_up", snap.NICs[i].AdminUp).
+			Bool("failing_over", snap.NICs[i].FailingOver).Float64("speed_bps", snap.NICs[i].SpeedBps).
+			Float64("tx_bps", rate(c[fastpath.TxBytes], s.nicPrv[i][fastpath.TxBytes])*8).
 			Float64("tx_pps", rate(c[fastpath.TxPackets], s.nicPrv[i][fastpath.TxPackets])).
 			Float64("rx_pps", rate(c[fastpath.RxPackets], s.nicPrv[i][fastpath.RxPackets])).
 			Uint64("tx_pkts", c[fastpath.TxPackets]).Uint64("rx_pkts", c[fastpath.RxPackets]).
@@ -99,4 +105,10 @@ func drops(c *fastpath.Counters) *zerolog.Event {
 		}
 	}
 	return d
+}
+
+func (p *Plane) decisionCount(vm int) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.res.decisions[vm]
 }

@@ -1,0 +1,267 @@
+package plane
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/uplinkd/uplinkd/ctrl/balance"
+	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/resource"
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// VMActions carries out what the resource manager decides about a VM; the
+// VM manager implements it. Calls come from the resource loop and must
+// not block it.
+type VMActions interface {
+	OverAllocated(vm string, d resource.Decision)
+}
+
+// resources is the resource manager's loop state: every interval it reads
+// the worker's counters, estimates each VM's demand, divides each team's
+// capacity by reservations, priority and shares (ctrl/resource), moves VMs
+// off hot NICs for load-based teams (ctrl/balance), watches for VMs that
+// stay over their allocation, and republishes the tables when an
+// allocation or assignment changed. The decisions are pure functions and
+// state machines; this file is the I/O around them.
+type resources struct {
+	est      *resource.Estimator
+	over     *resource.OverAllocation
+	balancer []*balance.Rebalancer // per team; nil unless load-based
+	last     time.Time
+	vmPrev   []fastpath.Counters
+	nicPrev  []fastpath.Counters
+	samples  []resource.Sample
+	heldNow  []bool
+	vmRate   []float64 // bits/s in the last interval
+	nicRate  []float64
+	// Decisions counts over-allocation decisions per VM.
+	decisions []uint64
+}
+
+func newResources(p *Plane) *resources {
+	c := p.cfg
+	r := &resources{
+		est:       resource.NewEstimator(len(c.VMs)),
+		over:      resource.NewOverAllocation(len(c.VMs), c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction)),
+		balancer:  make([]*balance.Rebalancer, len(c.Teams)),
+		vmPrev:    make([]fastpath.Counters, len(c.VMs)),
+		nicPrev:   make([]fastpath.Counters, len(c.NICs)),
+		samples:   make([]resource.Sample, len(c.VMs)),
+		heldNow:   make([]bool, len(c.VMs)),
+		vmRate:    make([]float64, len(c.VMs)),
+		nicRate:   make([]float64, len(c.NICs)),
+		decisions: make([]uint64, len(c.VMs)),
+	}
+	for t, team := range c.Teams {
+		if team.Policy == "load-based" {
+			th, hold := team.RebalanceThreshold, team.RebalanceHold
+			if th == 0 {
+				th = defaultRebalanceThreshold
+			}
+			if hold == 0 {
+				hold = defaultRebalanceHold
+			}
+			r.balancer[t] = balance.New(th, hold)
+		}
+	}
+	return r
+}
+
+const (
+	defaultRebalanceThreshold = 0.75
+	defaultRebalanceHold      = 30 * time.Millisecond
+)
+
+// runResources is the resource manager's loop.
+func (p *Plane) runResources(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Resources.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			p.resourceStep(now)
+		}
+	}
+}
+
+// resourceStep is one round of the resource manager.
+func (p *Plane) resourceStep(now time.Time) {
+	r := p.res
+	first := r.last.IsZero()
+	dt := now.Sub(r.last)
+	r.last = now
+	for i := range p.cfg.VMs {
+		c := p.worker.VMCounters(i)
+		prev := &r.vmPrev[i]
+		r.samples[i] = resource.Sample{Bytes: c[fastpath.RxBytes] - prev[fastpath.RxBytes], Backlogged: c[fastpath.Held] > prev[fastpath.Held]}
+		r.heldNow[i] = r.samples[i].Backlogged
+		if dt > 0 {
+			r.vmRate[i] = float64(r.samples[i].Bytes) * 8 / dt.Seconds()
+		}
+		*prev = c
+	}
+	for i := range p.cfg.NICs {
+		c := p.worker.NICCounters(i)
+		if dt > 0 {
+			r.nicRate[i] = float64(c[fastpath.TxBytes]-r.nicPrev[i][fastpath.TxBytes]) * 8 / dt.Seconds()
+		}
+		r.nicPrev[i] = c
+	}
+	if first {
+		return
+	}
+	demand := r.est.Update(dt, r.samples)
+
+	p.mu.Lock()
+	changed := p.allocate(demand)
+	changed = p.rebalance(now) || changed
+	if changed {
+		if err := p.publish(); err != nil {
+			p.log.Error().Err(err).Msg("publishing tables")
+		}
+	}
+	decisions := r.over.Observe(now, r.heldNow)
+	for _, d := range decisions {
+		r.decisions[d.VM]++
+		p.log.Warn().Str("event", "over_allocation").Str("vm", p.cfg.VMs[d.VM].Name).Str("action", string(d.Action)).
+			Time("since", d.Since).Int("repeat", d.Repeat).Float64("alloc_bps", p.alloc[d.VM]).
+			Msg("VM stays over its allocation")
+	}
+	actions := p.actions
+	p.mu.Unlock()
+	if actions != nil {
+		for _, d := range decisions {
+			actions.OverAllocated(p.cfg.VMs[d.VM].Name, d)
+		}
+	}
+}
+
+// allocate recomputes every VM's rate from its team's capacity and the
+// VMs' demands; it reports whether a rate moved by more than 1 %. Callers
+// hold p.mu.
+func (p *Plane) allocate(demand []float64) bool {
+	c := p.cfg
+	changed := false
+	for t, team := range c.Teams {
+		if !p.shaped[t] {
+			continue
+		}
+		capacity := 0.0
+		for i, n := range c.NICs {
+			if n.Team == team.Name && p.nicUsable(i) {
+				capacity += p.nicSpeed(i)
+			}
+		}
+		var idx []int
+		var vms []resource.VM
+		for i, v := range c.VMs {
+			if v.Team != team.Name {
+				continue
+			}
+			idx = append(idx, i)
+			vms = append(vms, resource.VM{Shares: uint32(max(v.Shares, 1)), Priority: v.Priority,
+				Reservation: float64(v.Reservation), Limit: float64(v.Limit), Demand: demand[i]})
+		}
+		alloc := resource.Allocate(capacity, vms)
+		for k, i := range idx {
+			a := alloc[k]
+			if capacity == 0 {
+				// No usable NIC: the VM is not polled at all; keep its
+				// rate for when a NIC returns.
+				continue
+			}
+			if differs(a, p.alloc[i]) {
+				p.alloc[i] = a
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+func differs(a, b float64) bool {
+	return math.Abs(a-b) > 0.01*math.Max(a, b)
+}
+
+// rebalance steps each load-based team's balancer and applies its moves.
+// Callers hold p.mu.
+func (p *Plane) rebalance(now time.Time) bool {
+	c := p.cfg
+	moved := false
+	for t, b := range p.res.balancer {
+		if b == nil {
+			continue
+		}
+		var nicIdx []int
+		var nics []balance.NIC
+		local := map[int]int{}
+		for i, n := range c.NICs {
+			if n.Team == c.Teams[t].Name {
+				local[i] = len(nicIdx)
+				nicIdx = append(nicIdx, i)
+				nics = append(nics, balance.NIC{Usable: p.nicUsable(i), Capacity: p.nicSpeed(i), Load: p.res.nicRate[i]})
+			}
+		}
+		snap := p.snap.Load()
+		var vmIdx []int
+		var vms []balance.VM
+		for i, v := range c.VMs {
+			if v.Team != c.Teams[t].Name {
+				continue
+			}
+			on := -1
+			if n := snap.LoadBased(i); n >= 0 {
+				on = local[n]
+			}
+			vmIdx = append(vmIdx, i)
+			vms = append(vms, balance.VM{Load: p.res.vmRate[i], NIC: on})
+		}
+		for _, m := range b.Step(now, nics, vms) {
+			vm, from, to := vmIdx[m.VM], nicIdx[m.From], nicIdx[m.To]
+			p.assigned[vm] = to
+			moved = true
+			p.log.Info().Str("event", "rebalance").Str("vm", c.VMs[vm].Name).Str("from", c.NICs[from].Name).
+				Str("to", c.NICs[to].Name).Float64("from_util", nics[m.From].Load/nics[m.From].Capacity).
+				Msg("moved a VM off a hot NIC")
+		}
+	}
+	return moved
+}
+
+// teamShaped says whether a team's VMs are shaped at all: only when some
+// VM has a limit, reservation, shares or priority, or some NIC has a
+// configured speed. Otherwise the team behaves like a plain bond, its NICs'
+// own queues push back, and no resource loop runs for it.
+func teamShaped(c *config.Config, team string) bool {
+	for _, v := range c.VMs {
+		if v.Team == team && (v.Limit != 0 || v.LimitPPS != 0 || v.Reservation != 0 || v.Shares != 0 || v.Priority != 0) {
+			return true
+		}
+	}
+	for _, n := range c.NICs {
+		if n.Team == team && n.Speed != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// nicSpeed is the capacity a NIC is scheduled at, bits/s: its configured
+// speed, else its link's. A link that reports no speed counts as 10G.
+func (p *Plane) nicSpeed(i int) float64 {
+	if s := float64(p.cfg.NICs[i].Speed); s > 0 {
+		return s
+	}
+	if s := p.nicLink[i].SpeedMbps; s > 0 && s != math.MaxUint32 {
+		return float64(s) * 1e6
+	}
+	return 10e9
+}
+
+func (p *Plane) nicUsable(i int) bool {
+	return p.nicLink[i].Up && p.adminUp[i] && !p.failingOver[i]
+}
