@@ -27,6 +27,9 @@ type vmSpec struct {
 	Socket string
 	MAC    fastpath.MAC
 	Dst    fastpath.MAC
+	// Rate overrides --rate for this VM when HasRate.
+	Rate    float64
+	HasRate bool
 }
 
 func parseVM(s string) (vmSpec, error) {
@@ -43,6 +46,9 @@ func parseVM(s string) (vmSpec, error) {
 			v.MAC, err = fastpath.ParseMAC(val)
 		case "dst":
 			v.Dst, err = fastpath.ParseMAC(val)
+		case "rate":
+			v.Rate, err = strconv.ParseFloat(val, 64)
+			v.HasRate = true
 		default:
 			err = fmt.Errorf("unknown field %q", k)
 		}
@@ -90,7 +96,7 @@ with --hold it then keeps receiving until SIGINT or SIGTERM.`,
 		RunE:         func(*cobra.Command, []string) error { return run(o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,dst=MAC] (repeatable)")
+	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,dst=MAC][,rate=FPS] (repeatable)")
 	f.IntVar(&o.size, "size", 64, "frame size in bytes, without CRC")
 	f.Float64Var(&o.rate, "rate", 0, "frames per second per VM (0: as fast as possible; negative: send nothing)")
 	f.Uint64Var(&o.count, "count", 0, "frames per VM, then stop sending (0: no limit)")
@@ -256,6 +262,11 @@ func run(o options) (err error) {
 	burst := dpdk.NewBurstBuf(dpdk.Burst)
 	defer dpdk.FreeBurstBuf(burst)
 	sending := o.rate >= 0
+	for _, v := range vms {
+		if v.spec.HasRate && v.spec.Rate >= 0 {
+			sending = true
+		}
+	}
 	var sentAll uint64
 	for !stop.Load() {
 		now := dpdk.TSC()
@@ -265,13 +276,20 @@ func run(o options) (err error) {
 		if sending {
 			allDone := true
 			for _, v := range vms {
+				rate := o.rate
+				if v.spec.HasRate {
+					rate = v.spec.Rate
+				}
+				if rate < 0 {
+					continue
+				}
 				sent := v.sent.Load()
 				want := uint64(dpdk.Burst)
 				if o.count > 0 {
 					want = min(want, o.count-sent)
 				}
-				if o.rate > 0 {
-					due := uint64(o.rate * float64(now-t0) / hz)
+				if rate > 0 {
+					due := uint64(rate * float64(now-t0) / hz)
 					if due > sent {
 						want = min(want, due-sent)
 					} else {

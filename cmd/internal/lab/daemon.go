@@ -45,6 +45,30 @@ func (d *Daemon) WaitEvent(what string, match func(Event) bool) Event {
 	return d.waitFor(what, 20*time.Second, match)
 }
 
+// Mark notes where the log is now, for WaitEventSince.
+func (d *Daemon) Mark() int { return d.mark() }
+
+// WaitEventSince waits for a log event after mark matching match.
+func (d *Daemon) WaitEventSince(mark int, what string, match func(Event) bool) Event {
+	d.lab.T.Helper()
+	return d.waitForFrom(mark, what, 20*time.Second, match)
+}
+
+// SetLink sets a tap NIC's kernel side down or up (pulling and plugging
+// its cable) and waits until uplinkd has published the change.
+func (d *Daemon) SetLink(iface, nic string, up bool) {
+	d.lab.T.Helper()
+	mark := d.Mark()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	d.lab.InNS("ip", "link", "set", iface, state)
+	d.WaitEventSince(mark, "nic "+nic+" link "+state, func(e Event) bool {
+		return e.Str("event") == "nic_link" && e.Str("nic") == nic && e["up"] == up
+	})
+}
+
 // WaitVMConnected waits for the vhost device of vm to attach.
 func (d *Daemon) WaitVMConnected(vm string) {
 	d.lab.T.Helper()

@@ -188,12 +188,25 @@ func start(t testing.TB, name string, stdoutJSON bool, args ...string) *proc {
 // waitFor blocks until an event matches, the process exits, or timeout.
 func (p *proc) waitFor(what string, timeout time.Duration, match func(Event) bool) Event {
 	p.t.Helper()
+	return p.waitForFrom(0, what, timeout, match)
+}
+
+// mark is how many events have arrived: waitForFrom(mark, ...) looks only
+// at later ones.
+func (p *proc) mark() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.events)
+}
+
+func (p *proc) waitForFrom(from int, what string, timeout time.Duration, match func(Event) bool) Event {
+	p.t.Helper()
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() { p.mu.Lock(); p.cond.Broadcast(); p.mu.Unlock() })
 	defer timer.Stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	seen := 0
+	seen := from
 	for {
 		for ; seen < len(p.events); seen++ {
 			if match(p.events[seen]) {

@@ -25,8 +25,16 @@ type Tap struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	bySrc   map[string]int
+	byFlow  map[Flow]int
 	total   int
 	changed *sync.Cond
+}
+
+// Flow is a VM's flow as uplink-gen builds it: source MAC and UDP source
+// port.
+type Flow struct {
+	Src  string
+	Port uint16
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -62,7 +70,7 @@ func (l *Lab) inNS(f func() error) error {
 // OpenTap opens a capture/injection socket on iface in the lab's namespace.
 func (l *Lab) OpenTap(iface string) *Tap {
 	l.T.Helper()
-	t := &Tap{lab: l, bySrc: map[string]int{}, done: make(chan struct{})}
+	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, done: make(chan struct{})}
 	t.changed = sync.NewCond(&t.mu)
 	err := l.inNS(func() error {
 		ifi, err := net.InterfaceByName(iface)
@@ -113,6 +121,9 @@ func (t *Tap) read() {
 		src := net.HardwareAddr(buf[6:12]).String()
 		t.mu.Lock()
 		t.bySrc[src]++
+		if n >= 42 && binary.BigEndian.Uint16(buf[12:14]) == 0x0800 && buf[23] == 17 {
+			t.byFlow[Flow{src, binary.BigEndian.Uint16(buf[34:36])}]++
+		}
 		t.total++
 		t.changed.Broadcast()
 		t.mu.Unlock()
@@ -143,6 +154,28 @@ func (t *Tap) FromSrc(mac string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.bySrc[mac]
+}
+
+// Flows is how many UDP frames of each flow were captured.
+func (t *Tap) Flows() map[Flow]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[Flow]int, len(t.byFlow))
+	for f, n := range t.byFlow {
+		out[f] = n
+	}
+	return out
+}
+
+// Counts is how many frames from each source MAC were captured so far.
+func (t *Tap) Counts() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]int, len(t.bySrc))
+	for s, n := range t.bySrc {
+		out[s] = n
+	}
+	return out
 }
 
 // Total is how many frames were captured.
