@@ -77,3 +77,7 @@ func (b *Bucket) Take(pkts uint32, bytes uint64) {
 		b.pkts -= float64(pkts)
 	}
 }
+
+// InDebt says the last burst cost more bytes than the bucket held: the VM
+// sent as much as its byte rate allows.
+func (b *Bucket) InDebt() bool { return b.bytesPerCycle != 0 && b.bytes < 0 }

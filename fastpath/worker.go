@@ -124,7 +124,6 @@ func (w *Worker) Run() error {
 			w.follow(s)
 		}
 		w.account(n)
-		w.observeHeld()
 		if n > 0 {
 			for i := range w.rx {
 				pkts := w.io.Received(i)
@@ -138,6 +137,7 @@ func (w *Worker) Run() error {
 				}
 			}
 		}
+		w.observeHeld()
 		if w.lastTSC >= w.nextPub {
 			w.measureNICs(s, w.lastTSC)
 			w.publish()
@@ -242,9 +242,10 @@ func (w *Worker) setRxLimits(s *Snapshot) {
 	}
 }
 
-// observeHeld notes which VMs had more to send than their tokens allowed:
-// a VM held back took all it was allowed. ctrl reads the Held counter to
-// tell a VM's demand from its allocation.
+// observeHeld notes, after a loop's egress, which VMs had more to send
+// than their tokens allowed: a VM held back took all the packets it was
+// allowed, or more bytes than its bucket held. ctrl reads the Held counter
+// to tell a VM's demand from its allocation.
 func (w *Worker) observeHeld() {
 	for i, ep := range w.rx {
 		if ep.IsNIC {
@@ -252,7 +253,7 @@ func (w *Worker) observeHeld() {
 		}
 		vs := &w.vms[ep.Index]
 		if vs.limit > 0 {
-			vs.held = vs.tokenBound && uint32(len(w.io.Received(i))) == vs.limit
+			vs.held = (vs.tokenBound && uint32(len(w.io.Received(i))) == vs.limit) || vs.bucket.InDebt()
 		}
 		if vs.held {
 			w.vm[ep.Index][Held]++

@@ -239,6 +239,9 @@ func run(o options) (err error) {
 
 	emit("ready", map[string]any{"vms": len(vms), "mbufs_in_use": inUseStart})
 	done := make(chan struct{})
+	// sendingNow tells progress readers when sending has ended (--count
+	// or --duration reached) while the generator holds on receiving.
+	var sendingNow atomic.Bool
 	if o.progress > 0 {
 		go func() {
 			t := time.NewTicker(o.progress)
@@ -248,7 +251,7 @@ func run(o options) (err error) {
 				case <-done:
 					return
 				case <-t.C:
-					emit("progress", map[string]any{"vms": reports(vms)})
+					emit("progress", map[string]any{"vms": reports(vms), "sending": sendingNow.Load()})
 				}
 			}
 		}()
@@ -268,6 +271,7 @@ func run(o options) (err error) {
 		}
 	}
 	var sentAll uint64
+	sendingNow.Store(sending)
 	for !stop.Load() {
 		now := dpdk.TSC()
 		if sending && o.duration > 0 && time.Since(start) >= o.duration {
@@ -310,7 +314,10 @@ func run(o options) (err error) {
 					}
 				}
 				n := dpdk.TxRepeat(dpdk.QueueRef{Port: v.port.ID}, burst[:want])
-				v.next = (v.next - int(want) + n + 2*len(v.frames)) % len(v.frames)
+				// Step back over what was not accepted (want may exceed the
+				// number of prepared frames).
+				nf := len(v.frames)
+				v.next = ((v.next-int(want)+n)%nf + nf) % nf
 				v.sent.Store(sent + uint64(n))
 				sentAll += uint64(n)
 			}
@@ -318,6 +325,7 @@ func run(o options) (err error) {
 				sending = false
 			}
 		}
+		sendingNow.Store(sending)
 		if !sending && !o.hold {
 			break
 		}

@@ -219,4 +219,3 @@ func TestLoadBasedMovesAVMOffAHotNIC(t *testing.T) {
 	g.Finish(true)
 	d.Stop()
 }
-

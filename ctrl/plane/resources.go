@@ -30,6 +30,7 @@ type resources struct {
 	over     *resource.OverAllocation
 	balancer []*balance.Rebalancer // per team; nil unless load-based
 	last     time.Time
+	loops    uint64 // the worker's published loop count at last
 	vmPrev   []fastpath.Counters
 	nicPrev  []fastpath.Counters
 	samples  []resource.Sample
@@ -43,7 +44,7 @@ type resources struct {
 func newResources(p *Plane) *resources {
 	c := p.cfg
 	r := &resources{
-		est:       resource.NewEstimator(len(c.VMs)),
+		est:       newEstimator(len(c.VMs)),
 		over:      resource.NewOverAllocation(len(c.VMs), c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction)),
 		balancer:  make([]*balance.Rebalancer, len(c.Teams)),
 		vmPrev:    make([]fastpath.Counters, len(c.VMs)),
@@ -70,9 +71,23 @@ func newResources(p *Plane) *resources {
 }
 
 const (
+	// minResourceStep is the shortest interval sampled; the worker
+	// publishes its counters about once a millisecond.
+	minResourceStep = 3 * time.Millisecond
+	// demandTau smooths a VM's measured rate: long enough to span bursts,
+	// short enough that capacity a VM stops using is freed within a
+	// fraction of a second.
+	demandTau = 100 * time.Millisecond
+
 	defaultRebalanceThreshold = 0.75
 	defaultRebalanceHold      = 30 * time.Millisecond
 )
+
+func newEstimator(n int) *resource.Estimator {
+	e := resource.NewEstimator(n)
+	e.Tau = demandTau
+	return e
+}
 
 // runResources is the resource manager's loop.
 func (p *Plane) runResources(ctx context.Context) {
@@ -93,6 +108,18 @@ func (p *Plane) resourceStep(now time.Time) {
 	r := p.res
 	first := r.last.IsZero()
 	dt := now.Sub(r.last)
+	if !first && dt < minResourceStep {
+		// A late tick followed by a prompt one: the worker has not
+		// published new counters yet, and a VM would look calm.
+		return
+	}
+	loops := p.worker.LoopStats().Loops
+	if !first && loops == r.loops {
+		// The worker published nothing since the last round (its thread
+		// was preempted): no news is not calm. Wait for news.
+		return
+	}
+	r.loops = loops
 	r.last = now
 	for i := range p.cfg.VMs {
 		c := p.worker.VMCounters(i)
@@ -145,6 +172,7 @@ func (p *Plane) resourceStep(now time.Time) {
 // hold p.mu.
 func (p *Plane) allocate(demand []float64) bool {
 	c := p.cfg
+	r := p.res
 	changed := false
 	for t, team := range c.Teams {
 		if !p.shaped[t] {
@@ -163,12 +191,33 @@ func (p *Plane) allocate(demand []float64) bool {
 				continue
 			}
 			idx = append(idx, i)
+			// A VM that is not held back is counted at what it uses, so
+			// the capacity it leaves goes to VMs that are held back; its
+			// bucket still gets the estimator's headroom (below) so that it
+			// can grow. A VM held back wants more than it got: asking for
+			// double (not everything) lets it ramp up in a few rounds
+			// without a high-priority VM's blip starving the rest.
+			d := r.est.Rate(i)
+			if math.IsInf(demand[i], 1) {
+				d = math.Inf(1)
+				if p.alloc[i] > 0 {
+					d = max(2*p.alloc[i], resource.MinDemand)
+				}
+			}
 			vms = append(vms, resource.VM{Shares: uint32(max(v.Shares, 1)), Priority: v.Priority,
-				Reservation: float64(v.Reservation), Limit: float64(v.Limit), Demand: demand[i]})
+				Reservation: float64(v.Reservation), Limit: float64(v.Limit), Demand: d})
 		}
 		alloc := resource.Allocate(capacity, vms)
 		for k, i := range idx {
-			a := alloc[k]
+			// A rate of 0 would mean unlimited to the worker: a VM that
+			// strict priority leaves nothing gets a trickle instead.
+			a := max(alloc[k], minRate)
+			if !math.IsInf(demand[i], 1) {
+				a = max(a, demand[i])
+			}
+			if l := float64(c.VMs[i].Limit); l > 0 {
+				a = min(a, l)
+			}
 			if capacity == 0 {
 				// No usable NIC: the VM is not polled at all; keep its
 				// rate for when a NIC returns.
@@ -182,6 +231,9 @@ func (p *Plane) allocate(demand []float64) bool {
 	}
 	return changed
 }
+
+// minRate is the least a shaped VM is allocated, bits/s.
+const minRate = 1000
 
 func differs(a, b float64) bool {
 	return math.Abs(a-b) > 0.01*math.Max(a, b)

@@ -78,3 +78,7 @@ func (e *Estimator) Update(dt time.Duration, s []Sample) []float64 {
 	}
 	return e.demand
 }
+
+// Rate is VM i's smoothed rate in bits/s: what it uses now, without the
+// headroom its demand carries.
+func (e *Estimator) Rate(i int) float64 { return e.ewma[i] }
