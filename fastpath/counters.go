@@ -63,6 +63,10 @@ type LoopStats struct {
 	Loops uint64
 	// BusyCycles: cycles of iterations that received or sent packets.
 	BusyCycles uint64
+	// BusyLoops: iterations that received or sent packets; Packets /
+	// BusyLoops is how full the bursts are, which is what per-loop costs
+	// are spread over.
+	BusyLoops uint64
 	// Packets received; BusyCycles / Packets is the cost per packet.
 	Packets uint64
 	// MaxGapCycles: the longest time between two iterations since start;
@@ -73,12 +77,12 @@ type LoopStats struct {
 }
 
 type publishedLoopStats struct {
-	loops, busy, packets, maxGap, recentGap atomic.Uint64
+	loops, busy, busyLoops, packets, maxGap, recentGap atomic.Uint64
 }
 
 func (p *publishedLoopStats) load() LoopStats {
 	return LoopStats{
-		Loops: p.loops.Load(), BusyCycles: p.busy.Load(), Packets: p.packets.Load(),
+		Loops: p.loops.Load(), BusyCycles: p.busy.Load(), BusyLoops: p.busyLoops.Load(), Packets: p.packets.Load(),
 		MaxGapCycles: p.maxGap.Load(), RecentMaxGapCycles: p.recentGap.Load(),
 	}
 }

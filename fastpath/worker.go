@@ -313,6 +313,7 @@ func (w *Worker) account(received int) {
 		gap := now - w.lastTSC
 		if received > 0 || w.io.Sent() > 0 {
 			w.stats.BusyCycles += gap
+			w.stats.BusyLoops++
 		}
 		w.stats.MaxGapCycles = max(w.stats.MaxGapCycles, gap)
 		w.gapWindow = max(w.gapWindow, gap)
@@ -336,6 +337,7 @@ func (w *Worker) publish() {
 	}
 	w.statsPub.loops.Store(w.stats.Loops)
 	w.statsPub.busy.Store(w.stats.BusyCycles)
+	w.statsPub.busyLoops.Store(w.stats.BusyLoops)
 	w.statsPub.packets.Store(w.stats.Packets)
 	w.statsPub.maxGap.Store(w.stats.MaxGapCycles)
 	w.statsPub.recentGap.Store(w.stats.RecentMaxGapCycles)

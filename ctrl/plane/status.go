@@ -74,13 +74,17 @@ func (s *statusPrinter) print() {
 	}
 	ls := p.worker.LoopStats()
 	hz := float64(p.TSCHz())
-	cpp := 0.0
+	cpp, fill := 0.0, 0.0
 	if ls.Packets > 0 {
 		cpp = float64(ls.BusyCycles) / float64(ls.Packets)
+	}
+	if ls.BusyLoops > 0 {
+		fill = float64(ls.Packets) / float64(ls.BusyLoops)
 	}
 	p.log.Info().Str("event", "status").Dict("vms", vms).Dict("nics", nics).
 		Uint32("mbufs_in_use", p.pool.InUse()).
 		Float64("busy_cycles_per_pkt", cpp).
+		Float64("pkts_per_busy_loop", fill).
 		Float64("max_loop_gap_us", float64(ls.MaxGapCycles)/hz*1e6).
 		Float64("recent_max_loop_gap_us", float64(ls.RecentMaxGapCycles)/hz*1e6).
 		Msg(line.String() + "pps")

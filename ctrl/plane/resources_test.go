@@ -1,0 +1,136 @@
+package plane
+
+import (
+	"math"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
+	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/resource"
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// planeFor is a Plane with tables but no DPDK: enough for the resource
+// manager's decisions, which read config and link state only.
+func planeFor(t *testing.T, toml string) *Plane {
+	t.Helper()
+	cfg, err := config.Parse([]byte(toml), "toml")
+	require.NoError(t, err)
+	p := &Plane{cfg: cfg, log: zerolog.Nop()}
+	p.initTables()
+	for i := range p.nicLink {
+		p.nicLink[i] = dpdk.Link{Up: true, SpeedMbps: 10000}
+	}
+	return p
+}
+
+const sharesTOML = `
+[[teams]]
+name = "t"
+policy = "src-mac-hash"
+[[nics]]
+name = "n1"
+vdev = "net_null0"
+team = "t"
+speed = "21M"
+[[vms]]
+name = "a"
+socket = "/tmp/a.sock"
+macs = ["02:00:00:00:00:01"]
+team = "t"
+shares = 1
+[[vms]]
+name = "b"
+socket = "/tmp/b.sock"
+macs = ["02:00:00:00:00:02"]
+team = "t"
+shares = 2
+[[vms]]
+name = "c"
+socket = "/tmp/c.sock"
+macs = ["02:00:00:00:00:03"]
+team = "t"
+shares = 4
+limit = "10M"
+`
+
+func TestTeamIsShapedOnlyWhenSomethingAsksForIt(t *testing.T) {
+	p := planeFor(t, sharesTOML)
+	assert.True(t, p.shaped[0])
+	assert.True(t, p.needsResourceLoop())
+
+	plain := planeFor(t, `
+[[teams]]
+name = "t"
+policy = "src-mac-hash"
+[[nics]]
+name = "n1"
+vdev = "net_null0"
+team = "t"
+[[vms]]
+name = "a"
+socket = "/tmp/a.sock"
+macs = ["02:00:00:00:00:01"]
+team = "t"
+`)
+	assert.False(t, plain.shaped[0], "a plain bond")
+	assert.False(t, plain.needsResourceLoop())
+	assert.Zero(t, plain.alloc[0], "unlimited")
+}
+
+func TestAllocationRampsHeldVMsToTheirShares(t *testing.T) {
+	p := planeFor(t, sharesTOML)
+	inf := math.Inf(1)
+	held := []float64{inf, inf, inf}
+	// The first round gives everything by shares, the limit capping c;
+	// later rounds ask for double what a held VM got and settle.
+	for range 10 {
+		p.allocate(held)
+	}
+	// c is capped at 10M; a and b split the other 11M 1:2.
+	assert.InDelta(t, 11e6/3, p.alloc[0], 1e3)
+	assert.InDelta(t, 22e6/3, p.alloc[1], 1e3)
+	assert.InDelta(t, 10e6, p.alloc[2], 1e3)
+
+	s := p.snapshotForTest(t)
+	assert.InDelta(t, 10e6, s.VMs[2].RateBps, 1e3, "published to the worker")
+}
+
+func TestNICLossShrinksCapacityButNeverUnshapes(t *testing.T) {
+	p := planeFor(t, sharesTOML)
+	inf := math.Inf(1)
+	for range 10 {
+		p.allocate([]float64{inf, inf, inf})
+	}
+	before := append([]float64{}, p.alloc...)
+	p.nicLink[0].Up = false
+	p.allocate([]float64{inf, inf, inf})
+	assert.Equal(t, before, p.alloc, "no usable NIC: rates kept for its return (the VMs are not polled meanwhile)")
+	for i := range p.alloc {
+		assert.Positive(t, p.alloc[i], "never 0, which would mean unlimited")
+	}
+}
+
+func TestVMNotHeldIsCountedAtItsUseAndGetsHeadroom(t *testing.T) {
+	p := planeFor(t, sharesTOML)
+	// c uses 2 Mbit/s and is not held: its estimator demand carries
+	// headroom; a and b are held and share what c leaves.
+	p.res.est.Update(1e9, []resource.Sample{{}, {}, {Bytes: 2e6 / 8}})
+	demand := []float64{math.Inf(1), math.Inf(1), 3.5e6}
+	for range 10 {
+		p.allocate(demand)
+	}
+	assert.GreaterOrEqual(t, p.alloc[2], 3.5e6, "c's bucket has headroom")
+	assert.InDelta(t, 21e6-p.res.est.Rate(2), p.alloc[0]+p.alloc[1], 21e6*0.01, "a and b get what c does not use")
+	assert.InDelta(t, 2, p.alloc[1]/p.alloc[0], 0.01)
+}
+
+func (p *Plane) snapshotForTest(t *testing.T) *fastpath.Snapshot {
+	t.Helper()
+	require.NoError(t, p.publish())
+	return p.snap.Load()
+}
