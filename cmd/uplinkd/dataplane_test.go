@@ -30,6 +30,12 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		// uplinkd's worker runs on CPU 1; the test and the generators
+		// stay on CPU 0 with uplinkd's control threads.
+		if err := lab.StayOnCPU(0); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		code := m.Run()
 		os.RemoveAll(dir)
 		os.Exit(code)
