@@ -40,6 +40,7 @@ func BenchmarkEgressBurstShaped(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		r.w.lastTSC += 1000
 		r.w.setRxLimits(s)
+		r.w.refreshLoads()
 		r.w.egress(s, 1, pkts)
 		r.io.Tx(2).Discard()
 		r.io.Tx(3).Discard()
@@ -68,6 +69,7 @@ func benchEgress(b *testing.B, p Policy, vm int, src MAC) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		r.w.refreshLoads()
 		r.w.egress(s, vm, pkts)
 		r.io.Tx(2).Discard()
 		r.io.Tx(3).Discard()

@@ -20,11 +20,13 @@ type Worker struct {
 	vmPub, nicPub []PublishedCounters
 	room          []uint32 // per NIC, scratch for back-pressure limits
 
-	vms     []vmState
-	nics    []nicState
-	load    []float64         // per NIC, pending load in seconds; see loads
-	dst     [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
-	version uint64            // snapshot version the buckets were set from
+	vms  []vmState
+	nics []nicState
+	load []float64         // per NIC, pending load in seconds; see loads
+	dst  [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
+	// needLoads: some team is least-pending or some VM high priority.
+	needLoads bool
+	version   uint64 // snapshot version the buckets were set from
 
 	stats     LoopStats
 	gapWindow uint64
@@ -125,6 +127,7 @@ func (w *Worker) Run() error {
 		}
 		w.account(n)
 		if n > 0 {
+			w.refreshLoads()
 			for i := range w.rx {
 				pkts := w.io.Received(i)
 				if len(pkts) == 0 {
@@ -188,6 +191,13 @@ func (w *Worker) follow(s *Snapshot) {
 		}
 		w.nics[n].secPerByte = 8 / speed
 	}
+	w.needLoads = false
+	for _, t := range s.Teams {
+		w.needLoads = w.needLoads || t.Policy == PolicyLeastPending
+	}
+	for _, v := range s.VMs {
+		w.needLoads = w.needLoads || v.Priority > 0
+	}
 	w.version = s.Version
 }
 
@@ -202,6 +212,7 @@ func (w *Worker) setRxLimits(s *Snapshot) {
 		w.room[n] = w.io.Tx(q).Space()
 	}
 	now := w.lastTSC
+	w.refreshLoads()
 	for i, ep := range w.rx {
 		if ep.IsNIC {
 			continue
@@ -209,7 +220,7 @@ func (w *Worker) setRxLimits(s *Snapshot) {
 		v := ep.Index
 		vs := &w.vms[v]
 		room := uint32(dpdk.Burst)
-		nic, fixed := s.BurstNIC(v, w.loads(s, v))
+		nic, fixed := s.BurstNIC(v, w.load)
 		up := s.Teams[s.VMs[v].Team].Up
 		if fixed {
 			up = nil
@@ -261,21 +272,19 @@ func (w *Worker) observeHeld() {
 	}
 }
 
-// loads fills w.load with each NIC's pending transfer load, when vm's
-// choice needs it (least-pending, or a high-priority VM): the time its
-// software queue takes to drain at link speed plus its recent utilisation
-// over a millisecond. Returns w.load either way.
-func (w *Worker) loads(s *Snapshot, vm int) []float64 {
-	v := &s.VMs[vm]
-	t := &s.Teams[v.Team]
-	if v.Priority <= 0 && t.Policy != PolicyLeastPending {
-		return w.load
+// refreshLoads fills w.load with each NIC's pending transfer load when
+// some VM's choice needs it (a least-pending team, or a high-priority VM):
+// the time its software queue takes to drain at link speed plus its recent
+// utilisation over a millisecond. It runs once before polling and once
+// before deciding, not once per VM.
+func (w *Worker) refreshLoads() {
+	if !w.needLoads {
+		return
 	}
-	for _, n := range t.NICs {
+	for n := range w.nics {
 		ns := &w.nics[n]
 		w.load[n] = float64(w.io.Tx(w.nicTx[n]).Len())*ns.avgFrame*ns.secPerByte + ns.util*utilHorizon
 	}
-	return w.load
 }
 
 // defaultSpeedBps stands in for a NIC whose speed nobody knows.
@@ -350,7 +359,7 @@ func (w *Worker) publish() {
 func (w *Worker) egress(s *Snapshot, v int, pkts []*dpdk.Mbuf) {
 	vm := &s.VMs[v]
 	team := &s.Teams[vm.Team]
-	load := w.loads(s, v)
+	load := w.load
 	nic, fixed := s.BurstNIC(v, load)
 	if !fixed && team.Policy == PolicySrcMACHash && len(vm.MACs) == 1 {
 		nic, fixed = -1, true

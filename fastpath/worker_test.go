@@ -222,6 +222,7 @@ func TestEgressSpreadsPerPolicyAndPaysTokens(t *testing.T) {
 	r.w.follow(s)
 	r.w.nics[0].avgFrame, r.w.nics[1].avgFrame = 100, 100
 	r.io.Tx(3).Discard()
+	r.w.refreshLoads()
 	r.w.egress(s, 0, r.mbufs(frames[:2]...))
 	assert.EqualValues(t, 3, r.io.Tx(2).Len())
 	assert.EqualValues(t, 2, r.io.Tx(3).Len())
