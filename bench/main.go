@@ -208,10 +208,10 @@ func measure(dir, peer string, size int) (result, error) {
 		}
 		cfg := filepath.Join(dir, "bench.toml")
 		check(os.WriteFile(cfg, []byte(uplinkdConfig(prefix, thread, socks, peer == "uplinkd-vmaware")), 0o600))
-		sw = exec.Command(filepath.Join(*binDir, "uplinkd"), "--config", cfg, "--log-format", "json", "--status-interval", "0")
+		sw = exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"), "--config", cfg, "--log-format", "json", "--status-interval", "0")
 		sw.Stderr = &out
 	case "testpmd-io":
-		sw = exec.Command("stdbuf", "-o0", "dpdk-testpmd", "-l", "0,1", "--main-lcore", "0", "--file-prefix", prefix,
+		sw = exec.Command("taskset", "-c", "0", "stdbuf", "-o0", "dpdk-testpmd", "-l", "0,1", "--main-lcore", "0", "--file-prefix", prefix,
 			"-m", "256", "--no-pci", "--vdev", "net_vhost0,iface="+sock+",queues=1",
 			"--vdev", "net_null0,no-rx=1", "--vdev", "net_null1,no-rx=1", "--",
 			"--forward-mode=io", "--record-core-cycles", "--auto-start", "--port-topology=chained",
@@ -246,7 +246,11 @@ func measure(dir, peer string, size int) (result, error) {
 	for i, sk := range socks {
 		args = append(args, "--vm", fmt.Sprintf("name=vm%d,socket=%s,mac=%s", i+1, sk, vmMAC(i)))
 	}
-	gen := exec.Command(filepath.Join(*binDir, "uplink-gen"), args...)
+	// Every process starts on CPU 0 (EAL then moves each switch's worker
+	// lcore to CPU 1): the generator's and the switches' other threads (Go
+	// runtime, EAL control) stay off the switch core, and both switches
+	// get it alone.
+	gen := exec.Command("taskset", append([]string{"-c", "0", filepath.Join(*binDir, "uplink-gen")}, args...)...)
 	genOut, err := gen.Output()
 	cleanPrefix(prefix + "-gen")
 	if err != nil {
