@@ -133,6 +133,12 @@ func TestPoliciesRouteAndFollowANICThatIsLostAndReturns(t *testing.T) {
 				assert.Equal(t, roundFrames, p.on(1, polMAC1), "vm1 on its preferred nic2")
 				assert.Equal(t, roundFrames, p.on(0, polMAC2), "vm2 on its preferred nic1")
 			}},
+		// Below its rebalance threshold, load-based is vm-affinity.
+		"load-based": {team: `policy = "load-based"`, vm1: `preferred_nic = "nic2"`, vm2: `preferred_nic = "nic1"`,
+			bothUp: func(t *testing.T, p, _ phase) {
+				assert.Equal(t, roundFrames, p.on(1, polMAC1), "vm1 on its preferred nic2")
+				assert.Equal(t, roundFrames, p.on(0, polMAC2), "vm2 on its preferred nic1")
+			}},
 		"explicit-failover": {team: "policy = \"explicit-failover\"\nactive = [\"nic2\"]\nstandby = [\"nic1\"]",
 			bothUp: func(t *testing.T, p, _ phase) {
 				assert.Equal(t, roundFrames, p.on(1, polMAC1), "everything on the active NIC")
