@@ -17,6 +17,12 @@ const (
 	// Held (VMs): loop iterations in which the VM had more to send than
 	// its allocation allowed; its packets waited in its virtqueue.
 	Held
+	// Rerouted (NICs): packets queued for this NIC when it became
+	// unavailable that went out by another NIC instead.
+	Rerouted
+	// Announced (NICs): RARP frames sent on this NIC for VM MACs that
+	// moved to it.
+	Announced
 	dropBase
 	NumCounters = int(dropBase) + int(NumDropReasons)
 )

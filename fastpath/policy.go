@@ -74,13 +74,32 @@ func (s *Snapshot) VMAffinity(vm int) int {
 	if home < 0 && len(t.NICs) > 0 {
 		home = t.NICs[v.Slot%len(t.NICs)]
 	}
-	if home >= 0 && s.NICs[home].Usable() {
+	if home >= 0 && s.NICs[home].Usable() && !s.NICs[home].Standby {
 		return home
 	}
 	if len(t.Up) == 0 {
 		return -1
 	}
-	return t.Up[v.Slot%len(t.Up)]
+	// Spread over the usable NICs that are not standby, if any.
+	active := 0
+	for _, n := range t.Up {
+		if !s.NICs[n].Standby {
+			active++
+		}
+	}
+	if active == 0 {
+		return t.Up[v.Slot%len(t.Up)]
+	}
+	k := v.Slot % active
+	for _, n := range t.Up {
+		if !s.NICs[n].Standby {
+			if k == 0 {
+				return n
+			}
+			k--
+		}
+	}
+	return -1
 }
 
 // LoadBased is the NIC a VM uses under load-based: where ctrl's balancer
@@ -96,10 +115,14 @@ func (s *Snapshot) LoadBased(vm int) int {
 // else of its standby list, or -1.
 func (s *Snapshot) ExplicitFailover(team int) int {
 	t := &s.Teams[team]
-	for _, list := range [2][]int{t.Active, t.Standby} {
-		for _, n := range list {
-			if s.NICs[n].Usable() {
-				return n
+	// A NIC back from a failure with failback off is passed over while
+	// any other listed NIC can carry the traffic.
+	for _, standbyToo := range [2]bool{false, true} {
+		for _, list := range [2][]int{t.Active, t.Standby} {
+			for _, n := range list {
+				if s.NICs[n].Usable() && (standbyToo || !s.NICs[n].Standby) {
+					return n
+				}
 			}
 		}
 	}
@@ -136,6 +159,9 @@ func (s *Snapshot) BurstNIC(vm int, load []float64) (nic int, ok bool) {
 	if v.Priority > 0 {
 		if len(t.Up) == 0 {
 			return -1, true
+		}
+		if load == nil {
+			return t.Up[0], true
 		}
 		return LeastPending(t.Up, load), true
 	}

@@ -27,11 +27,14 @@ const (
 	// loop its team lost its last usable NIC. Back-pressure stops polling
 	// such a VM from the next loop on.
 	DropNoNIC
+	// DropNoMbuf: a frame the worker originates (a MAC announcement) found
+	// the pool empty.
+	DropNoMbuf
 	NumDropReasons
 )
 
 var reasonNames = [NumDropReasons]string{
-	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic",
+	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf",
 }
 
 func (r DropReason) String() string {

@@ -52,12 +52,20 @@ type NIC struct {
 	// FailingOver is set by the NIC manager while traffic moves off this
 	// NIC; selection treats the NIC as unavailable meanwhile.
 	FailingOver bool
+	// Failed is the NIC manager's verdict that the NIC may not carry
+	// traffic even if its link is up: beacons lost, or its up-delay is
+	// still running after a failure.
+	Failed bool
+	// Standby: the NIC came back from a failure with failback off; VMs
+	// that moved away stay away, and it carries traffic only when no other
+	// NIC can.
+	Standby bool
 	// SpeedBps is the capacity selection and shares count with.
 	SpeedBps float64
 }
 
 // Usable says the NIC may carry new traffic now.
-func (n *NIC) Usable() bool { return n.LinkUp && n.AdminUp && !n.FailingOver }
+func (n *NIC) Usable() bool { return n.LinkUp && n.AdminUp && !n.FailingOver && !n.Failed }
 
 // Team is a set of NICs shared by a set of VMs.
 type Team struct {

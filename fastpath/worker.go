@@ -26,7 +26,14 @@ type Worker struct {
 	dst  [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
 	// needLoads: some team is least-pending or some VM high priority.
 	needLoads bool
-	version   uint64 // snapshot version the buckets were set from
+
+	prev     *Snapshot // the tables before the last change
+	stranded bool      // packets wait on an unavailable NIC
+	alloc    func([]*dpdk.Mbuf) error
+	scratch  []*dpdk.Mbuf // a drained queue while it is rerouted
+	ann      []Announcement
+	one      [1]*dpdk.Mbuf
+	version  uint64 // snapshot version the buckets were set from
 
 	stats     LoopStats
 	gapWindow uint64
@@ -78,6 +85,9 @@ type WorkerPlan struct {
 	NICTx []int
 	// TSCHz is the TSC frequency, for per-second figures.
 	TSCHz uint64
+	// Alloc fills a slice with fresh mbufs (all or none), for the frames
+	// the worker originates: MAC announcements after a failover.
+	Alloc func([]*dpdk.Mbuf) error
 }
 
 // NewWorker builds a worker. It allocates everything the loop needs.
@@ -89,7 +99,10 @@ func NewWorker(p WorkerPlan) *Worker {
 		room: make([]uint32, len(p.NICTx)),
 		vms:  make([]vmState, len(p.VMTx)), nics: make([]nicState, len(p.NICTx)),
 		load: make([]float64, len(p.NICTx)),
-		hz:   p.TSCHz,
+		hz:   p.TSCHz, alloc: p.Alloc,
+	}
+	if len(p.NICTx) > 0 {
+		w.scratch = make([]*dpdk.Mbuf, 0, p.IO.Tx(p.NICTx[0]).Cap())
 	}
 	if w.hz == 0 {
 		w.hz = 1
@@ -141,6 +154,9 @@ func (w *Worker) Run() error {
 			}
 		}
 		w.observeHeld()
+		if w.stranded {
+			w.rerouteStranded(s)
+		}
 		if w.lastTSC >= w.nextPub {
 			w.measureNICs(s, w.lastTSC)
 			w.publish()
@@ -199,6 +215,96 @@ func (w *Worker) follow(s *Snapshot) {
 		w.needLoads = w.needLoads || v.Priority > 0
 	}
 	w.version = s.Version
+	if w.prev != nil {
+		w.failover(w.prev, s)
+	}
+	w.prev = s
+}
+
+// failover follows a change of tables that took NICs away or moved VMs:
+// what was queued for a NIC that is no longer available goes out by the
+// NIC its VM uses now (the rest waits in its queue for the NIC's return),
+// and each VM MAC whose NIC changed is announced on its new NIC with a RARP,
+// so that the physical switches learn where it went.
+func (w *Worker) failover(old, s *Snapshot) {
+	// Announce first: the switch learns the new port before the traffic
+	// arrives, and the announcement finds room in the queue.
+	w.ann = s.Moves(old, w.ann[:0])
+	for _, a := range w.ann {
+		w.announce(a)
+	}
+	w.rerouteStranded(s)
+}
+
+// rerouteStranded reroutes the packets queued for NICs that are not
+// available. What finds no room elsewhere stays, and is tried again next
+// loop (w.stranded) until it leaves or the NIC returns.
+func (w *Worker) rerouteStranded(s *Snapshot) {
+	w.stranded = false
+	for n, q := range w.nicTx {
+		if n >= len(s.NICs) || s.NICs[n].Usable() || w.io.Tx(q).Len() == 0 {
+			continue
+		}
+		if len(s.Teams[s.NICs[n].Team].Up) > 0 { // else nowhere to go yet
+			w.reroute(s, n)
+		}
+		w.stranded = w.stranded || w.io.Tx(q).Len() > 0
+	}
+}
+
+// reroute moves NIC n's queued packets to the NICs their VMs use now.
+func (w *Worker) reroute(s *Snapshot, n int) {
+	q := w.io.Tx(w.nicTx[n])
+	w.scratch = w.scratch[:0]
+	for {
+		m, ok := q.Pop()
+		if !ok {
+			break
+		}
+		w.scratch = append(w.scratch, m)
+	}
+	var moved, movedBytes uint64
+	for _, m := range w.scratch {
+		to := -1
+		if d := m.Data(); len(d) >= EthHdrLen {
+			src := MACAt(d[6:12])
+			if v, ok := s.VMByMAC(src); ok {
+				nic, fixed := s.BurstNIC(v, w.load)
+				if !fixed && len(s.Teams[s.VMs[v].Team].Up) > 0 {
+					nic = s.PacketNIC(s.Teams[s.VMs[v].Team].Policy, s.Teams[s.VMs[v].Team].Up, d, src, &w.vms[v].turn, w.load)
+				}
+				to = nic
+			}
+		}
+		if to >= 0 && to != n && w.io.Tx(w.nicTx[to]).Push(m) {
+			w.nic[to][TxPackets]++
+			w.nic[to][TxBytes] += uint64(m.PktLen())
+			moved++
+			movedBytes += uint64(m.PktLen())
+			continue
+		}
+		q.Push(m) // nowhere else to go: wait for the NIC to return
+	}
+	// The packets count where they went, not where they were queued first.
+	w.nic[n][Rerouted] += moved
+	w.nic[n][TxPackets] -= moved
+	w.nic[n][TxBytes] -= movedBytes
+}
+
+// announce queues a RARP for a.MAC on a.NIC.
+func (w *Worker) announce(a Announcement) {
+	if w.alloc == nil || w.alloc(w.one[:]) != nil {
+		w.nic[a.NIC][Drop(DropNoMbuf)]++
+		return
+	}
+	m := w.one[0]
+	m.SetLen(uint16(PutRARP(m.Buffer(), a.MAC)))
+	if !w.io.Tx(w.nicTx[a.NIC]).Push(m) {
+		w.nic[a.NIC][Drop(DropQueueFull)]++
+		w.io.Free(m)
+		return
+	}
+	w.nic[a.NIC][Announced]++
 }
 
 // setRxLimits is egress admission by back-pressure: a VM's vhost queue is

@@ -227,3 +227,79 @@ func TestEgressSpreadsPerPolicyAndPaysTokens(t *testing.T) {
 	assert.EqualValues(t, 3, r.io.Tx(2).Len())
 	assert.EqualValues(t, 2, r.io.Tx(3).Len())
 }
+
+func TestFailoverReroutesQueuedPacketsAndAnnouncesMovedMACs(t *testing.T) {
+	s := twoByTwo(t)
+	s.Teams[0].Policy = PolicyVMAffinity // vm1 on nic1, vm2 on nic2
+	s.Version = 1
+	require.NoError(t, s.Build())
+	r := newRig(t, s, 64)
+	var made []*dpdk.Mbuf
+	r.w.alloc = func(ms []*dpdk.Mbuf) error {
+		for i := range ms {
+			ms[i] = dpdk.NewDetachedMbuf(2048)
+			made = append(made, ms[i])
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		for _, m := range made {
+			dpdk.FreeDetachedMbuf(m)
+		}
+	})
+	r.w.follow(s)
+	r.w.egress(s, 0, r.mbufs(frame(macPeer, macVM1, 64), frame(macPeer, macVM1, 64), frame(macPeer, macVM1, 64)))
+	require.EqualValues(t, 3, r.io.Tx(2).Len(), "queued on nic1")
+
+	down := twoByTwo(t, false, true)
+	down.Teams[0].Policy = PolicyVMAffinity
+	down.Version = 2
+	require.NoError(t, down.Build())
+	r.w.follow(down)
+
+	assert.EqualValues(t, 0, r.io.Tx(2).Len(), "nothing left behind on the failed NIC")
+	require.EqualValues(t, 3+2, r.io.Tx(3).Len(), "rerouted to nic2, plus a RARP for each of vm1's two MACs")
+	r.w.publish()
+	assert.EqualValues(t, 3, r.w.NICCounters(0)[Rerouted])
+	assert.EqualValues(t, 0, r.w.NICCounters(0)[TxPackets])
+	assert.EqualValues(t, 3, r.w.NICCounters(1)[TxPackets])
+	assert.EqualValues(t, 2, r.w.NICCounters(1)[Announced])
+
+	var rarps []MAC
+	for {
+		m, ok := r.io.Tx(3).Pop()
+		if !ok {
+			break
+		}
+		if d := m.Data(); len(d) == RARPLen && d[12] == 0x80 && d[13] == 0x35 {
+			rarps = append(rarps, MACAt(d[6:12]))
+		}
+	}
+	assert.ElementsMatch(t, []MAC{macVM1, macVM1b}, rarps, "vm2 did not move: no RARP for it")
+
+	// Back up: vm1 returns to nic1 and is announced there.
+	up := twoByTwo(t)
+	up.Teams[0].Policy = PolicyVMAffinity
+	up.Version = 3
+	require.NoError(t, up.Build())
+	r.w.follow(up)
+	assert.EqualValues(t, 2, r.io.Tx(2).Len(), "vm1's MACs announced on nic1 again")
+	r.io.Tx(2).Discard()
+}
+
+func TestFailoverWithNoNICLeftKeepsPacketsQueued(t *testing.T) {
+	s := twoByTwo(t)
+	s.Teams[0].Policy = PolicyVMAffinity
+	s.Version = 1
+	require.NoError(t, s.Build())
+	r := newRig(t, s, 64)
+	r.w.follow(s)
+	r.w.egress(s, 0, r.mbufs(frame(macPeer, macVM1, 64), frame(macPeer, macVM1, 64)))
+	none := twoByTwo(t, false, false)
+	none.Teams[0].Policy = PolicyVMAffinity
+	none.Version = 2
+	require.NoError(t, none.Build())
+	r.w.follow(none)
+	assert.EqualValues(t, 2, r.io.Tx(2).Len(), "they wait for a NIC to return")
+	assert.Zero(t, r.io.PendingFree(), "nothing freed")
+}

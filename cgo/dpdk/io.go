@@ -182,6 +182,17 @@ func (q *TxQueue) Push(m *Mbuf) bool {
 	return true
 }
 
+// Pop takes the oldest queued mbuf out of the queue; false when empty.
+func (q *TxQueue) Pop() (*Mbuf, bool) {
+	h := uint32(q.q.head)
+	if h == uint32(q.q.tail) {
+		return nil, false
+	}
+	m := q.ring[h&q.mask]
+	q.q.head = C.uint32_t(h + 1)
+	return m, true
+}
+
 // Port is the port and queue this queue feeds.
 func (q *TxQueue) Port() QueueRef {
 	return QueueRef{Port: uint16(q.q.port), Queue: uint16(q.q.queue)}

@@ -133,7 +133,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 
 	// Rx and tx queues: VMs first, then NICs, each port's queue 0.
 	var rx, tx []dpdk.QueueRef
-	plan := fastpath.WorkerPlan{Snap: &p.snap, TSCHz: dpdk.TSCHz()}
+	plan := fastpath.WorkerPlan{Snap: &p.snap, TSCHz: dpdk.TSCHz(), Alloc: p.pool.AllocBulk}
 	for i, port := range p.vms {
 		rx = append(rx, dpdk.QueueRef{Port: port.ID})
 		plan.Rx = append(plan.Rx, fastpath.Endpoint{Index: i})

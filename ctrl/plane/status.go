@@ -62,6 +62,7 @@ func (s *statusPrinter) print() {
 			Float64("tx_pps", rate(c[fastpath.TxPackets], s.nicPrv[i][fastpath.TxPackets])).
 			Float64("rx_pps", rate(c[fastpath.RxPackets], s.nicPrv[i][fastpath.RxPackets])).
 			Uint64("tx_pkts", c[fastpath.TxPackets]).Uint64("rx_pkts", c[fastpath.RxPackets]).
+			Uint64("rerouted", c[fastpath.Rerouted]).Uint64("announced", c[fastpath.Announced]).
 			Dict("drops", drops(&c)))
 		link := "down"
 		if snap.NICs[i].LinkUp {

@@ -26,6 +26,7 @@ type Tap struct {
 	mu      sync.Mutex
 	bySrc   map[string]int
 	byFlow  map[Flow]int
+	rarp    map[string]int
 	total   int
 	changed *sync.Cond
 }
@@ -70,7 +71,7 @@ func (l *Lab) inNS(f func() error) error {
 // OpenTap opens a capture/injection socket on iface in the lab's namespace.
 func (l *Lab) OpenTap(iface string) *Tap {
 	l.T.Helper()
-	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, done: make(chan struct{})}
+	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, done: make(chan struct{})}
 	t.changed = sync.NewCond(&t.mu)
 	err := l.inNS(func() error {
 		ifi, err := net.InterfaceByName(iface)
@@ -120,6 +121,13 @@ func (t *Tap) read() {
 		}
 		src := net.HardwareAddr(buf[6:12]).String()
 		t.mu.Lock()
+		if n >= 14 && binary.BigEndian.Uint16(buf[12:14]) == 0x8035 {
+			// A MAC announcement, counted apart from the VMs' traffic.
+			t.rarp[src]++
+			t.changed.Broadcast()
+			t.mu.Unlock()
+			continue
+		}
 		t.bySrc[src]++
 		if n >= 42 && binary.BigEndian.Uint16(buf[12:14]) == 0x0800 && buf[23] == 17 {
 			t.byFlow[Flow{src, binary.BigEndian.Uint16(buf[34:36])}]++
@@ -165,6 +173,26 @@ func (t *Tap) Flows() map[Flow]int {
 		out[f] = n
 	}
 	return out
+}
+
+// RARPs is how many RARP announcements for mac were captured.
+func (t *Tap) RARPs(mac string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rarp[mac]
+}
+
+// WaitRARPs waits until at least n RARPs for mac were captured.
+func (t *Tap) WaitRARPs(mac string, n int, timeout time.Duration) int {
+	timer := time.AfterFunc(timeout, func() { t.mu.Lock(); t.changed.Broadcast(); t.mu.Unlock() })
+	defer timer.Stop()
+	deadline := time.Now().Add(timeout)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.rarp[mac] < n && time.Now().Before(deadline) {
+		t.changed.Wait()
+	}
+	return t.rarp[mac]
 }
 
 // Counts is how many frames from each source MAC were captured so far.
