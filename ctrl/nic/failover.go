@@ -53,18 +53,13 @@ const (
 )
 
 func (s State) String() string {
-	switch s {
-	case StateUp:
-		return "up"
-	case StateFailing:
-		return "failing"
-	case StateDown:
-		return "down"
-	case StateRecovering:
-		return "recovering"
+	if int(s) < len(stateNames) {
+		return stateNames[s]
 	}
 	return "unknown"
 }
+
+var stateNames = [...]string{"up", "failing", "down", "recovering"}
 
 // Config of the machine (per team).
 type Config struct {
