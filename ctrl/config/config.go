@@ -87,6 +87,15 @@ type Team struct {
 	// this utilisation for this long has a VM moved off it.
 	RebalanceThreshold float64       `mapstructure:"rebalance_threshold"`
 	RebalanceHold      time.Duration `mapstructure:"rebalance_hold"`
+	// DownDelay: a failure must last this long before a NIC is down; its
+	// traffic moves away at once regardless ("failing over").
+	DownDelay time.Duration `mapstructure:"down_delay"`
+	// UpDelay: a NIC back from a failure carries traffic again only after
+	// staying healthy this long.
+	UpDelay time.Duration `mapstructure:"up_delay"`
+	// Failback (default true): VMs return to a recovered NIC. Off, they
+	// stay where they went and the NIC is standby.
+	Failback *bool `mapstructure:"failback"`
 }
 
 // NIC is a physical port: a PCI device or a vdev.

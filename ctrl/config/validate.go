@@ -109,6 +109,12 @@ func (c *Config) Validate() error {
 		if t.RebalanceHold < 0 {
 			bad(key+".rebalance_hold", "must not be negative")
 		}
+		if t.DownDelay < 0 || t.DownDelay > time.Minute {
+			bad(key+".down_delay", "%s is outside 0-1m", t.DownDelay)
+		}
+		if t.UpDelay < 0 || t.UpDelay > 10*time.Minute {
+			bad(key+".up_delay", "%s is outside 0-10m", t.UpDelay)
+		}
 		if (len(t.Active) > 0 || len(t.Standby) > 0) && t.Policy != "explicit-failover" {
 			bad(key+".active", "active and standby lists only apply to policy explicit-failover")
 		}

@@ -8,6 +8,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
+	"github.com/uplinkd/uplinkd/ctrl/nic"
+	"github.com/uplinkd/uplinkd/fastpath"
 )
 
 // Run follows link state and prints the status line until ctx ends. Link
@@ -46,10 +48,16 @@ func (p *Plane) Run(ctx context.Context) error {
 		defer t.Stop()
 		status = t.C
 	}
+	delay := p.delayTimer()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-p.delays:
+			delay = p.delayTimer()
+		case <-delay:
+			p.tickDelays()
+			delay = p.delayTimer()
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -76,7 +84,15 @@ func (p *Plane) refreshLinks(cause string) (changes []*zerolog.Event) {
 		if err != nil || l == p.nicLink[i] {
 			continue
 		}
+		wasUp := p.nicLink[i].Up
 		p.nicLink[i] = l
+		if l.Up != wasUp {
+			kind := nic.LinkDown
+			if l.Up {
+				kind = nic.LinkUp
+			}
+			p.pending = append(p.pending, p.nicMgr.step(time.Now(), i, kind)...)
+		}
 		changes = append(changes, p.log.Info().Str("event", "nic_link").Str("nic", p.cfg.NICs[i].Name).
 			Bool("up", l.Up).Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause))
 	}
@@ -101,12 +117,52 @@ func logChanges(changes []*zerolog.Event) {
 func (p *Plane) updateLinks(cause string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	before := p.snap.Load()
 	changes := p.refreshLinks(cause)
 	if len(changes) == 0 {
 		return
 	}
+	p.publishTransitions(before)
+	logChanges(changes)
+}
+
+// publishTransitions publishes new tables after NIC state changes and logs
+// them. Callers hold p.mu.
+func (p *Plane) publishTransitions(before *fastpath.Snapshot) {
 	if err := p.publish(); err != nil {
 		p.log.Error().Err(err).Msg("publishing tables")
 	}
-	logChanges(changes)
+	p.logTransitions(before, p.pending)
+	p.pending = p.pending[:0]
+	p.kickDelays()
+}
+
+// kickDelays asks Run to re-arm its timer for the NIC delays.
+func (p *Plane) kickDelays() {
+	select {
+	case p.delays <- struct{}{}:
+	default:
+	}
+}
+
+// tickDelays lets NIC down- and up-delays elapse.
+func (p *Plane) tickDelays() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	before := p.snap.Load()
+	p.pending = append(p.pending, p.nicMgr.tick(time.Now())...)
+	if len(p.pending) > 0 {
+		p.publishTransitions(before)
+	}
+}
+
+// delayTimer is when the next NIC delay expires, or nil.
+func (p *Plane) delayTimer() <-chan time.Time {
+	p.mu.Lock()
+	d, ok := p.nicMgr.nextDeadline()
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return time.After(time.Until(d))
 }

@@ -12,11 +12,13 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
@@ -33,15 +35,18 @@ type Plane struct {
 	lcore  *dpdk.Lcore
 	snap   atomic.Pointer[fastpath.Snapshot]
 
-	mu          sync.Mutex // guards the state below and publishing
-	nicLink     []dpdk.Link
-	vmUp        []bool
-	adminUp     []bool
-	failingOver []bool
-	alloc       []float64 // per VM, bits/s; 0: unlimited
-	assigned    []int     // per VM, load-based NIC or -1
-	version     uint64
-	poolStart   uint32
+	mu        sync.Mutex // guards the state below and publishing
+	nicLink   []dpdk.Link
+	vmUp      []bool
+	adminUp   []bool
+	nicMgr    *nicManager
+	alloc     []float64 // per VM, bits/s; 0: unlimited
+	assigned  []int     // per VM, load-based NIC or -1
+	version   uint64
+	poolStart uint32
+
+	delays  chan struct{} // wakes Run to re-arm the NIC delay timer
+	pending []nic.Transition
 
 	shaped  []bool // per team; see teamShaped
 	res     *resources
@@ -156,6 +161,8 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 		return nil, err
 	}
 	logChanges(changes)
+	p.logTransitions(nil, p.pending)
+	p.pending = nil
 	p.poolStart = p.pool.InUse()
 
 	p.worker = fastpath.NewWorker(plan)
@@ -194,7 +201,8 @@ func (p *Plane) initTables() {
 	p.nicLink = make([]dpdk.Link, len(c.NICs))
 	p.vmUp = make([]bool, len(c.VMs))
 	p.adminUp = make([]bool, len(c.NICs))
-	p.failingOver = make([]bool, len(c.NICs))
+	p.nicMgr = newNICManager(p, time.Now())
+	p.delays = make(chan struct{}, 1)
 	for i := range p.adminUp {
 		p.adminUp[i] = true
 	}
@@ -230,24 +238,26 @@ func (p *Plane) SetVMActions(a VMActions) {
 }
 
 // SetNICAdmin sets a NIC administratively up or down; a NIC that is down
-// carries no new traffic.
+// carries no new traffic, and what was queued for it moves to the others.
 func (p *Plane) SetNICAdmin(name string, up bool) error {
-	return p.setNICFlag(name, func(i int) { p.adminUp[i] = up })
-}
-
-// SetFailingOver marks a NIC as failing over: selection avoids it while
-// the flag is set. The NIC manager drives it.
-func (p *Plane) SetFailingOver(name string, on bool) error {
-	return p.setNICFlag(name, func(i int) { p.failingOver[i] = on })
-}
-
-func (p *Plane) setNICFlag(name string, set func(int)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, n := range p.cfg.NICs {
 		if n.Name == name {
-			set(i)
-			return p.publish()
+			if p.adminUp[i] == up {
+				return nil
+			}
+			p.adminUp[i] = up
+			kind := nic.AdminDown
+			if up {
+				kind = nic.AdminUp
+			}
+			before := p.snap.Load()
+			tr := p.nicMgr.step(time.Now(), i, kind)
+			err := p.publish()
+			p.logTransitions(before, tr)
+			p.kickDelays()
+			return err
 		}
 	}
 	return fmt.Errorf("no NIC named %q", name)
@@ -334,8 +344,9 @@ func (p *Plane) publish() error {
 	for i, n := range c.NICs {
 		t := team[n.Team]
 		nic[n.Name] = i
+		fo := p.nicMgr.failingOver(i)
 		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i],
-			FailingOver: p.failingOver[i], SpeedBps: p.nicSpeed(i)})
+			FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i), SpeedBps: p.nicSpeed(i)})
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
 	}
 	for i, t := range c.Teams {

@@ -315,5 +315,5 @@ func (p *Plane) nicSpeed(i int) float64 {
 }
 
 func (p *Plane) nicUsable(i int) bool {
-	return p.nicLink[i].Up && p.adminUp[i] && !p.failingOver[i]
+	return p.nicLink[i].Up && p.adminUp[i] && p.nicMgr.usable(i)
 }

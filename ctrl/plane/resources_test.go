@@ -2,7 +2,9 @@ package plane
 
 import (
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -133,4 +136,26 @@ func (p *Plane) snapshotForTest(t *testing.T) *fastpath.Snapshot {
 	t.Helper()
 	require.NoError(t, p.publish())
 	return p.snap.Load()
+}
+
+func TestNICManagerClearsStandbyOfTheNICsThatTakeOver(t *testing.T) {
+	p := planeFor(t, strings.Replace(sharesTOML, `policy = "src-mac-hash"`, "policy = \"vm-affinity\"\nfailback = false", 1)+`
+[[nics]]
+name = "n2"
+vdev = "net_null1"
+team = "t"
+speed = "21M"
+`)
+	now := time.Now()
+	m := p.nicMgr
+	m.step(now, 1, nic.LinkDown)
+	m.step(now, 1, nic.LinkUp)
+	m.tick(now.Add(time.Second))
+	require.True(t, m.usable(1))
+	assert.True(t, m.standby(1), "back without failback: standby")
+	m.step(now.Add(2*time.Second), 0, nic.LinkDown)
+	assert.False(t, m.standby(1), "n1 failed: n2 carries the traffic and is standby no more")
+	m.step(now.Add(3*time.Second), 0, nic.LinkUp)
+	m.tick(now.Add(4 * time.Second))
+	assert.True(t, m.standby(0), "now n1 is the one back without failback")
 }

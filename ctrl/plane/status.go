@@ -57,7 +57,7 @@ func (s *statusPrinter) print() {
 		c := p.worker.NICCounters(i)
 		nics.Dict(snap.NICs[i].Name, zerolog.Dict().
 			Bool("link_up", snap.NICs[i].LinkUp).Bool("admin_up", snap.NICs[i].AdminUp).
-			Bool("failing_over", snap.NICs[i].FailingOver).Float64("speed_bps", snap.NICs[i].SpeedBps).
+			Bool("failing_over", snap.NICs[i].FailingOver).Str("state", p.nicState(i)).Float64("speed_bps", snap.NICs[i].SpeedBps).
 			Float64("tx_bps", rate(c[fastpath.TxBytes], s.nicPrv[i][fastpath.TxBytes])*8).
 			Float64("tx_pps", rate(c[fastpath.TxPackets], s.nicPrv[i][fastpath.TxPackets])).
 			Float64("rx_pps", rate(c[fastpath.RxPackets], s.nicPrv[i][fastpath.RxPackets])).
@@ -116,4 +116,10 @@ func (p *Plane) decisionCount(vm int) uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.res.decisions[vm]
+}
+
+func (p *Plane) nicState(i int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nicMgr.state(i).String()
 }

@@ -1,0 +1,120 @@
+package plane
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/uplinkd/uplinkd/ctrl/nic"
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// nicManager runs one failover state machine (ctrl/nic) per team and maps
+// the plane's NIC indexes to the machine's. It is fed link and admin
+// events and time; what it decides reaches the worker as the NICs'
+// FailingOver, Failed and Standby flags in the next tables.
+type nicManager struct {
+	machines []*nic.Machine // per team
+	team     []int          // per NIC: its team
+	local    []int          // per NIC: its index in its team's machine
+	global   [][]int        // per team: local index -> NIC
+	changes  []uint64       // per NIC: state transitions so far
+}
+
+func newNICManager(p *Plane, now time.Time) *nicManager {
+	c := p.cfg
+	m := &nicManager{team: make([]int, len(c.NICs)), local: make([]int, len(c.NICs)),
+		global: make([][]int, len(c.Teams)), changes: make([]uint64, len(c.NICs))}
+	for i, n := range c.NICs {
+		for t, team := range c.Teams {
+			if team.Name == n.Team {
+				m.team[i], m.local[i] = t, len(m.global[t])
+				m.global[t] = append(m.global[t], i)
+			}
+		}
+	}
+	for t, team := range c.Teams {
+		failback := team.Failback == nil || *team.Failback
+		m.machines = append(m.machines, nic.New(len(m.global[t]),
+			nic.Config{DownDelay: team.DownDelay, UpDelay: team.UpDelay, Failback: failback}, now))
+	}
+	return m
+}
+
+// step feeds one event about NIC i and returns the transitions, with NIC
+// indexes the plane's.
+func (m *nicManager) step(now time.Time, i int, kind nic.EventKind) []nic.Transition {
+	t := m.team[i]
+	return m.toPlane(t, m.machines[t].Step(now, nic.Event{NIC: m.local[i], Kind: kind}))
+}
+
+// tick lets delays elapse on every team.
+func (m *nicManager) tick(now time.Time) []nic.Transition {
+	var out []nic.Transition
+	for t, mc := range m.machines {
+		out = append(out, m.toPlane(t, mc.Tick(now))...)
+	}
+	return out
+}
+
+func (m *nicManager) toPlane(t int, tr []nic.Transition) []nic.Transition {
+	for k := range tr {
+		if tr[k].To == nic.StateFailing {
+			// The team's other NICs take the traffic now: none of them
+			// is standby any more, so a NIC returning later (failback
+			// off) does not pull VMs back to itself.
+			for l := range m.global[t] {
+				if l != tr[k].NIC {
+					m.machines[t].ClearStandby(l)
+				}
+			}
+		}
+		tr[k].NIC = m.global[t][tr[k].NIC]
+		m.changes[tr[k].NIC]++
+	}
+	return tr
+}
+
+// nextDeadline is the earliest delay expiry of any team.
+func (m *nicManager) nextDeadline() (time.Time, bool) {
+	var best time.Time
+	found := false
+	for _, mc := range m.machines {
+		if d, ok := mc.NextDeadline(); ok && (!found || d.Before(best)) {
+			best, found = d, true
+		}
+	}
+	return best, found
+}
+
+func (m *nicManager) state(i int) nic.State { return m.machines[m.team[i]].State(m.local[i]) }
+func (m *nicManager) usable(i int) bool     { return m.machines[m.team[i]].Usable(m.local[i]) }
+func (m *nicManager) failingOver(i int) bool {
+	return m.machines[m.team[i]].FailingOver(m.local[i])
+}
+func (m *nicManager) standby(i int) bool { return m.machines[m.team[i]].Standby(m.local[i]) }
+
+// logTransitions writes one line per transition, with the VMs that used
+// the NIC in snap, the tables before the change. Callers hold p.mu.
+func (p *Plane) logTransitions(snap *fastpath.Snapshot, tr []nic.Transition) {
+	for _, x := range tr {
+		var vms []string
+		if snap != nil {
+			for v := range snap.VMs {
+				for _, mac := range snap.VMs[v].MACs {
+					if snap.HomeNIC(v, mac) == x.NIC {
+						vms = append(vms, snap.VMs[v].Name)
+						break
+					}
+				}
+			}
+		}
+		ev := p.log.Info()
+		if x.To != nic.StateUp {
+			ev = p.log.Warn()
+		}
+		ev.Str("event", "nic_state").Str("nic", p.cfg.NICs[x.NIC].Name).Str("from", x.From.String()).
+			Str("to", x.To.String()).Str("cause", x.Cause).Dur("in_previous_state", x.Duration).
+			Strs("vms", vms).Uint64("transitions", p.nicMgr.changes[x.NIC]).
+			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)", p.cfg.NICs[x.NIC].Name, x.From, x.To, x.Cause))
+	}
+}
