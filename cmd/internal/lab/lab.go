@@ -101,22 +101,35 @@ func (l *Lab) HugepageFiles(prefix string) []string {
 // Event is one JSON line from uplinkd's log or uplink-gen's stdout.
 type Event map[string]any
 
-// Num reads a number at a dotted path ("vms.vm1.out_pkts"); 0 if absent.
-func (e Event) Num(path string) float64 {
+// At reads the value at a dotted path ("vms.vm1.drops"); nil if absent.
+func (e Event) At(path string) any {
 	var cur any = map[string]any(e)
 	for _, k := range strings.Split(path, ".") {
 		m, ok := cur.(map[string]any)
 		if !ok {
-			return 0
+			return nil
 		}
 		cur = m[k]
 	}
-	f, _ := cur.(float64)
-	return f
+	return cur
 }
 
-// Str reads a string field.
-func (e Event) Str(k string) string { s, _ := e[k].(string); return s }
+// Num reads a number at a dotted path ("vms.vm1.out_pkts"); 0 if absent.
+func (e Event) Num(path string) float64 { f, _ := e.At(path).(float64); return f }
+
+// Str reads a string at a dotted path.
+func (e Event) Str(path string) string { s, _ := e.At(path).(string); return s }
+
+// Drops sums the drop counters of a VM or NIC ("vms.vm1") in a status line.
+func (e Event) Drops(path string) float64 {
+	var n float64
+	drops, _ := e.At(path + ".drops").(map[string]any)
+	for _, v := range drops {
+		f, _ := v.(float64)
+		n += f
+	}
+	return n
+}
 
 // proc is a started process whose JSON lines are collected.
 type proc struct {
