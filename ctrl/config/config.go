@@ -130,6 +130,9 @@ type VM struct {
 	Priority int `mapstructure:"priority"`
 	// PreferredNIC is the VM's NIC under vm-affinity and load-based.
 	PreferredNIC string `mapstructure:"preferred_nic"`
+	// SuspendOnFailover: the VM manager suspends the VM while a failover of
+	// the NIC it uses is in progress, and resumes it after.
+	SuspendOnFailover bool `mapstructure:"suspend_on_failover"`
 }
 
 // Policies lists the NIC-selection policies this build implements; the

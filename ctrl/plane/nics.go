@@ -94,20 +94,24 @@ func (m *nicManager) failingOver(i int) bool {
 func (m *nicManager) standby(i int) bool { return m.machines[m.team[i]].Standby(m.local[i]) }
 
 // logTransitions writes one line per transition, with the VMs that used
-// the NIC in snap, the tables before the change. Callers hold p.mu.
+// the NIC in snap, the tables before the change, and suspends or resumes
+// the VMs that asked for it around a failover. Callers hold p.mu.
 func (p *Plane) logTransitions(snap *fastpath.Snapshot, tr []nic.Transition) {
 	for _, x := range tr {
 		var vms []string
+		var idx []int
 		if snap != nil {
 			for v := range snap.VMs {
 				for _, mac := range snap.VMs[v].MACs {
 					if snap.HomeNIC(v, mac) == x.NIC {
 						vms = append(vms, snap.VMs[v].Name)
+						idx = append(idx, v)
 						break
 					}
 				}
 			}
 		}
+		p.suspendAround(x, idx)
 		ev := p.log.Info()
 		if x.To != nic.StateUp {
 			ev = p.log.Warn()
@@ -116,5 +120,39 @@ func (p *Plane) logTransitions(snap *fastpath.Snapshot, tr []nic.Transition) {
 			Str("to", x.To.String()).Str("cause", x.Cause).Dur("in_previous_state", x.Duration).
 			Strs("vms", vms).Uint64("transitions", p.nicMgr.changes[x.NIC]).
 			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)", p.cfg.NICs[x.NIC].Name, x.From, x.To, x.Cause))
+	}
+}
+
+// suspendAround suspends, when a failover of a NIC starts, the VMs that
+// used it and asked for suspend_on_failover, and resumes them when it ends
+// (the NIC is down and their traffic moved, or it came back).
+func (p *Plane) suspendAround(x nic.Transition, affected []int) {
+	name := p.cfg.NICs[x.NIC].Name
+	switch {
+	case x.To == nic.StateFailing:
+		for _, v := range affected {
+			if !p.cfg.VMs[v].SuspendOnFailover || p.suspendedFor[v] >= 0 {
+				continue
+			}
+			p.suspendedFor[v] = x.NIC
+			vm := p.cfg.VMs[v].Name
+			p.log.Warn().Str("event", "vm_suspend").Str("vm", vm).Str("nic", name).Msg("suspending VM during failover")
+			if p.actions != nil {
+				p.actions.Suspend(vm, "failover of "+name)
+			}
+		}
+	case x.From == nic.StateFailing:
+		for v, n := range p.suspendedFor {
+			if n != x.NIC {
+				continue
+			}
+			p.suspendedFor[v] = -1
+			vm := p.cfg.VMs[v].Name
+			p.log.Info().Str("event", "vm_resume").Str("vm", vm).Str("nic", name).Str("nic_state", x.To.String()).
+				Msg("resuming VM after failover")
+			if p.actions != nil {
+				p.actions.Resume(vm, "failover of "+name+" over")
+			}
+		}
 	}
 }

@@ -45,8 +45,10 @@ type Plane struct {
 	version   uint64
 	poolStart uint32
 
-	delays  chan struct{} // wakes Run to re-arm the NIC delay timer
-	pending []nic.Transition
+	delays chan struct{} // wakes Run to re-arm the NIC delay timer
+	// suspendedFor: per VM, the NIC whose failover it is suspended for, or -1.
+	suspendedFor []int
+	pending      []nic.Transition
 
 	shaped  []bool // per team; see teamShaped
 	res     *resources
@@ -203,6 +205,10 @@ func (p *Plane) initTables() {
 	p.adminUp = make([]bool, len(c.NICs))
 	p.nicMgr = newNICManager(p, time.Now())
 	p.delays = make(chan struct{}, 1)
+	p.suspendedFor = make([]int, len(c.VMs))
+	for i := range p.suspendedFor {
+		p.suspendedFor[i] = -1
+	}
 	for i := range p.adminUp {
 		p.adminUp[i] = true
 	}

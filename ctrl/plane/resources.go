@@ -11,11 +11,17 @@ import (
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
-// VMActions carries out what the resource manager decides about a VM; the
-// VM manager implements it. Calls come from the resource loop and must
-// not block it.
+// VMActions carries out what the control plane decides about a VM; the VM
+// manager implements it. Calls come from the control loops and must not
+// block them.
 type VMActions interface {
+	// OverAllocated: the VM stayed over its allocation (the decision says
+	// whether to suspend or migrate it).
 	OverAllocated(vm string, d resource.Decision)
+	// Suspend and Resume bracket a failover that affects a VM configured
+	// with suspend_on_failover.
+	Suspend(vm, reason string)
+	Resume(vm, reason string)
 }
 
 // resources is the resource manager's loop state: every interval it reads

@@ -159,3 +159,62 @@ speed = "21M"
 	m.tick(now.Add(4 * time.Second))
 	assert.True(t, m.standby(0), "now n1 is the one back without failback")
 }
+
+// recordingActions is the VM manager stand-in: it records what it is
+// asked to do.
+type recordingActions struct{ calls []string }
+
+func (r *recordingActions) OverAllocated(vm string, d resource.Decision) {
+	r.calls = append(r.calls, "over "+vm+" "+string(d.Action))
+}
+func (r *recordingActions) Suspend(vm, reason string) { r.calls = append(r.calls, "suspend "+vm) }
+func (r *recordingActions) Resume(vm, reason string)  { r.calls = append(r.calls, "resume "+vm) }
+
+func TestVMsThatAskForItAreSuspendedWhileTheirNICFailsOver(t *testing.T) {
+	p := planeFor(t, `
+[[teams]]
+name = "t"
+policy = "vm-affinity"
+down_delay = "100ms"
+[[nics]]
+name = "n1"
+vdev = "net_null0"
+team = "t"
+[[nics]]
+name = "n2"
+vdev = "net_null1"
+team = "t"
+[[vms]]
+name = "a"
+socket = "/tmp/a.sock"
+macs = ["02:00:00:00:00:01"]
+team = "t"
+preferred_nic = "n1"
+suspend_on_failover = true
+[[vms]]
+name = "b"
+socket = "/tmp/b.sock"
+macs = ["02:00:00:00:00:02"]
+team = "t"
+preferred_nic = "n1"
+[[vms]]
+name = "c"
+socket = "/tmp/c.sock"
+macs = ["02:00:00:00:00:03"]
+team = "t"
+preferred_nic = "n2"
+suspend_on_failover = true
+`)
+	rec := &recordingActions{}
+	p.actions = rec
+	before := p.snapshotForTest(t)
+	now := time.Now()
+	p.logTransitions(before, p.nicMgr.step(now, 0, nic.LinkDown))
+	assert.Equal(t, []string{"suspend a"}, rec.calls, "only a: b did not ask, c is on n2")
+	assert.True(t, p.nicMgr.failingOver(0))
+
+	before = p.snapshotForTest(t)
+	p.logTransitions(before, p.nicMgr.tick(now.Add(100*time.Millisecond)))
+	assert.Equal(t, []string{"suspend a", "resume a"}, rec.calls, "resumed once the NIC is down and a moved")
+	assert.Equal(t, nic.StateDown, p.nicMgr.state(0))
+}
