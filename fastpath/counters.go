@@ -23,6 +23,10 @@ const (
 	// Announced (NICs): RARP frames sent on this NIC for VM MACs that
 	// moved to it.
 	Announced
+	// BeaconsSent and BeaconsHeard (NICs): beacons this NIC sent, and
+	// beacons it received from other members of its team.
+	BeaconsSent
+	BeaconsHeard
 	dropBase
 	NumCounters = int(dropBase) + int(NumDropReasons)
 )

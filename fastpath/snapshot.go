@@ -1,6 +1,9 @@
 package fastpath
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // EthHdrLen is the length of an untagged Ethernet header.
 const EthHdrLen = 14
@@ -62,6 +65,8 @@ type NIC struct {
 	Standby bool
 	// SpeedBps is the capacity selection and shares count with.
 	SpeedBps float64
+	// MAC is the port's own address, the source of its beacons.
+	MAC MAC
 }
 
 // Usable says the NIC may carry new traffic now.
@@ -78,6 +83,9 @@ type Team struct {
 	Active, Standby []int
 	// Up lists the usable NICs, in NICs order; derived by Build.
 	Up []int
+	// BeaconInterval: every NIC of the team whose link is up sends a
+	// beacon this often (0: no beacons).
+	BeaconInterval time.Duration
 }
 
 // Build derives the lookup tables and checks references. ctrl calls it

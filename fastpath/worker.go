@@ -33,7 +33,12 @@ type Worker struct {
 	scratch  []*dpdk.Mbuf // a drained queue while it is rerouted
 	ann      []Announcement
 	one      [1]*dpdk.Mbuf
-	version  uint64 // snapshot version the buckets were set from
+
+	// Beacons, per team: cycles between them (0: none), when next due.
+	beaconEvery, beaconNext []uint64
+	beaconsOn               bool
+	beaconSeq               uint32
+	version                 uint64 // snapshot version the buckets were set from
 
 	stats     LoopStats
 	gapWindow uint64
@@ -157,6 +162,9 @@ func (w *Worker) Run() error {
 		if w.stranded {
 			w.rerouteStranded(s)
 		}
+		if w.beaconsOn {
+			w.sendBeacons(s)
+		}
 		if w.lastTSC >= w.nextPub {
 			w.measureNICs(s, w.lastTSC)
 			w.publish()
@@ -213,6 +221,16 @@ func (w *Worker) follow(s *Snapshot) {
 	}
 	for _, v := range s.VMs {
 		w.needLoads = w.needLoads || v.Priority > 0
+	}
+	w.beaconEvery = w.beaconEvery[:0]
+	w.beaconsOn = false
+	for _, t := range s.Teams {
+		every := uint64(t.BeaconInterval.Seconds() * float64(w.hz))
+		w.beaconEvery = append(w.beaconEvery, every)
+		w.beaconsOn = w.beaconsOn || every > 0
+	}
+	for len(w.beaconNext) < len(s.Teams) {
+		w.beaconNext = append(w.beaconNext, 0)
 	}
 	w.version = s.Version
 	if w.prev != nil {
@@ -291,20 +309,53 @@ func (w *Worker) reroute(s *Snapshot, n int) {
 	w.nic[n][TxBytes] -= movedBytes
 }
 
-// announce queues a RARP for a.MAC on a.NIC.
-func (w *Worker) announce(a Announcement) {
+// sendBeacons queues a beacon on every NIC with its link up of each team
+// whose interval has passed.
+func (w *Worker) sendBeacons(s *Snapshot) {
+	now := w.lastTSC
+	for t, every := range w.beaconEvery {
+		if every == 0 || now < w.beaconNext[t] {
+			continue
+		}
+		w.beaconNext[t] = now + every
+		w.beaconSeq++
+		for _, n := range s.Teams[t].NICs {
+			if nic := &s.NICs[n]; nic.LinkUp && nic.AdminUp {
+				w.originate(n, func(b []byte) int { return PutBeacon(b, nic.MAC, t, n, w.beaconSeq) }, BeaconsSent)
+			}
+		}
+	}
+}
+
+// hearBeacon counts a beacon NIC n received from another member of its
+// team; beacons are consumed, never delivered to VMs.
+func (w *Worker) hearBeacon(s *Snapshot, n int, frame []byte) {
+	team, from, ok := ParseBeacon(frame)
+	if ok && team == s.NICs[n].Team && from != n {
+		w.nic[n][BeaconsHeard]++
+	}
+}
+
+// originate queues a frame the worker builds itself on NIC n and counts it
+// under c.
+func (w *Worker) originate(n int, build func([]byte) int, c Counter) {
 	if w.alloc == nil || w.alloc(w.one[:]) != nil {
-		w.nic[a.NIC][Drop(DropNoMbuf)]++
+		w.nic[n][Drop(DropNoMbuf)]++
 		return
 	}
 	m := w.one[0]
-	m.SetLen(uint16(PutRARP(m.Buffer(), a.MAC)))
-	if !w.io.Tx(w.nicTx[a.NIC]).Push(m) {
-		w.nic[a.NIC][Drop(DropQueueFull)]++
+	m.SetLen(uint16(build(m.Buffer())))
+	if !w.io.Tx(w.nicTx[n]).Push(m) {
+		w.nic[n][Drop(DropQueueFull)]++
 		w.io.Free(m)
 		return
 	}
-	w.nic[a.NIC][Announced]++
+	w.nic[n][c]++
+}
+
+// announce queues a RARP for a.MAC on a.NIC.
+func (w *Worker) announce(a Announcement) {
+	w.originate(a.NIC, func(b []byte) int { return PutRARP(b, a.MAC) }, Announced)
 }
 
 // setRxLimits is egress admission by back-pressure: a VM's vhost queue is
@@ -597,7 +648,13 @@ func (w *Worker) ingress(s *Snapshot, nic int, pkts []*dpdk.Mbuf) {
 		l := m.PktLen()
 		c[RxPackets]++
 		c[RxBytes] += uint64(l)
-		v, flood, drop := s.Ingress(nic, m.Data(), l)
+		d := m.Data()
+		if IsBeaconType(d) {
+			w.hearBeacon(s, nic, d)
+			w.io.Free(m)
+			continue
+		}
+		v, flood, drop := s.Ingress(nic, d, l)
 		switch {
 		case drop != NotDropped:
 			c[Drop(drop)]++

@@ -3,6 +3,7 @@ package fastpath
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -302,4 +303,48 @@ func TestFailoverWithNoNICLeftKeepsPacketsQueued(t *testing.T) {
 	r.w.follow(none)
 	assert.EqualValues(t, 2, r.io.Tx(2).Len(), "they wait for a NIC to return")
 	assert.Zero(t, r.io.PendingFree(), "nothing freed")
+}
+
+func TestBeaconsAreSentPerIntervalAndHeardNotDelivered(t *testing.T) {
+	s := twoByTwo(t)
+	s.Teams[0].BeaconInterval = time.Millisecond
+	s.NICs[0].MAC, s.NICs[1].MAC = 0x020000000a01, 0x020000000a02
+	s.Version = 1
+	require.NoError(t, s.Build())
+	r := newRig(t, s, 64)
+	r.w.hz = fakeHz
+	var made []*dpdk.Mbuf
+	r.w.alloc = func(ms []*dpdk.Mbuf) error {
+		for i := range ms {
+			ms[i] = dpdk.NewDetachedMbuf(2048)
+			made = append(made, ms[i])
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		for _, m := range made {
+			dpdk.FreeDetachedMbuf(m)
+		}
+	})
+	r.w.follow(s)
+	r.w.lastTSC = 10
+	r.w.sendBeacons(s)
+	r.w.lastTSC = 10 + fakeHz/2000 // half an interval later: nothing new
+	r.w.sendBeacons(s)
+	assert.EqualValues(t, 1, r.io.Tx(2).Len())
+	assert.EqualValues(t, 1, r.io.Tx(3).Len())
+	r.w.lastTSC = 10 + fakeHz/1000
+	r.w.sendBeacons(s)
+	assert.EqualValues(t, 2, r.io.Tx(2).Len())
+
+	// nic2's beacon, heard on nic1: counted, consumed, not flooded.
+	b, _ := r.io.Tx(3).Pop()
+	own, _ := r.io.Tx(2).Pop()
+	r.w.ingress(s, 0, []*dpdk.Mbuf{b, own})
+	r.w.publish()
+	assert.EqualValues(t, 1, r.w.NICCounters(0)[BeaconsHeard], "its own beacon does not count")
+	assert.EqualValues(t, 2, r.w.NICCounters(1)[BeaconsSent])
+	assert.Zero(t, r.io.Tx(0).Len()+r.io.Tx(1).Len(), "no VM gets a beacon")
+	r.io.Tx(2).Discard()
+	r.io.Tx(3).Discard()
 }

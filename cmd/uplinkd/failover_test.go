@@ -143,3 +143,38 @@ func TestFlapStormKeepsTheDaemonUpAndCountersConsistent(t *testing.T) {
 	assert.Zero(t, taps[0].KernelDrops()+taps[1].KernelDrops(), "the capture lost nothing")
 	t.Logf("frames lost in the %d flaps' detection windows: %.0f of %.0f", 200, queuedOut-seen, queuedOut)
 }
+
+func TestANICWhoseBeaconsAreCutIsFailedOverWhileItsLinkStaysUp(t *testing.T) {
+	l := lab.New(t, bins)
+	d := l.StartUplinkd(twoNICTeam(l, "policy = \"vm-affinity\"\nbeacon_interval = \"10ms\"\nbeacon_misses = 3", "",
+		`preferred_nic = "nic2"`, `preferred_nic = "nic1"`))
+	// The "switch": both taps' kernel sides on one bridge, so each NIC's
+	// beacons reach the other.
+	l.InNS("ip", "link", "add", "br0", "type", "bridge")
+	l.InNS("ip", "link", "set", "dtap0", "master", "br0")
+	l.InNS("ip", "link", "set", "dtap1", "master", "br0")
+	l.InNS("ip", "link", "set", "br0", "up")
+	d.WaitStatus("beacons heard both ways", func(e lab.Event) bool {
+		return e.Num("nics.nic1.beacons_heard") > 10 && e.Num("nics.nic2.beacons_heard") > 10
+	})
+
+	// Cut what reaches nic2: the bridge stops flooding multicast (beacons)
+	// to dtap1, while nic1 still hears nic2 and nic2's link stays up.
+	mark := d.Mark()
+	l.InNS("bridge", "link", "set", "dev", "dtap1", "mcast_flood", "off")
+	failed := d.WaitEventSince(mark, "nic2 failed", func(e lab.Event) bool {
+		return e.Str("event") == "nic_state" && e.Str("nic") == "nic2" && e.Str("to") == "down"
+	})
+	assert.Equal(t, "beacons lost", failed.Str("cause"))
+	st := d.WaitStatus("nic2 down, link up, nic1 up", func(e lab.Event) bool { return e.Str("nics.nic2.state") == "down" })
+	assert.Equal(t, true, st.At("nics.nic2.link_up"), "the link light shows nothing wrong")
+	assert.Equal(t, "up", st.Str("nics.nic1.state"))
+
+	// Mend it: nic2 hears beacons again and comes back.
+	mark = d.Mark()
+	l.InNS("bridge", "link", "set", "dev", "dtap1", "mcast_flood", "on")
+	d.WaitEventSince(mark, "nic2 back", func(e lab.Event) bool {
+		return e.Str("event") == "nic_state" && e.Str("nic") == "nic2" && e.Str("to") == "up"
+	})
+	d.Stop()
+}

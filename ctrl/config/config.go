@@ -96,6 +96,12 @@ type Team struct {
 	// Failback (default true): VMs return to a recovered NIC. Off, they
 	// stay where they went and the NIC is standby.
 	Failback *bool `mapstructure:"failback"`
+	// BeaconInterval turns beacon probing on: each NIC sends a beacon this
+	// often, and one that hears none from the team's other NICs for
+	// BeaconMisses intervals (unset: 3) while its link is up has failed.
+	// It needs the team's NICs on one layer-2 segment.
+	BeaconInterval time.Duration `mapstructure:"beacon_interval"`
+	BeaconMisses   int           `mapstructure:"beacon_misses"`
 }
 
 // NIC is a physical port: a PCI device or a vdev.

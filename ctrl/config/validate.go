@@ -115,6 +115,12 @@ func (c *Config) Validate() error {
 		if t.UpDelay < 0 || t.UpDelay > 10*time.Minute {
 			bad(key+".up_delay", "%s is outside 0-10m", t.UpDelay)
 		}
+		if t.BeaconInterval != 0 && (t.BeaconInterval < time.Millisecond || t.BeaconInterval > 10*time.Second) {
+			bad(key+".beacon_interval", "%s is outside 1ms-10s (0 turns beacons off)", t.BeaconInterval)
+		}
+		if t.BeaconMisses < 0 || t.BeaconMisses > 100 {
+			bad(key+".beacon_misses", "%d is outside 1-100 (unset means 3)", t.BeaconMisses)
+		}
 		if (len(t.Active) > 0 || len(t.Standby) > 0) && t.Policy != "explicit-failover" {
 			bad(key+".active", "active and standby lists only apply to policy explicit-failover")
 		}

@@ -48,6 +48,12 @@ func (p *Plane) Run(ctx context.Context) error {
 		defer t.Stop()
 		status = t.C
 	}
+	var beacons <-chan time.Time
+	if p.beacon.every > 0 {
+		t := time.NewTicker(p.beacon.every)
+		defer t.Stop()
+		beacons = t.C
+	}
 	delay := p.delayTimer()
 	for {
 		select {
@@ -55,6 +61,8 @@ func (p *Plane) Run(ctx context.Context) error {
 			return nil
 		case <-p.delays:
 			delay = p.delayTimer()
+		case <-beacons:
+			p.watchBeacons()
 		case <-delay:
 			p.tickDelays()
 			delay = p.delayTimer()

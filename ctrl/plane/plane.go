@@ -39,6 +39,7 @@ type Plane struct {
 	nicLink   []dpdk.Link
 	vmUp      []bool
 	adminUp   []bool
+	nicMAC    []fastpath.MAC
 	nicMgr    *nicManager
 	alloc     []float64 // per VM, bits/s; 0: unlimited
 	assigned  []int     // per VM, load-based NIC or -1
@@ -46,6 +47,7 @@ type Plane struct {
 	poolStart uint32
 
 	delays chan struct{} // wakes Run to re-arm the NIC delay timer
+	beacon *beaconWatch
 	// suspendedFor: per VM, the NIC whose failover it is suspended for, or -1.
 	suspendedFor []int
 	pending      []nic.Transition
@@ -158,6 +160,9 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 	}
 	plan.IO = p.io
 	p.initTables()
+	for i, port := range p.nics {
+		p.nicMAC[i] = fastpath.MACAt(port.MAC())
+	}
 	changes := p.refreshLinks("start")
 	if err := p.publish(); err != nil {
 		return nil, err
@@ -203,6 +208,8 @@ func (p *Plane) initTables() {
 	p.nicLink = make([]dpdk.Link, len(c.NICs))
 	p.vmUp = make([]bool, len(c.VMs))
 	p.adminUp = make([]bool, len(c.NICs))
+	p.nicMAC = make([]fastpath.MAC, len(c.NICs))
+	p.beacon = newBeaconWatch(c)
 	p.nicMgr = newNICManager(p, time.Now())
 	p.delays = make(chan struct{}, 1)
 	p.suspendedFor = make([]int, len(c.VMs))
@@ -345,14 +352,15 @@ func (p *Plane) publish() error {
 		if err != nil {
 			return fmt.Errorf("teams[%d].policy: %w", i, err)
 		}
-		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name, Policy: pol})
+		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name, Policy: pol, BeaconInterval: t.BeaconInterval})
 	}
 	for i, n := range c.NICs {
 		t := team[n.Team]
 		nic[n.Name] = i
 		fo := p.nicMgr.failingOver(i)
 		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i],
-			FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i), SpeedBps: p.nicSpeed(i)})
+			FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i), SpeedBps: p.nicSpeed(i),
+			MAC: p.nicMAC[i]})
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
 	}
 	for i, t := range c.Teams {

@@ -63,6 +63,7 @@ func (s *statusPrinter) print() {
 			Float64("rx_pps", rate(c[fastpath.RxPackets], s.nicPrv[i][fastpath.RxPackets])).
 			Uint64("tx_pkts", c[fastpath.TxPackets]).Uint64("rx_pkts", c[fastpath.RxPackets]).
 			Uint64("rerouted", c[fastpath.Rerouted]).Uint64("announced", c[fastpath.Announced]).
+			Uint64("beacons_sent", c[fastpath.BeaconsSent]).Uint64("beacons_heard", c[fastpath.BeaconsHeard]).
 			Dict("drops", drops(&c)))
 		link := "down"
 		if snap.NICs[i].LinkUp {
