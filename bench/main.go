@@ -55,6 +55,7 @@ var (
 	seconds  = flag.Int("seconds", 5, "generator run per measurement")
 	sizes    = flag.String("sizes", "64,1518", "frame sizes")
 	microBen = flag.Bool("micro", true, "also run the fastpath go test benchmarks")
+	foRuns   = flag.Int("failover-runs", 3, "failover measurements per peer (0: none)")
 	linkPoll = flag.String("link-poll", "1ms", "uplinkd's dataplane.link_poll (net_null has no link interrupt)")
 	peerList = flag.String("peers", strings.Join(allPeers, ","), "peers to measure")
 )
@@ -102,6 +103,26 @@ func main() {
 		}
 	}
 	report(results)
+	var fo []failoverResult
+	for r := 0; r < *foRuns; r++ {
+		for _, peer := range failoverPeers {
+			res, err := measureFailover(dir, peer)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "failover %s run %d: %v\n", peer, r+1, err)
+				os.Exit(1)
+			}
+			gap := "   never"
+			if res.gap >= 0 {
+				gap = fmt.Sprintf("%8.3f", float64(res.gap.Microseconds())/1000)
+			}
+			fmt.Printf("  failover %-14s run %d: gap %s ms  lost %5d of %d sent (%d on the standby NIC)\n",
+				peer, r+1, gap, res.lost, res.sent, res.onStandby)
+			fo = append(fo, res)
+		}
+	}
+	if len(fo) > 0 {
+		reportFailover(fo)
+	}
 	if *microBen {
 		fmt.Println("\nfastpath per-packet work (go test -bench, 32-packet bursts):")
 		cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "./fastpath/")

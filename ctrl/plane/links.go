@@ -21,12 +21,12 @@ func (p *Plane) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var polled []dpdk.Port
-	for _, port := range p.nics {
-		if !port.HasLSC() {
-			polled = append(polled, port)
-		}
-	}
+	// Every NIC is polled, LSC or not: net_tap claims LSC but its events do
+	// not arrive here (its link changes surfaced only at the safety poll,
+	// 250 ms late), and a PMD's interrupt path is the part of it least
+	// exercised. A poll reads cached or register state and costs nothing
+	// on the worker's core.
+	polled := p.nics
 	if err := dpdk.PollLinks(polled, p.cfg.Dataplane.LinkPoll); err != nil {
 		return err
 	}

@@ -218,3 +218,24 @@ suspend_on_failover = true
 	assert.Equal(t, []string{"suspend a", "resume a"}, rec.calls, "resumed once the NIC is down and a moved")
 	assert.Equal(t, nic.StateDown, p.nicMgr.state(0))
 }
+
+func TestAdminDownThroughTheDaemonTakesTheNICOutAndBack(t *testing.T) {
+	p := planeFor(t, strings.Replace(sharesTOML, `policy = "src-mac-hash"`, `policy = "vm-affinity"`, 1)+`
+[[nics]]
+name = "n2"
+vdev = "net_null1"
+team = "t"
+speed = "21M"
+`)
+	p.snapshotForTest(t)
+	require.NoError(t, p.SetNICAdmin("n1", false))
+	s := p.snap.Load()
+	assert.False(t, s.NICs[0].AdminUp)
+	assert.False(t, s.NICs[0].Usable())
+	assert.Equal(t, []int{1}, s.Teams[0].Up)
+	assert.Equal(t, nic.StateDown, p.nicMgr.state(0), "admin down skips the down-delay")
+
+	require.NoError(t, p.SetNICAdmin("n1", true))
+	assert.True(t, p.snap.Load().NICs[0].Usable())
+	assert.ErrorContains(t, p.SetNICAdmin("n9", false), `no NIC named "n9"`)
+}

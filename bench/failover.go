@@ -1,0 +1,301 @@
+package main
+
+// The failover scenario: one VM sends at a steady rate through a team of
+// two net_tap NICs in active-backup, inside a network namespace the bench
+// creates; after a second the active NIC's cable is pulled (ip link set
+// down). The figures, from kernel receive timestamps on the taps' kernel
+// sides:
+//
+//   - gap: from the last frame out of the failed NIC to the first out of
+//     the standby one — detection plus switchover, as the network sees it;
+//   - lost: frames the generator sent that neither tap received.
+//
+// Peers: uplinkd (explicit-failover) and dpdk-testpmd forwarding into the
+// DPDK bonding PMD in mode 1 (active-backup) over the same two taps.
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+var failoverPeers = []string{"uplinkd", "testpmd-bond"}
+
+const (
+	foMAC  = "02:00:00:00:00:01"
+	foRate = 20000 // frames/s: the capture keeps up on the generator's core
+)
+
+type failoverResult struct {
+	peer      string
+	gap       time.Duration
+	sent      int
+	lost      int
+	onStandby int
+}
+
+// capture records the kernel receive time of every frame from foMAC on one
+// interface of a namespace.
+type capture struct {
+	fd    int
+	mu    sync.Mutex
+	times []time.Time
+	done  chan struct{}
+}
+
+func inNS(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with its namespace
+		h, err := os.Open("/var/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer h.Close()
+		if err := unix.Setns(int(h.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+func openCapture(ns, iface string) (*capture, error) {
+	c := &capture{done: make(chan struct{})}
+	err := inNS(ns, func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		proto := int(uint16(unix.ETH_P_ALL)<<8 | uint16(unix.ETH_P_ALL)>>8)
+		if c.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto); err != nil {
+			return err
+		}
+		if err := unix.Bind(c.fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index}); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			return err
+		}
+		tv := unix.Timeval{Usec: 50000}
+		return unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("capture on %s: %w", iface, err)
+	}
+	src, _ := net.ParseMAC(foMAC)
+	go c.read(src)
+	return c, nil
+}
+
+func (c *capture) read(src net.HardwareAddr) {
+	defer close(c.done)
+	buf, oob := make([]byte, 2048), make([]byte, 256)
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, oob, 0)
+		if err == unix.EBADF {
+			return
+		}
+		if err != nil || n < 14 || string(buf[6:12]) != string(src) || buf[12] != 0x08 || buf[13] != 0x00 {
+			continue // timeouts, other senders, the RARP announcements
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+				ts := *(*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+				c.mu.Lock()
+				c.times = append(c.times, time.Unix(ts.Unix()))
+				c.mu.Unlock()
+			}
+		}
+	}
+}
+
+func (c *capture) close() []time.Time {
+	unix.Close(c.fd)
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.times
+}
+
+func measureFailover(dir, peer string) (failoverResult, error) {
+	res := failoverResult{peer: peer}
+	ns := fmt.Sprintf("uplk-bench-fo-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		return res, fmt.Errorf("ip netns add: %v: %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1").Run()
+
+	sock := filepath.Join(dir, "fo.sock")
+	os.Remove(sock)
+	prefix := fmt.Sprintf("uplk-bench-fo-%d", os.Getpid())
+	defer cleanPrefix(prefix)
+	var sw *exec.Cmd
+	var out strings.Builder
+	switch peer {
+	case "uplinkd":
+		cfg := filepath.Join(dir, "fo.toml")
+		check(os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[eal]
+file_prefix = %q
+memory_mb = 256
+[[teams]]
+name = "t"
+policy = "explicit-failover"
+active = ["nic1"]
+standby = ["nic2"]
+[[nics]]
+name = "nic1"
+vdev = "net_tap0,iface=dtap0"
+team = "t"
+[[nics]]
+name = "nic2"
+vdev = "net_tap1,iface=dtap1"
+team = "t"
+[[vms]]
+name = "vm1"
+socket = %q
+macs = [%q]
+team = "t"
+`, prefix, sock, foMAC)), 0o600))
+		sw = exec.Command("ip", "netns", "exec", ns, "taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"),
+			"--config", cfg, "--log-format", "json", "--status-interval", "0")
+	case "testpmd-bond":
+		// Ports: 0, 1 the taps (bonding slaves), 2 the bond, 3 the VM;
+		// forward only between the bond and the VM.
+		sw = exec.Command("ip", "netns", "exec", ns, "taskset", "-c", "0", "dpdk-testpmd", "-l", "0,1", "--main-lcore", "0",
+			"--file-prefix", prefix, "-m", "256", "--no-pci",
+			"--vdev", "net_tap0,iface=dtap0", "--vdev", "net_tap1,iface=dtap1",
+			"--vdev", "net_bonding0,mode=1,slave=net_tap0,slave=net_tap1,primary=net_tap0",
+			"--vdev", "net_vhost0,iface="+sock+",queues=1", "--",
+			"--forward-mode=io", "--auto-start", "--port-topology=paired", "--portmask=0xc", "--nb-cores=1")
+	default:
+		return res, fmt.Errorf("unknown failover peer %q (one of %s)", peer, strings.Join(failoverPeers, ", "))
+	}
+	sw.Stdout, sw.Stderr = &out, &out
+	// testpmd quits on a newline (or EOF) on stdin: keep it open until the
+	// end, when closing it stops testpmd.
+	stdin, err := sw.StdinPipe()
+	check(err)
+	defer stdin.Close()
+	if err := sw.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		if sw.ProcessState == nil {
+			sw.Process.Kill()
+			sw.Wait()
+		}
+	}()
+	var caps [2]*capture
+	for i, iface := range []string{"dtap0", "dtap1"} {
+		var err error
+		for try := 0; try < 300; try++ {
+			if caps[i], err = openCapture(ns, iface); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			return res, fmt.Errorf("%v\n%s", err, out.String())
+		}
+	}
+	for i := 0; i < 300; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	gen := exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplink-gen"), "--file-prefix", prefix+"-gen", "--lcore", "0",
+		"--vm", fmt.Sprintf("name=vm1,socket=%s,mac=%s", sock, foMAC), "--size", "60", "--rate", fmt.Sprint(foRate),
+		"--duration", "3s", "--progress", "0", "--flows", "16")
+	var genOut strings.Builder
+	gen.Stdout, gen.Stderr = &genOut, &genOut
+	check(gen.Start())
+	time.Sleep(1500 * time.Millisecond) // steady traffic on the active NIC, then the cable goes
+	if o, err := exec.Command("ip", "netns", "exec", ns, "ip", "link", "set", "dtap0", "down").CombinedOutput(); err != nil {
+		return res, fmt.Errorf("pull the cable: %v: %s", err, o)
+	}
+	err = gen.Wait()
+	cleanPrefix(prefix + "-gen")
+	if err != nil {
+		return res, fmt.Errorf("uplink-gen: %v\n%s", err, genOut.String())
+	}
+	for _, line := range strings.Split(genOut.String(), "\n") {
+		if i := strings.Index(line, `"sent":`); i >= 0 && strings.Contains(line, `"event":"report"`) {
+			fmt.Sscan(strings.TrimLeft(line[i+len(`"sent":`):], " "), &res.sent)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // let the last frames drain to the capture
+	old, standby := caps[0].close(), caps[1].close()
+	stdin.Close()
+	sw.Process.Signal(unix.SIGTERM)
+	sw.Wait()
+	if len(old) == 0 {
+		return res, fmt.Errorf("%s: no frame on the active NIC\n%s", peer, out.String())
+	}
+	res.onStandby = len(standby)
+	res.lost = res.sent - len(old) - len(standby)
+	res.gap = -1 // never failed over within the run
+	if len(standby) > 0 {
+		res.gap = slices.MinFunc(standby, time.Time.Compare).Sub(slices.MaxFunc(old, time.Time.Compare))
+	}
+	return res, nil
+}
+
+func reportFailover(rs []failoverResult) {
+	fmt.Println("\nfailover: one VM at 20 kpps over two tap NICs, active NIC's cable pulled")
+	fmt.Printf("%-14s %-30s %s\n", "peer", "gap last->first frame (ms)", "frames lost (min / median / max)")
+	for _, peer := range failoverPeers {
+		var gaps, lost []float64
+		never := 0
+		for _, r := range rs {
+			if r.peer != peer {
+				continue
+			}
+			lost = append(lost, float64(r.lost))
+			if r.gap < 0 {
+				never++
+			} else {
+				gaps = append(gaps, float64(r.gap.Microseconds())/1000)
+			}
+		}
+		g := "never failed over"
+		if len(gaps) > 0 {
+			g = stats3(gaps)
+			if never > 0 {
+				g += fmt.Sprintf(" (%d runs never)", never)
+			}
+		}
+		if len(lost) > 0 {
+			fmt.Printf("%-14s %-30s %s\n", peer, g, stats0(lost))
+		}
+	}
+}
+
+func stats3(v []float64) string {
+	m := stats(v)
+	return fmt.Sprintf("%.3f / %.3f / %.3f", m.min, m.med, m.max)
+}
+
+func stats0(v []float64) string {
+	m := stats(v)
+	return fmt.Sprintf("%.0f / %.0f / %.0f", m.min, m.med, m.max)
+}
