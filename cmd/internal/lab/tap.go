@@ -184,9 +184,11 @@ func (t *Tap) RARPs(mac string) int {
 
 // WaitRARPs waits until at least n RARPs for mac were captured.
 func (t *Tap) WaitRARPs(mac string, n int, timeout time.Duration) int {
+	// The deadline comes first: a timer armed before it could fire while
+	// the deadline is still ahead, and leave the wait with nothing to end it.
+	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() { t.mu.Lock(); t.changed.Broadcast(); t.mu.Unlock() })
 	defer timer.Stop()
-	deadline := time.Now().Add(timeout)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for t.rarp[mac] < n && time.Now().Before(deadline) {
@@ -215,9 +217,11 @@ func (t *Tap) Total() int {
 
 // WaitFromSrc waits until at least n frames from mac were captured.
 func (t *Tap) WaitFromSrc(mac string, n int, timeout time.Duration) int {
+	// The deadline comes first: a timer armed before it could fire while
+	// the deadline is still ahead, and leave the wait with nothing to end it.
+	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() { t.mu.Lock(); t.changed.Broadcast(); t.mu.Unlock() })
 	defer timer.Stop()
-	deadline := time.Now().Add(timeout)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for t.bySrc[mac] < n && time.Now().Before(deadline) {
