@@ -14,6 +14,7 @@ package main
 // DPDK bonding PMD in mode 1 (active-backup) over the same two taps.
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -37,11 +38,15 @@ const (
 )
 
 type failoverResult struct {
-	peer      string
-	gap       time.Duration
-	sent      int
-	lost      int
-	onStandby int
+	peer string
+	gap  time.Duration
+	// switchover (uplinkd): from the moment the NIC manager published the
+	// failure (its nic_state log line) to the first frame on the new NIC;
+	// gap minus switchover is detection. -1 when not known.
+	switchover time.Duration
+	sent       int
+	lost       int
+	onStandby  int
 }
 
 // capture records the kernel receive time of every frame from foMAC on one
@@ -253,24 +258,47 @@ team = "t"
 	}
 	res.onStandby = len(standby)
 	res.lost = res.sent - len(old) - len(standby)
-	res.gap = -1 // never failed over within the run
+	res.gap, res.switchover = -1, -1 // never failed over within the run
 	if len(standby) > 0 {
-		res.gap = slices.MinFunc(standby, time.Time.Compare).Sub(slices.MaxFunc(old, time.Time.Compare))
+		first := slices.MinFunc(standby, time.Time.Compare)
+		res.gap = first.Sub(slices.MaxFunc(old, time.Time.Compare))
+		if at, ok := failedAt(out.String()); ok {
+			res.switchover = first.Sub(at)
+		}
 	}
 	return res, nil
+}
+
+// failedAt finds when uplinkd published nic1's failure: its first
+// nic_state line for nic1 (logged right after the tables were swapped).
+// Log times and kernel receive timestamps are both the realtime clock.
+func failedAt(log string) (time.Time, bool) {
+	for _, line := range strings.Split(log, "\n") {
+		var ev struct {
+			Event, NIC, To string
+			Time           time.Time
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == "nic_state" && ev.NIC == "nic1" {
+			return ev.Time, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func reportFailover(rs []failoverResult) {
 	fmt.Println("\nfailover: one VM at 20 kpps over two tap NICs, active NIC's cable pulled")
 	fmt.Printf("%-14s %-30s %s\n", "peer", "gap last->first frame (ms)", "frames lost (min / median / max)")
 	for _, peer := range failoverPeers {
-		var gaps, lost []float64
+		var gaps, lost, switchover []float64
 		never := 0
 		for _, r := range rs {
 			if r.peer != peer {
 				continue
 			}
 			lost = append(lost, float64(r.lost))
+			if r.switchover >= 0 {
+				switchover = append(switchover, float64(r.switchover.Microseconds())/1000)
+			}
 			if r.gap < 0 {
 				never++
 			} else {
@@ -286,6 +314,9 @@ func reportFailover(rs []failoverResult) {
 		}
 		if len(lost) > 0 {
 			fmt.Printf("%-14s %-30s %s\n", peer, g, stats0(lost))
+		}
+		if len(switchover) > 0 {
+			fmt.Printf("%-14s switchover after detection (ms): %s; the rest of the gap is detection\n", peer, stats3(switchover))
 		}
 	}
 }

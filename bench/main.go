@@ -115,8 +115,12 @@ func main() {
 			if res.gap >= 0 {
 				gap = fmt.Sprintf("%8.3f", float64(res.gap.Microseconds())/1000)
 			}
-			fmt.Printf("  failover %-14s run %d: gap %s ms  lost %5d of %d sent (%d on the standby NIC)\n",
-				peer, r+1, gap, res.lost, res.sent, res.onStandby)
+			after := ""
+			if res.switchover >= 0 {
+				after = fmt.Sprintf(", %.3f ms after detection", float64(res.switchover.Microseconds())/1000)
+			}
+			fmt.Printf("  failover %-14s run %d: gap %s ms%s  lost %5d of %d sent (%d on the standby NIC)\n",
+				peer, r+1, gap, after, res.lost, res.sent, res.onStandby)
 			fo = append(fo, res)
 		}
 	}
