@@ -10,24 +10,31 @@ BIN := bin
 # Debian packages the build, the tests and the demo need. Dockerfile.build
 # installs the same list.
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 procps
-# The benchmark's peer needs nothing more than dpdk-testpmd (from dpdk).
+# The benchmark's peers: dpdk-testpmd (from dpdk) and Open vSwitch with DPDK.
+BENCH_PACKAGES := openvswitch-switch-dpdk
 
 HUGEPAGES ?= 1024
 HUGE_DIR := /dev/hugepages
 
-.PHONY: all deps hugepages build test unit demo bench clean
+.PHONY: all deps bench-deps hugepages build test unit demo bench clean
 
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# install-missing installs the Debian packages in $(1) that are not installed.
+install-missing = missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+deps:
+	@$(call install-missing,$(DEB_PACKAGES))
 	$(GO) mod download
+
+bench-deps:
+	@$(call install-missing,$(BENCH_PACKAGES))
 
 hugepages:
 	@have=$$(cat /proc/sys/vm/nr_hugepages); \
@@ -52,7 +59,7 @@ test: deps hugepages
 demo: build hugepages
 	bash configs/demo.sh $(BIN)
 
-bench: build hugepages
+bench: build bench-deps hugepages
 	$(GO) run ./bench -bin $(BIN)
 
 clean:

@@ -63,8 +63,10 @@ var (
 // allPeers: uplinkd with its worker as an EAL lcore calling into Go (the
 // default), uplinkd with its worker as a Go thread registered with
 // rte_thread_register (the other thread model, measured to justify the
-// choice), and testpmd io forwarding, the floor.
-var allPeers = []string{"uplinkd", "uplinkd-registered", "uplinkd-vmaware", "testpmd-io"}
+// choice), uplinkd with every VM-aware feature on, testpmd io forwarding
+// (the floor), and Open vSwitch with DPDK bonding the two NICs in
+// balance-slb and in active-backup.
+var allPeers = []string{"uplinkd", "uplinkd-registered", "uplinkd-vmaware", "testpmd-io", "ovs-slb", "ovs-ab"}
 
 // targets are the ratio targets against testpmd io, per peer.
 var targets = map[string]float64{"uplinkd": 1.25, "uplinkd-registered": 1.25, "uplinkd-vmaware": 1.5}
@@ -207,7 +209,43 @@ policy = %q
 
 func vmMAC(i int) string { return fmt.Sprintf("02:00:00:00:00:%02x", i+1) }
 
+// runGen plays one VM per socket for the measurement window and returns
+// the Mpps the generator got through. server: the generator serves the
+// sockets (the switch connects as a vhost-user client).
+func runGen(prefix string, size int, socks []string, server bool) (float64, error) {
+	args := []string{"--file-prefix", prefix + "-gen", "--lcore", "0", "--size", strconv.Itoa(size - 4),
+		"--duration", fmt.Sprintf("%ds", *seconds), "--progress", "0", "--flows", "64"}
+	for i, sk := range socks {
+		vm := fmt.Sprintf("name=vm%d,socket=%s,mac=%s", i+1, sk, vmMAC(i))
+		if server {
+			vm += ",server=1"
+		}
+		args = append(args, "--vm", vm)
+	}
+	// Every process starts on CPU 0 (EAL then moves each switch's worker
+	// lcore to CPU 1): the generator's and the switches' other threads (Go
+	// runtime, EAL control) stay off the switch core, and every switch
+	// gets it alone.
+	gen := exec.Command("taskset", append([]string{"-c", "0", filepath.Join(*binDir, "uplink-gen")}, args...)...)
+	genOut, err := gen.Output()
+	cleanPrefix(prefix + "-gen")
+	if err != nil {
+		return 0, fmt.Errorf("uplink-gen: %v", err)
+	}
+	for _, line := range strings.Split(string(genOut), "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) == nil && ev["event"] == "report" {
+			mpps, _ := ev["mpps"].(float64)
+			return mpps, nil
+		}
+	}
+	return 0, fmt.Errorf("uplink-gen wrote no report")
+}
+
 func measure(dir, peer string, size int) (result, error) {
+	if strings.HasPrefix(peer, "ovs-") {
+		return measureOVS(dir, peer, size)
+	}
 	nVMs := 1
 	if peer == "uplinkd-vmaware" {
 		nVMs = vmawareVMs
@@ -266,27 +304,11 @@ func measure(dir, peer string, size int) (result, error) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	args := []string{"--file-prefix", prefix + "-gen", "--lcore", "0", "--size", strconv.Itoa(size - 4),
-		"--duration", fmt.Sprintf("%ds", *seconds), "--progress", "0", "--flows", "64"}
-	for i, sk := range socks {
-		args = append(args, "--vm", fmt.Sprintf("name=vm%d,socket=%s,mac=%s", i+1, sk, vmMAC(i)))
-	}
-	// Every process starts on CPU 0 (EAL then moves each switch's worker
-	// lcore to CPU 1): the generator's and the switches' other threads (Go
-	// runtime, EAL control) stay off the switch core, and both switches
-	// get it alone.
-	gen := exec.Command("taskset", append([]string{"-c", "0", filepath.Join(*binDir, "uplink-gen")}, args...)...)
-	genOut, err := gen.Output()
-	cleanPrefix(prefix + "-gen")
+	mpps, err := runGen(prefix, size, socks, false)
 	if err != nil {
-		return res, fmt.Errorf("uplink-gen: %v\n%s", err, out.String())
+		return res, fmt.Errorf("%v\n%s", err, out.String())
 	}
-	for _, line := range strings.Split(string(genOut), "\n") {
-		var ev map[string]any
-		if json.Unmarshal([]byte(line), &ev) == nil && ev["event"] == "report" {
-			res.mpps, _ = ev["mpps"].(float64)
-		}
-	}
+	res.mpps = mpps
 	switch peer {
 	case "uplinkd", "uplinkd-registered", "uplinkd-vmaware":
 		sw.Process.Signal(syscall.SIGTERM)
@@ -371,6 +393,12 @@ func report(rs []result) {
 		for _, peer := range strings.Split(*peerList, ",") {
 			if strings.HasPrefix(peer, "uplinkd") && med[peer] > 0 && floor > 0 {
 				fmt.Printf("%-6d ratio %s/testpmd-io busy cycles per packet (medians): %.2fx (target <= %.2fx)\n", size, peer, med[peer]/floor, targets[peer])
+			}
+		}
+		for _, bond := range []string{"ovs-slb", "ovs-ab"} {
+			if med[bond] > 0 && med["uplinkd-vmaware"] > 0 {
+				fmt.Printf("%-6d %s / uplinkd-vmaware busy cycles per packet (medians): uplinkd %.2fx cheaper (target >= 1.5x)\n",
+					size, bond, med[bond]/med["uplinkd-vmaware"])
 			}
 		}
 	}

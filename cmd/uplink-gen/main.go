@@ -30,6 +30,9 @@ type vmSpec struct {
 	// Rate overrides --rate for this VM when HasRate.
 	Rate    float64
 	HasRate bool
+	// Server: the VM serves the vhost-user socket and the switch connects
+	// (OVS's dpdkvhostuserclient ports, QEMU's server=on).
+	Server bool
 }
 
 func parseVM(s string) (vmSpec, error) {
@@ -49,6 +52,8 @@ func parseVM(s string) (vmSpec, error) {
 		case "rate":
 			v.Rate, err = strconv.ParseFloat(val, 64)
 			v.HasRate = true
+		case "server":
+			v.Server = val == "" || val == "1" || val == "true"
 		default:
 			err = fmt.Errorf("unknown field %q", k)
 		}
@@ -96,7 +101,7 @@ with --hold it then keeps receiving until SIGINT or SIGTERM.`,
 		RunE:         func(*cobra.Command, []string) error { return run(o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,dst=MAC][,rate=FPS] (repeatable)")
+	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,dst=MAC][,rate=FPS][,server=1] (repeatable)")
 	f.IntVar(&o.size, "size", 64, "frame size in bytes, without CRC")
 	f.Float64Var(&o.rate, "rate", 0, "frames per second per VM (0: as fast as possible; negative: send nothing)")
 	f.Uint64Var(&o.count, "count", 0, "frames per VM, then stop sending (0: no limit)")
@@ -187,6 +192,9 @@ func run(o options) (err error) {
 	var detachAll []*func() error
 	for i, s := range specs {
 		devargs := fmt.Sprintf("net_virtio_user%d,path=%s,queue_size=%d", i, s.Socket, o.queueSize)
+		if s.Server {
+			devargs += ",server=1"
+		}
 		port, err := dpdk.Probe(devargs)
 		if err != nil {
 			return fmt.Errorf("vm %s: %w", s.Name, err)

@@ -1,0 +1,169 @@
+package main
+
+// Open vSwitch with DPDK as a peer: Debian's openvswitch-switch-dpdk,
+// ovsdb-server and ovs-vswitchd started here in a private run directory on
+// unix sockets only, a netdev bridge with a dpdkvhostuserclient port for
+// the VM and a bond of the two net_null NICs, the PMD thread pinned to the
+// switch core like uplinkd's worker. Its cycles per packet are the PMD's
+// "avg processing cycles per packet" (idle cycles excluded, as in uplinkd's
+// busy cycles).
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const ovsVswitchd = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
+
+type ovs struct {
+	dir          string
+	db, vswitchd *exec.Cmd
+	dbLog, swLog strings.Builder
+	env          []string
+}
+
+func (o *ovs) vsctl(args ...string) error {
+	cmd := exec.Command("ovs-vsctl", append([]string{"--db=unix:" + filepath.Join(o.dir, "db.sock"), "--timeout=30"}, args...)...)
+	cmd.Env = o.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ovs-vsctl %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (o *ovs) appctl(args ...string) (string, error) {
+	cmd := exec.Command("ovs-appctl", append([]string{"-t", filepath.Join(o.dir, "vswitchd.ctl")}, args...)...)
+	cmd.Env = o.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// startOVS brings OVS-DPDK up with a bond in mode ("balance-slb" or
+// "active-backup") and one vhost-user client port per socket.
+func startOVS(dir, mode string, socks []string) (*ovs, error) {
+	o := &ovs{dir: dir}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	o.env = append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_LOGDIR="+dir, "OVS_DBDIR="+dir)
+	db := filepath.Join(dir, "conf.db")
+	if out, err := exec.Command("ovsdb-tool", "create", db, "/usr/share/openvswitch/vswitch.ovsschema").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ovsdb-tool: %v: %s", err, out)
+	}
+	o.db = exec.Command("ovsdb-server", db, "--remote=punix:"+filepath.Join(dir, "db.sock"),
+		"--unixctl="+filepath.Join(dir, "ovsdb.ctl"), "--no-chdir", "-vconsole:off")
+	o.db.Env, o.db.Stderr = o.env, &o.dbLog
+	if err := o.db.Start(); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 300; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "db.sock")); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := o.vsctl("--no-wait", "init"); err != nil {
+		o.stop()
+		return nil, err
+	}
+	// The PMD on core 1, everything else on core 0; 256 MB of hugepages.
+	if err := o.vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
+		"other_config:dpdk-lcore-mask=0x1", "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-socket-mem=256",
+		"other_config:dpdk-extra=--no-pci"); err != nil {
+		o.stop()
+		return nil, err
+	}
+	o.vswitchd = exec.Command("taskset", "-c", "0", ovsVswitchd, "unix:"+filepath.Join(dir, "db.sock"),
+		"--unixctl="+filepath.Join(dir, "vswitchd.ctl"), "--no-chdir", "--log-file="+filepath.Join(dir, "vswitchd.log"), "-vconsole:off")
+	o.vswitchd.Env, o.vswitchd.Stderr = o.env, &o.swLog
+	if err := o.vswitchd.Start(); err != nil {
+		o.stop()
+		return nil, err
+	}
+	cmds := [][]string{
+		{"add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"},
+		{"add-bond", "br0", "bond0", "p0", "p1", "bond_mode=" + mode,
+			"--", "set", "Interface", "p0", "type=dpdk", "options:dpdk-devargs=net_null0,no-rx=1",
+			"--", "set", "Interface", "p1", "type=dpdk", "options:dpdk-devargs=net_null1,no-rx=1"},
+	}
+	for i, sk := range socks {
+		port := fmt.Sprintf("vm%d", i+1)
+		cmds = append(cmds, []string{"add-port", "br0", port, "--", "set", "Interface", port,
+			"type=dpdkvhostuserclient", "options:vhost-server-path=" + sk})
+	}
+	for _, c := range cmds {
+		if err := o.vsctl(c...); err != nil {
+			o.stop()
+			return nil, fmt.Errorf("%v\n%s", err, o.logTail())
+		}
+	}
+	return o, nil
+}
+
+func (o *ovs) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(o.dir, "vswitchd.log"))
+	lines := strings.Split(string(b), "\n")
+	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
+
+// cycles reads the PMD's processing cycles per packet.
+func (o *ovs) cycles() (float64, error) {
+	out, err := o.appctl("dpif-netdev/pmd-stats-show")
+	if err != nil {
+		return 0, fmt.Errorf("pmd-stats-show: %v: %s", err, out)
+	}
+	m := regexp.MustCompile(`avg processing cycles per packet: ([0-9.]+)`).FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no cycles in pmd-stats-show:\n%s", out)
+	}
+	return strconv.ParseFloat(m[1], 64)
+}
+
+// stop ends the daemons this bench started, by PID.
+func (o *ovs) stop() {
+	for _, c := range []*exec.Cmd{o.vswitchd, o.db} {
+		if c == nil || c.Process == nil {
+			continue
+		}
+		c.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			c.Process.Kill()
+			<-done
+		}
+	}
+}
+
+func measureOVS(dir, peer string, size int) (result, error) {
+	res := result{peer: peer, size: size, load: loadavg()}
+	mode := map[string]string{"ovs-slb": "balance-slb", "ovs-ab": "active-backup"}[peer]
+	if _, err := os.Stat(ovsVswitchd); err != nil {
+		return res, fmt.Errorf("%s: %s missing (make bench installs openvswitch-switch-dpdk)", peer, ovsVswitchd)
+	}
+	odir := filepath.Join(dir, peer)
+	sock := filepath.Join(odir, "vm1.sock")
+	o, err := startOVS(odir, mode, []string{sock})
+	if err != nil {
+		return res, err
+	}
+	defer o.stop()
+	prefix := fmt.Sprintf("uplk-bench-%s-%d", peer, os.Getpid())
+	if res.mpps, err = runGen(prefix, size, []string{sock}, true); err != nil {
+		return res, fmt.Errorf("%v\n%s", err, o.logTail())
+	}
+	if res.cycles, err = o.cycles(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
