@@ -16,7 +16,7 @@ BENCH_PACKAGES := openvswitch-switch-dpdk
 HUGEPAGES ?= 1024
 HUGE_DIR := /dev/hugepages
 
-.PHONY: all deps bench-deps hugepages build test unit demo bench clean
+.PHONY: all deps bench-deps hugepages build test unit demo bench bench-quick clean
 
 all: build
 
@@ -59,8 +59,13 @@ test: deps hugepages
 demo: build hugepages
 	bash configs/demo.sh $(BIN)
 
+# Writes bench/results/<timestamp>/ (report.md, results.csv, plots).
 bench: build bench-deps hugepages
 	$(GO) run ./bench -bin $(BIN)
+
+# A reduced set, under 5 minutes: one run of 3 s per peer at 64 B, one failover.
+bench-quick: build bench-deps hugepages
+	$(GO) run ./bench -bin $(BIN) -runs 1 -seconds 3 -sizes 64 -failover-runs 1
 
 clean:
 	rm -rf $(BIN)

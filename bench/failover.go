@@ -16,6 +16,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -285,9 +286,9 @@ func failedAt(log string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func reportFailover(rs []failoverResult) {
-	fmt.Println("\nfailover: one VM at 20 kpps over two tap NICs, active NIC's cable pulled")
-	fmt.Printf("%-14s %-30s %s\n", "peer", "gap last->first frame (ms)", "frames lost (min / median / max)")
+func reportFailover(w io.Writer, rs []failoverResult) {
+	fmt.Fprintln(w, "\nfailover: one VM at 20 kpps over two tap NICs, active NIC's cable pulled")
+	fmt.Fprintf(w, "%-14s %-30s %s\n", "peer", "gap last->first frame (ms)", "frames lost (min / median / max)")
 	for _, peer := range failoverPeers {
 		var gaps, lost, switchover []float64
 		never := 0
@@ -313,10 +314,10 @@ func reportFailover(rs []failoverResult) {
 			}
 		}
 		if len(lost) > 0 {
-			fmt.Printf("%-14s %-30s %s\n", peer, g, stats0(lost))
+			fmt.Fprintf(w, "%-14s %-30s %s\n", peer, g, stats0(lost))
 		}
 		if len(switchover) > 0 {
-			fmt.Printf("%-14s switchover after detection (ms): %s; the rest of the gap is detection\n", peer, stats3(switchover))
+			fmt.Fprintf(w, "%-14s switchover after detection (ms): %s; the rest of the gap is detection\n", peer, stats3(switchover))
 		}
 	}
 }

@@ -55,6 +55,7 @@ var (
 	seconds  = flag.Int("seconds", 5, "generator run per measurement")
 	sizes    = flag.String("sizes", "64,1518", "frame sizes")
 	microBen = flag.Bool("micro", true, "also run the fastpath go test benchmarks")
+	outDir   = flag.String("out", "bench/results", "where the report directory is written")
 	foRuns   = flag.Int("failover-runs", 3, "failover measurements per peer (0: none)")
 	linkPoll = flag.String("link-poll", "1ms", "uplinkd's dataplane.link_poll (net_null has no link interrupt)")
 	peerList = flag.String("peers", strings.Join(allPeers, ","), "peers to measure")
@@ -104,7 +105,12 @@ func main() {
 			}
 		}
 	}
-	report(results)
+	rep, err := newReport(*outDir)
+	check(err)
+	var tables strings.Builder
+	report(io.MultiWriter(os.Stdout, &tables), results)
+	rep.results = results
+	rep.section("Throughput", tables.String())
 	var fo []failoverResult
 	for r := 0; r < *foRuns; r++ {
 		for _, peer := range failoverPeers {
@@ -127,14 +133,21 @@ func main() {
 		}
 	}
 	if len(fo) > 0 {
-		reportFailover(fo)
+		var t strings.Builder
+		reportFailover(io.MultiWriter(os.Stdout, &t), fo)
+		rep.fo = fo
+		rep.section("Failover", t.String())
 	}
 	if *microBen {
 		fmt.Println("\nfastpath per-packet work (go test -bench, 32-packet bursts):")
+		var t strings.Builder
 		cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "./fastpath/")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(os.Stdout, &t), os.Stderr
 		check(cmd.Run())
+		rep.section("Fastpath per-packet work (go test -bench, 32-packet bursts, 0 allocs/op required)", t.String())
 	}
+	check(rep.write())
+	fmt.Printf("\nreport: %s\n", filepath.Join(rep.dir, "report.md"))
 }
 
 // cpuTimes reads the total and steal jiffies of all CPUs: steal is time the
@@ -360,9 +373,9 @@ func stats(v []float64) mmm {
 
 func (m mmm) String() string { return fmt.Sprintf("%.1f / %.1f / %.1f", m.min, m.med, m.max) }
 
-func report(rs []result) {
-	fmt.Println("\nmin / median / max over runs; busy cycles per packet on the switch core")
-	fmt.Printf("%-6s %-19s %-24s %-26s %s\n", "size", "peer", "Mpps", "cycles/pkt", "uplinkd max loop gap (us)")
+func report(w io.Writer, rs []result) {
+	fmt.Fprintln(w, "\nmin / median / max over runs; busy cycles per packet on the switch core")
+	fmt.Fprintf(w, "%-6s %-19s %-24s %-26s %s\n", "size", "peer", "Mpps", "cycles/pkt", "uplinkd max loop gap (us)")
 	sizesSeen := []int{}
 	for _, r := range rs {
 		if !slices.Contains(sizesSeen, r.size) {
@@ -387,17 +400,17 @@ func report(rs []result) {
 			}
 			c := stats(cyc)
 			med[peer] = c.med
-			fmt.Printf("%-6d %-19s %-24s %-26s %s\n", size, peer, stats(mpps), c, g)
+			fmt.Fprintf(w, "%-6d %-19s %-24s %-26s %s\n", size, peer, stats(mpps), c, g)
 		}
 		floor := med["testpmd-io"]
 		for _, peer := range strings.Split(*peerList, ",") {
 			if strings.HasPrefix(peer, "uplinkd") && med[peer] > 0 && floor > 0 {
-				fmt.Printf("%-6d ratio %s/testpmd-io busy cycles per packet (medians): %.2fx (target <= %.2fx)\n", size, peer, med[peer]/floor, targets[peer])
+				fmt.Fprintf(w, "%-6d ratio %s/testpmd-io busy cycles per packet (medians): %.2fx (target <= %.2fx)\n", size, peer, med[peer]/floor, targets[peer])
 			}
 		}
 		for _, bond := range []string{"ovs-slb", "ovs-ab"} {
 			if med[bond] > 0 && med["uplinkd-vmaware"] > 0 {
-				fmt.Printf("%-6d %s / uplinkd-vmaware busy cycles per packet (medians): uplinkd %.2fx cheaper (target >= 1.5x)\n",
+				fmt.Fprintf(w, "%-6d %s / uplinkd-vmaware busy cycles per packet (medians): uplinkd %.2fx cheaper (target >= 1.5x)\n",
 					size, bond, med[bond]/med["uplinkd-vmaware"])
 			}
 		}
