@@ -41,16 +41,8 @@ func (s *Snapshot) Egress(vm int, frame []byte, pktLen uint32) (nic int, drop Dr
 	if drop != NotDropped {
 		return -1, drop
 	}
-	idle := make([]float64, len(s.NICs))
-	nic, fixed := s.BurstNIC(vm, idle)
-	if !fixed {
-		up := s.Teams[s.VMs[vm].Team].Up
-		if len(up) == 0 {
-			return -1, DropNoNIC
-		}
-		var turn uint32
-		nic = s.PacketNIC(s.Teams[s.VMs[vm].Team].Policy, up, frame, src, &turn, idle)
-	}
+	var turn uint32
+	nic = s.PickNIC(vm, frame, src, &turn, make([]float64, len(s.NICs)))
 	if nic < 0 {
 		return -1, DropNoNIC
 	}

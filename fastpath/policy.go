@@ -191,3 +191,17 @@ func (s *Snapshot) PacketNIC(p Policy, up []int, frame []byte, src MAC, turn *ui
 	}
 	return SrcMACHash(src, up)
 }
+
+// PickNIC is the NIC a vetted frame of vm leaves by under its team's
+// policy, or -1 when the team has no usable NIC. The worker's egress does
+// the same, split into a per-burst and a per-packet part.
+func (s *Snapshot) PickNIC(vm int, frame []byte, src MAC, turn *uint32, load []float64) int {
+	if nic, fixed := s.BurstNIC(vm, load); fixed {
+		return nic
+	}
+	t := &s.Teams[s.VMs[vm].Team]
+	if len(t.Up) == 0 {
+		return -1
+	}
+	return s.PacketNIC(t.Policy, t.Up, frame, src, turn, load)
+}

@@ -21,23 +21,43 @@ type rig struct {
 }
 
 func newRig(t testing.TB, s *Snapshot, txCap uint32) *rig {
-	// tx queues: 0,1 reach vm1, vm2; 2,3 reach nic1, nic2.
-	io, err := dpdk.NewIO(nil, make([]dpdk.QueueRef, 4), txCap)
+	// tx queues: first one per VM, then one per NIC (for twoByTwo: 0,1
+	// reach vm1, vm2; 2,3 reach nic1, nic2).
+	var vmTx, nicTx []int
+	for range s.VMs {
+		vmTx = append(vmTx, len(vmTx))
+	}
+	for range s.NICs {
+		nicTx = append(nicTx, len(vmTx)+len(nicTx))
+	}
+	io, err := dpdk.NewIO(nil, make([]dpdk.QueueRef, len(vmTx)+len(nicTx)), txCap)
 	require.NoError(t, err)
 	r := &rig{io: io}
 	r.snap.Store(s)
-	r.w = NewWorker(WorkerPlan{IO: io, Snap: &r.snap, VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: 1})
+	r.w = NewWorker(WorkerPlan{IO: io, Snap: &r.snap, VMTx: vmTx, NICTx: nicTx, TSCHz: 1, Alloc: r.alloc})
 	t.Cleanup(func() {
 		for _, m := range r.bufs {
 			dpdk.FreeDetachedMbuf(m)
 		}
 		io.DiscardFreed()
-		for i := 0; i < 4; i++ {
+		for i := range vmTx {
 			io.Tx(i).Discard()
+		}
+		for _, q := range nicTx {
+			io.Tx(q).Discard()
 		}
 		io.Close()
 	})
 	return r
+}
+
+// alloc is the worker's mbuf source: detached mbufs, freed with the rig.
+func (r *rig) alloc(ms []*dpdk.Mbuf) error {
+	for i := range ms {
+		ms[i] = dpdk.NewDetachedMbuf(2048)
+		r.bufs = append(r.bufs, ms[i])
+	}
+	return nil
 }
 
 func (r *rig) mbufs(frames ...[]byte) []*dpdk.Mbuf {
@@ -235,19 +255,6 @@ func TestFailoverReroutesQueuedPacketsAndAnnouncesMovedMACs(t *testing.T) {
 	s.Version = 1
 	require.NoError(t, s.Build())
 	r := newRig(t, s, 64)
-	var made []*dpdk.Mbuf
-	r.w.alloc = func(ms []*dpdk.Mbuf) error {
-		for i := range ms {
-			ms[i] = dpdk.NewDetachedMbuf(2048)
-			made = append(made, ms[i])
-		}
-		return nil
-	}
-	t.Cleanup(func() {
-		for _, m := range made {
-			dpdk.FreeDetachedMbuf(m)
-		}
-	})
 	r.w.follow(s)
 	r.w.egress(s, 0, r.mbufs(frame(macPeer, macVM1, 64), frame(macPeer, macVM1, 64), frame(macPeer, macVM1, 64)))
 	require.EqualValues(t, 3, r.io.Tx(2).Len(), "queued on nic1")
@@ -313,19 +320,6 @@ func TestBeaconsAreSentPerIntervalAndHeardNotDelivered(t *testing.T) {
 	require.NoError(t, s.Build())
 	r := newRig(t, s, 64)
 	r.w.hz = fakeHz
-	var made []*dpdk.Mbuf
-	r.w.alloc = func(ms []*dpdk.Mbuf) error {
-		for i := range ms {
-			ms[i] = dpdk.NewDetachedMbuf(2048)
-			made = append(made, ms[i])
-		}
-		return nil
-	}
-	t.Cleanup(func() {
-		for _, m := range made {
-			dpdk.FreeDetachedMbuf(m)
-		}
-	})
 	r.w.follow(s)
 	r.w.lastTSC = 10
 	r.w.sendBeacons(s)
@@ -347,4 +341,36 @@ func TestBeaconsAreSentPerIntervalAndHeardNotDelivered(t *testing.T) {
 	assert.Zero(t, r.io.Tx(0).Len()+r.io.Tx(1).Len(), "no VM gets a beacon")
 	r.io.Tx(2).Discard()
 	r.io.Tx(3).Discard()
+}
+
+func TestEgressEachAgreesWithPacketNIC(t *testing.T) {
+	for _, p := range []Policy{PolicySrcMACHash, PolicyFlowHash, PolicyRoundRobin, PolicyLeastPending} {
+		s := team(t, p, 3, 1)
+		s.VMs[0].MACs = append(s.VMs[0].MACs, 0x020000000077) // two MACs: src-mac-hash picks per packet
+		require.NoError(t, s.Build())
+		r := newRig(t, s, 1024) // tx queue 0 reaches the VM, 1-3 the NICs
+		r.w.follow(s)
+		frames := burstOf(s.VMs[0].MACs[0])
+		for i := 0; i < len(frames); i += 3 {
+			s.VMs[0].MACs[1].Put(frames[i][6:12])
+		}
+		pkts := r.mbufs(frames...)
+		r.w.egress(s, 0, pkts)
+
+		// The same decisions, one by one, through PacketNIC.
+		var turn uint32
+		load := make([]float64, 3)
+		want := map[int]int{}
+		for _, f := range frames {
+			n := s.PacketNIC(p, s.Teams[0].Up, f, MACAt(f[6:12]), &turn, load)
+			if p == PolicyLeastPending {
+				load[n] += float64(len(f)) * 8 / s.NICs[n].SpeedBps
+			}
+			want[n]++
+		}
+		for n := 0; n < 3; n++ {
+			assert.EqualValues(t, want[n], r.io.Tx(1+n).Len(), "%s: nic %d", p, n)
+			r.io.Tx(1 + n).Discard()
+		}
+	}
 }
