@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,37 +17,14 @@ import (
 // window the test times itself; the generator offers more than each VM may
 // send, so every VM is held back and its virtqueue is its queue.
 
-type vmConf struct {
-	name, mac, keys string
-	rate            float64 // what the generator offers, frames/s
-}
-
 // oneNICTeam is one tap NIC of the given speed (TOML value; "" for the
-// link's) and the given VMs.
+// link's) and the given VMs; extra goes at the top level.
 func oneNICTeam(l *lab.Lab, speed string, extra string, vms ...vmConf) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `
-[eal]
-file_prefix = %q
-memory_mb = 128
-[dataplane]
-mbufs = 4095
-%s
-[[teams]]
-name = "uplink"
-policy = "src-mac-hash"
-[[nics]]
-name = "nic1"
-vdev = "net_tap0,iface=dtap0"
-team = "uplink"
-`, l.Prefix("d"), extra)
+	nic := ""
 	if speed != "" {
-		fmt.Fprintf(&b, "speed = %q\n", speed)
+		nic = fmt.Sprintf("speed = %q", speed)
 	}
-	for _, v := range vms {
-		fmt.Fprintf(&b, "[[vms]]\nname = %q\nsocket = %q\nmacs = [%q]\nteam = \"uplink\"\n%s\n", v.name, l.Sock(v.name), v.mac, v.keys)
-	}
-	return b.String()
+	return labConfig(l, extra, `policy = "src-mac-hash"`, []string{nic}, vms...)
 }
 
 // genArgs plays vms for sendFor, then holds on, so that what they sent can

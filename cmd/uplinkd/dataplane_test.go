@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/cmd/internal/lab"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -30,9 +31,10 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		// uplinkd's worker runs on CPU 1; the test and the generators
-		// stay on CPU 0 with uplinkd's control threads.
-		if err := lab.StayOnCPU(0); err != nil {
+		// uplinkd's worker runs on CPU 1; the test, the generators and
+		// every process it starts (which inherit the affinity) stay on CPU 0
+		// with uplinkd's control threads.
+		if err := dpdk.PinThreads([]int{0}, nil); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -51,35 +53,8 @@ const (
 // topology is the demo topology with the lab's prefix and sockets, and
 // with each VM's MAC given.
 func topology(l *lab.Lab, mac1, mac2 string) string {
-	return fmt.Sprintf(`
-[eal]
-file_prefix = %q
-memory_mb = 128
-[dataplane]
-mtu = %d
-mbufs = 4095
-[[teams]]
-name = "uplink"
-policy = "src-mac-hash"
-[[nics]]
-name = "nic1"
-vdev = "net_tap0,iface=dtap0"
-team = "uplink"
-[[nics]]
-name = "nic2"
-vdev = "net_tap1,iface=dtap1"
-team = "uplink"
-[[vms]]
-name = "vm1"
-socket = %q
-macs = [%q]
-team = "uplink"
-[[vms]]
-name = "vm2"
-socket = %q
-macs = [%q]
-team = "uplink"
-`, l.Prefix("d"), mtu, l.Sock("vm1"), mac1, l.Sock("vm2"), mac2)
+	return labConfig(l, "", `policy = "src-mac-hash"`, []string{"", ""},
+		vmConf{name: "vm1", mac: mac1}, vmConf{name: "vm2", mac: mac2})
 }
 
 // macsOnDifferentNICs picks two VM MACs that src-mac-hash sends out by

@@ -23,38 +23,8 @@ const (
 // twoNICTeam is two tap NICs and two VMs in one team; team, nic, vm1 and
 // vm2 are extra TOML keys for the team, each NIC and each VM.
 func twoNICTeam(l *lab.Lab, team, nic, vm1, vm2 string) string {
-	return fmt.Sprintf(`
-[eal]
-file_prefix = %q
-memory_mb = 128
-[dataplane]
-mbufs = 4095
-[[teams]]
-name = "uplink"
-%s
-[[nics]]
-name = "nic1"
-vdev = "net_tap0,iface=dtap0"
-team = "uplink"
-%s
-[[nics]]
-name = "nic2"
-vdev = "net_tap1,iface=dtap1"
-team = "uplink"
-%s
-[[vms]]
-name = "vm1"
-socket = %q
-macs = [%q]
-team = "uplink"
-%s
-[[vms]]
-name = "vm2"
-socket = %q
-macs = [%q]
-team = "uplink"
-%s
-`, l.Prefix("d"), team, nic, nic, l.Sock("vm1"), polMAC1, vm1, l.Sock("vm2"), polMAC2, vm2)
+	return labConfig(l, "", team, []string{nic, nic},
+		vmConf{name: "vm1", mac: polMAC1, keys: vm1}, vmConf{name: "vm2", mac: polMAC2, keys: vm2})
 }
 
 // phase is what each tap captured from each VM in one round of sending.

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 )
@@ -265,28 +264,4 @@ func (p *proc) last(match func(Event) bool) Event {
 
 func isEvent(name string) func(Event) bool {
 	return func(e Event) bool { return e.Str("event") == name }
-}
-
-// StayOnCPU pins every thread of the test process (and so the threads it
-// starts later, and the processes it runs, which inherit the affinity) to
-// cpu: the test's capture readers and bookkeeping stay off the worker's
-// core, as an operator keeps everything off a data plane's cores. uplinkd
-// pins its worker itself.
-func StayOnCPU(cpu int) error {
-	var set unix.CPUSet
-	set.Set(cpu)
-	ents, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		var tid int
-		if _, err := fmt.Sscan(e.Name(), &tid); err != nil {
-			continue
-		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-			return fmt.Errorf("pin thread %d: %w", tid, err)
-		}
-	}
-	return nil
 }

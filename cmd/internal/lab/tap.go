@@ -3,6 +3,7 @@ package lab
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"runtime"
@@ -168,11 +169,7 @@ func (t *Tap) FromSrc(mac string) int {
 func (t *Tap) Flows() map[Flow]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[Flow]int, len(t.byFlow))
-	for f, n := range t.byFlow {
-		out[f] = n
-	}
-	return out
+	return maps.Clone(t.byFlow)
 }
 
 // RARPs is how many RARP announcements for mac were captured.
@@ -184,28 +181,14 @@ func (t *Tap) RARPs(mac string) int {
 
 // WaitRARPs waits until at least n RARPs for mac were captured.
 func (t *Tap) WaitRARPs(mac string, n int, timeout time.Duration) int {
-	// The deadline comes first: a timer armed before it could fire while
-	// the deadline is still ahead, and leave the wait with nothing to end it.
-	deadline := time.Now().Add(timeout)
-	timer := time.AfterFunc(timeout, func() { t.mu.Lock(); t.changed.Broadcast(); t.mu.Unlock() })
-	defer timer.Stop()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for t.rarp[mac] < n && time.Now().Before(deadline) {
-		t.changed.Wait()
-	}
-	return t.rarp[mac]
+	return t.wait(t.rarp, mac, n, timeout)
 }
 
 // Counts is how many frames from each source MAC were captured so far.
 func (t *Tap) Counts() map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]int, len(t.bySrc))
-	for s, n := range t.bySrc {
-		out[s] = n
-	}
-	return out
+	return maps.Clone(t.bySrc)
 }
 
 // Total is how many frames were captured.
@@ -217,6 +200,12 @@ func (t *Tap) Total() int {
 
 // WaitFromSrc waits until at least n frames from mac were captured.
 func (t *Tap) WaitFromSrc(mac string, n int, timeout time.Duration) int {
+	return t.wait(t.bySrc, mac, n, timeout)
+}
+
+// wait waits until counts[key] reaches n (counts is one of t's maps) or
+// timeout passes, and returns it.
+func (t *Tap) wait(counts map[string]int, key string, n int, timeout time.Duration) int {
 	// The deadline comes first: a timer armed before it could fire while
 	// the deadline is still ahead, and leave the wait with nothing to end it.
 	deadline := time.Now().Add(timeout)
@@ -224,10 +213,10 @@ func (t *Tap) WaitFromSrc(mac string, n int, timeout time.Duration) int {
 	defer timer.Stop()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for t.bySrc[mac] < n && time.Now().Before(deadline) {
+	for counts[key] < n && time.Now().Before(deadline) {
 		t.changed.Wait()
 	}
-	return t.bySrc[mac]
+	return counts[key]
 }
 
 // Inject sends frames into uplinkd through this tap.

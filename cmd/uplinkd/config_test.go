@@ -1,0 +1,30 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/uplinkd/uplinkd/cmd/internal/lab"
+)
+
+// vmConf is one VM of a lab topology, and what the generator offers for it.
+type vmConf struct {
+	name, mac, keys string
+	rate            float64 // frames/s
+}
+
+// labConfig is uplinkd's config for a lab: one team "uplink" with the TOML
+// keys team, one tap NIC (dtap0, dtap1, ...) per entry of nics with those
+// keys, and vms; top is extra TOML tables ("[resources]...").
+func labConfig(l *lab.Lab, top, team string, nics []string, vms ...vmConf) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[eal]\nfile_prefix = %q\nmemory_mb = 128\n[dataplane]\nmbufs = 4095\n%s\n", l.Prefix("d"), top)
+	fmt.Fprintf(&b, "[[teams]]\nname = \"uplink\"\n%s\n", team)
+	for i, keys := range nics {
+		fmt.Fprintf(&b, "[[nics]]\nname = \"nic%d\"\nvdev = \"net_tap%d,iface=dtap%d\"\nteam = \"uplink\"\n%s\n", i+1, i, i, keys)
+	}
+	for _, v := range vms {
+		fmt.Fprintf(&b, "[[vms]]\nname = %q\nsocket = %q\nmacs = [%q]\nteam = \"uplink\"\n%s\n", v.name, l.Sock(v.name), v.mac, v.keys)
+	}
+	return b.String()
+}
