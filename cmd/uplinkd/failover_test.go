@@ -13,12 +13,24 @@ import (
 // Failover with real traffic: two VMs send through two tap NICs, each VM on
 // its own NIC (vm-affinity), and nic2's cable is pulled while they send.
 
-func TestFailoverLosesNothingAndAnnouncesMovedMACs(t *testing.T) {
+// crossedPair starts uplinkd on two tap NICs with vm1 preferring nic2 and
+// vm2 nic1, so that both NICs carry a VM; team is the team's TOML keys.
+func crossedPair(t *testing.T, team string) (*lab.Lab, *lab.Daemon, [2]*lab.Tap) {
 	l := lab.New(t, bins)
-	d := l.StartUplinkd(twoNICTeam(l, "policy = \"vm-affinity\"\nup_delay = \"300ms\"", "", `preferred_nic = "nic2"`, `preferred_nic = "nic1"`))
-	taps := [2]*lab.Tap{l.OpenTap("dtap0"), l.OpenTap("dtap1")}
-	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2),
-		"--rate", "20000", "--size", "128", "--duration", "3s", "--hold", "--progress", "100ms")
+	d := l.StartUplinkd(twoNICTeam(l, team, "", `preferred_nic = "nic2"`, `preferred_nic = "nic1"`))
+	return l, d, [2]*lab.Tap{l.OpenTap("dtap0"), l.OpenTap("dtap1")}
+}
+
+// playBoth plays both VMs at rate frames/s of 128 bytes for duration, then
+// holds on so that what they queued can leave.
+func playBoth(l *lab.Lab, rate, duration string) *lab.Gen {
+	return l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2),
+		"--rate", rate, "--size", "128", "--duration", duration, "--hold", "--progress", "100ms")
+}
+
+func TestFailoverLosesNothingAndAnnouncesMovedMACs(t *testing.T) {
+	l, d, taps := crossedPair(t, "policy = \"vm-affinity\"\nup_delay = \"300ms\"")
+	g := playBoth(l, "20000", "3s")
 	require.GreaterOrEqual(t, taps[1].WaitFromSrc(polMAC1, 2000, 20*time.Second), 2000, "vm1 flows on nic2")
 
 	mark := d.Mark()
@@ -56,9 +68,7 @@ func TestFailoverLosesNothingAndAnnouncesMovedMACs(t *testing.T) {
 }
 
 func TestWithoutFailbackVMsStayWhereTheyWent(t *testing.T) {
-	l := lab.New(t, bins)
-	d := l.StartUplinkd(twoNICTeam(l, "policy = \"vm-affinity\"\nfailback = false", "", `preferred_nic = "nic2"`, `preferred_nic = "nic1"`))
-	taps := [2]*lab.Tap{l.OpenTap("dtap0"), l.OpenTap("dtap1")}
+	l, d, taps := crossedPair(t, "policy = \"vm-affinity\"\nfailback = false")
 	d.SetLink("dtap1", "nic2", false)
 	mark := d.Mark()
 	d.SetLink("dtap1", "nic2", true)
@@ -73,11 +83,8 @@ func TestWithoutFailbackVMsStayWhereTheyWent(t *testing.T) {
 }
 
 func TestBothNICsDownForASecondLosesNothing(t *testing.T) {
-	l := lab.New(t, bins)
-	d := l.StartUplinkd(twoNICTeam(l, `policy = "vm-affinity"`, "", `preferred_nic = "nic2"`, `preferred_nic = "nic1"`))
-	taps := [2]*lab.Tap{l.OpenTap("dtap0"), l.OpenTap("dtap1")}
-	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2),
-		"--rate", "20000", "--size", "128", "--duration", "3s", "--hold", "--progress", "100ms")
+	l, d, taps := crossedPair(t, `policy = "vm-affinity"`)
+	g := playBoth(l, "20000", "3s")
 	require.GreaterOrEqual(t, taps[0].WaitFromSrc(polMAC2, 1000, 20*time.Second), 1000)
 
 	d.SetLink("dtap0", "nic1", false)
@@ -101,11 +108,8 @@ func TestBothNICsDownForASecondLosesNothing(t *testing.T) {
 }
 
 func TestFlapStormKeepsTheDaemonUpAndCountersConsistent(t *testing.T) {
-	l := lab.New(t, bins)
-	d := l.StartUplinkd(twoNICTeam(l, `policy = "vm-affinity"`, "", `preferred_nic = "nic2"`, `preferred_nic = "nic1"`))
-	taps := [2]*lab.Tap{l.OpenTap("dtap0"), l.OpenTap("dtap1")}
-	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2),
-		"--rate", "10000", "--size", "128", "--duration", "12s", "--hold", "--progress", "100ms")
+	l, d, taps := crossedPair(t, `policy = "vm-affinity"`)
+	g := playBoth(l, "10000", "12s")
 	require.GreaterOrEqual(t, taps[1].WaitFromSrc(polMAC1, 500, 20*time.Second), 500)
 
 	// 200 flaps of nic2 in about 10 s, paced, without waiting for uplinkd
@@ -145,9 +149,7 @@ func TestFlapStormKeepsTheDaemonUpAndCountersConsistent(t *testing.T) {
 }
 
 func TestANICWhoseBeaconsAreCutIsFailedOverWhileItsLinkStaysUp(t *testing.T) {
-	l := lab.New(t, bins)
-	d := l.StartUplinkd(twoNICTeam(l, "policy = \"vm-affinity\"\nbeacon_interval = \"10ms\"\nbeacon_misses = 3", "",
-		`preferred_nic = "nic2"`, `preferred_nic = "nic1"`))
+	l, d, _ := crossedPair(t, "policy = \"vm-affinity\"\nbeacon_interval = \"10ms\"\nbeacon_misses = 3")
 	// The "switch": both taps' kernel sides on one bridge, so each NIC's
 	// beacons reach the other.
 	l.InNS("ip", "link", "add", "br0", "type", "bridge")
