@@ -85,12 +85,7 @@ func (p *Plane) watchBeacons() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	before := p.snap.Load()
-	now := time.Now()
-	for _, e := range events {
-		p.pending = append(p.pending, p.nicMgr.step(now, e.NIC, e.Kind)...)
-	}
-	p.publishTransitions(before)
+	p.applyNICEvents(events...)
 }
 
 func (p *Plane) nicLinkUp(i int) bool {

@@ -136,13 +136,26 @@ func (p *Plane) updateLinks(cause string) {
 
 // publishTransitions publishes new tables after NIC state changes and logs
 // them. Callers hold p.mu.
-func (p *Plane) publishTransitions(before *fastpath.Snapshot) {
-	if err := p.publish(); err != nil {
+func (p *Plane) publishTransitions(before *fastpath.Snapshot) error {
+	err := p.publish()
+	if err != nil {
 		p.log.Error().Err(err).Msg("publishing tables")
 	}
 	p.logTransitions(before, p.pending)
 	p.pending = p.pending[:0]
 	p.kickDelays()
+	return err
+}
+
+// applyNICEvents feeds events to the NIC manager and publishes what
+// follows. Callers hold p.mu.
+func (p *Plane) applyNICEvents(events ...nic.Event) error {
+	before := p.snap.Load()
+	now := time.Now()
+	for _, e := range events {
+		p.pending = append(p.pending, p.nicMgr.step(now, e.NIC, e.Kind)...)
+	}
+	return p.publishTransitions(before)
 }
 
 // kickDelays asks Run to re-arm its timer for the NIC delays.

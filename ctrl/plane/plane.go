@@ -265,12 +265,7 @@ func (p *Plane) SetNICAdmin(name string, up bool) error {
 			if up {
 				kind = nic.AdminUp
 			}
-			before := p.snap.Load()
-			tr := p.nicMgr.step(time.Now(), i, kind)
-			err := p.publish()
-			p.logTransitions(before, tr)
-			p.kickDelays()
-			return err
+			return p.applyNICEvents(nic.Event{NIC: i, Kind: kind})
 		}
 	}
 	return fmt.Errorf("no NIC named %q", name)

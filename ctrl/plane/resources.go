@@ -320,6 +320,6 @@ func (p *Plane) nicSpeed(i int) float64 {
 	return 10e9
 }
 
-func (p *Plane) nicUsable(i int) bool {
-	return p.nicLink[i].Up && p.adminUp[i] && p.nicMgr.usable(i)
-}
+// nicUsable is the NIC manager's verdict; it has seen every link and
+// admin change.
+func (p *Plane) nicUsable(i int) bool { return p.nicMgr.usable(i) }

@@ -110,7 +110,7 @@ func TestNICLossShrinksCapacityButNeverUnshapes(t *testing.T) {
 		p.allocate([]float64{inf, inf, inf})
 	}
 	before := append([]float64{}, p.alloc...)
-	p.nicLink[0].Up = false
+	p.nicMgr.step(time.Now(), 0, nic.LinkDown)
 	p.allocate([]float64{inf, inf, inf})
 	assert.Equal(t, before, p.alloc, "no usable NIC: rates kept for its return (the VMs are not polled meanwhile)")
 	for i := range p.alloc {
@@ -139,13 +139,7 @@ func (p *Plane) snapshotForTest(t *testing.T) *fastpath.Snapshot {
 }
 
 func TestNICManagerClearsStandbyOfTheNICsThatTakeOver(t *testing.T) {
-	p := planeFor(t, strings.Replace(sharesTOML, `policy = "src-mac-hash"`, "policy = \"vm-affinity\"\nfailback = false", 1)+`
-[[nics]]
-name = "n2"
-vdev = "net_null1"
-team = "t"
-speed = "21M"
-`)
+	p := planeFor(t, sharesWithSecondNIC("policy = \"vm-affinity\"\nfailback = false"))
 	now := time.Now()
 	m := p.nicMgr
 	m.step(now, 1, nic.LinkDown)
@@ -220,13 +214,7 @@ suspend_on_failover = true
 }
 
 func TestAdminDownThroughTheDaemonTakesTheNICOutAndBack(t *testing.T) {
-	p := planeFor(t, strings.Replace(sharesTOML, `policy = "src-mac-hash"`, `policy = "vm-affinity"`, 1)+`
-[[nics]]
-name = "n2"
-vdev = "net_null1"
-team = "t"
-speed = "21M"
-`)
+	p := planeFor(t, sharesWithSecondNIC(`policy = "vm-affinity"`))
 	p.snapshotForTest(t)
 	require.NoError(t, p.SetNICAdmin("n1", false))
 	s := p.snap.Load()
@@ -238,4 +226,16 @@ speed = "21M"
 	require.NoError(t, p.SetNICAdmin("n1", true))
 	assert.True(t, p.snap.Load().NICs[0].Usable())
 	assert.ErrorContains(t, p.SetNICAdmin("n9", false), `no NIC named "n9"`)
+}
+
+// sharesWithSecondNIC is sharesTOML with the team's policy keys replaced
+// and a second NIC, n2.
+func sharesWithSecondNIC(policy string) string {
+	return strings.Replace(sharesTOML, `policy = "src-mac-hash"`, policy, 1) + `
+[[nics]]
+name = "n2"
+vdev = "net_null1"
+team = "t"
+speed = "21M"
+`
 }
