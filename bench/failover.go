@@ -223,12 +223,7 @@ team = "t"
 			return res, fmt.Errorf("%v\n%s", err, out.String())
 		}
 	}
-	for i := 0; i < 300; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForPath(sock)
 	gen := exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplink-gen"), "--file-prefix", prefix+"-gen", "--lcore", "0",
 		"--vm", fmt.Sprintf("name=vm1,socket=%s,mac=%s", sock, foMAC), "--size", "60", "--rate", fmt.Sprint(foRate),
 		"--duration", "3s", "--progress", "0", "--flows", "16")

@@ -326,12 +326,7 @@ func measure(dir, peer string, size int) (result, error) {
 		}
 	}()
 	for _, sk := range socks {
-		for i := 0; i < 300; i++ {
-			if _, err := os.Stat(sk); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitForPath(sk)
 	}
 	mpps, err := runGen(prefix, size, socks, false)
 	if err != nil {
@@ -370,6 +365,17 @@ func measure(dir, peer string, size int) (result, error) {
 		return res, fmt.Errorf("no figures (mpps %.2f, cycles %.1f):\n%s", res.mpps, res.cycles, out.String())
 	}
 	return res, nil
+}
+
+// waitForPath waits up to 6 s for a socket a peer creates; the caller's
+// next step reports it if it never came.
+func waitForPath(path string) {
+	for i := 0; i < 300; i++ {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func cleanPrefix(prefix string) {

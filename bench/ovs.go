@@ -64,12 +64,7 @@ func startOVS(dir, mode string, socks []string) (*ovs, error) {
 	if err := o.db.Start(); err != nil {
 		return nil, err
 	}
-	for i := 0; i < 300; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "db.sock")); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForPath(filepath.Join(dir, "db.sock"))
 	if err := o.vsctl("--no-wait", "init"); err != nil {
 		o.stop()
 		return nil, err
