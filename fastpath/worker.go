@@ -26,6 +26,8 @@ type Worker struct {
 	dst  [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
 	// needLoads: some team is least-pending or some VM high priority.
 	needLoads bool
+	// shaping: some VM's bucket limits it.
+	shaping bool
 
 	prev     *Snapshot // the tables before the last change
 	stranded bool      // packets wait on an unavailable NIC
@@ -205,8 +207,12 @@ func (w *Worker) queued() uint32 {
 
 // follow sets the token buckets from a new snapshot's allocations.
 func (w *Worker) follow(s *Snapshot) {
+	w.shaping = false
 	for v := range w.vms {
-		w.vms[v].bucket.SetRate(s.VMs[v].RateBps, s.VMs[v].RatePps, w.hz)
+		vs := &w.vms[v]
+		vs.bucket.SetRate(s.VMs[v].RateBps, s.VMs[v].RatePps, w.hz)
+		vs.held = vs.held && vs.bucket.Limited()
+		w.shaping = w.shaping || vs.bucket.Limited()
 	}
 	for n := range w.nics {
 		speed := defaultSpeedBps
@@ -411,6 +417,9 @@ func (w *Worker) setRxLimits(s *Snapshot) {
 // allowed, or more bytes than its bucket held. ctrl reads the Held counter
 // to tell a VM's demand from its allocation.
 func (w *Worker) observeHeld() {
+	if !w.shaping { // a plain bond: nothing is held back by tokens
+		return
+	}
 	for i, ep := range w.rx {
 		if ep.IsNIC {
 			continue
