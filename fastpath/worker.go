@@ -541,8 +541,10 @@ func (w *Worker) egress(s *Snapshot, v int, pkts []*dpdk.Mbuf) {
 	w.vms[v].bucket.Take(uint32(len(pkts)), bytes)
 }
 
-// egressTo queues a burst's good frames to one NIC (-1: none usable). It
-// returns the bytes taken from the VM.
+// egressTo queues a burst's good frames to one NIC (-1: none usable), in
+// one pass: the common case, kept apart from egressEach's two passes and
+// queueTo, which cost it about 0.9 ns per packet. It returns the bytes
+// taken from the VM.
 func (w *Worker) egressTo(s *Snapshot, v, nic int, pkts []*dpdk.Mbuf) (bytes uint64) {
 	c := &w.vm[v]
 	var q *dpdk.TxQueue

@@ -147,15 +147,21 @@ func TestWorkerIngressQueueBoundDropsAndCounts(t *testing.T) {
 	assert.Equal(t, 3, r.io.PendingFree())
 }
 
-func TestBackPressureLimitsVMPollingToNICRoom(t *testing.T) {
-	s := twoByTwo(t)
+// pollingWorker is a worker that polls twoByTwo's two VMs (rx queues 0, 1)
+// and queues to tx queues 0, 1 (the VMs) and 2, 3 (the NICs) of 64 each.
+func pollingWorker(t *testing.T, s *Snapshot, hz uint64) (*Worker, *dpdk.IO) {
 	io, err := dpdk.NewIO(make([]dpdk.QueueRef, 2), make([]dpdk.QueueRef, 4), 64)
 	require.NoError(t, err)
-	defer io.Close()
+	t.Cleanup(func() { io.Close() })
 	var snap atomic.Pointer[Snapshot]
 	snap.Store(s)
-	w := NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
-		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: 1})
+	return NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
+		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: hz}), io
+}
+
+func TestBackPressureLimitsVMPollingToNICRoom(t *testing.T) {
+	s := twoByTwo(t)
+	w, io := pollingWorker(t, s, 1)
 
 	// Fill NIC 1's queue to 40 of 64: 24 left, shared by both VMs.
 	m := dpdk.NewDetachedMbuf(64)
@@ -178,13 +184,7 @@ func TestAdmissionPollsOnlyWhatTokensAllow(t *testing.T) {
 	s := twoByTwo(t)
 	s.VMs[0].RatePps = 1000 // depth 2 packets
 	s.Version = 1
-	io, err := dpdk.NewIO(make([]dpdk.QueueRef, 2), make([]dpdk.QueueRef, 4), 64)
-	require.NoError(t, err)
-	defer io.Close()
-	var snap atomic.Pointer[Snapshot]
-	snap.Store(s)
-	w := NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
-		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: fakeHz})
+	w, io := pollingWorker(t, s, fakeHz)
 	w.follow(s)
 
 	w.lastTSC = 1
@@ -206,13 +206,7 @@ func TestAffinityVMIsNotHeldBackByAnotherNICsFullQueue(t *testing.T) {
 	s := twoByTwo(t)
 	s.Teams[0].Policy = PolicyVMAffinity
 	require.NoError(t, s.Build())
-	io, err := dpdk.NewIO(make([]dpdk.QueueRef, 2), make([]dpdk.QueueRef, 4), 64)
-	require.NoError(t, err)
-	defer io.Close()
-	var snap atomic.Pointer[Snapshot]
-	snap.Store(s)
-	w := NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
-		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: 1})
+	w, io := pollingWorker(t, s, 1)
 	m := dpdk.NewDetachedMbuf(64)
 	defer dpdk.FreeDetachedMbuf(m)
 	for i := 0; i < 64; i++ { // nic2 (vm2's) is stuck full
