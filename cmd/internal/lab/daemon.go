@@ -77,10 +77,13 @@ func (d *Daemon) WaitVMConnected(vm string) {
 	})
 }
 
-// WaitStatus waits for a status line for which cond holds.
+// WaitStatus waits for a status line, logged from now on, for which cond
+// holds. Earlier lines are not looked at: a condition on the daemon's
+// state ("nic2 is down") must hold now, not in a line from before what the
+// test just did.
 func (d *Daemon) WaitStatus(what string, cond func(Event) bool) Event {
 	d.lab.T.Helper()
-	return d.WaitEvent(what, func(e Event) bool { return e.Str("event") == "status" && cond(e) })
+	return d.WaitEventSince(d.Mark(), what, func(e Event) bool { return e.Str("event") == "status" && cond(e) })
 }
 
 // Stop sends SIGTERM and checks a clean stop: exit status 0, the mempool's
