@@ -10,8 +10,9 @@ package main
 //     the standby one — detection plus switchover, as the network sees it;
 //   - lost: frames the generator sent that neither tap received.
 //
-// Peers: uplinkd (explicit-failover) and dpdk-testpmd forwarding into the
-// DPDK bonding PMD in mode 1 (active-backup) over the same two taps.
+// Peers: uplinkd (explicit-failover), dpdk-testpmd forwarding into the
+// DPDK bonding PMD in mode 1 (active-backup) and Open vSwitch with DPDK
+// bonding them in active-backup, all over the same two taps.
 
 import (
 	"encoding/json"
@@ -31,7 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var failoverPeers = []string{"uplinkd", "testpmd-bond"}
+var failoverPeers = []string{"uplinkd", "testpmd-bond", "ovs-ab"}
 
 const (
 	foMAC  = "02:00:00:00:00:01"
@@ -132,6 +133,20 @@ func (c *capture) read(src net.HardwareAddr) {
 	}
 }
 
+// waitFor waits until n frames were captured, polling: the bench has no
+// event for it, and a few milliseconds late changes nothing measured.
+func (c *capture) waitFor(n int, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		c.mu.Lock()
+		got := len(c.times)
+		c.mu.Unlock()
+		if got >= n {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *capture) close() []time.Time {
 	unix.Close(c.fd)
 	<-c.done
@@ -153,8 +168,139 @@ func measureFailover(dir, peer string) (failoverResult, error) {
 	os.Remove(sock)
 	prefix := fmt.Sprintf("uplk-bench-fo-%d", os.Getpid())
 	defer cleanPrefix(prefix)
-	var sw *exec.Cmd
 	var out strings.Builder
+	// log is the switch's log once it has stopped: where uplinkd and OVS
+	// say when they saw the failure.
+	var stopSwitch func() (log string)
+	genServes := false
+	switch peer {
+	case "uplinkd", "testpmd-bond":
+		sw, err := startFailoverSwitch(dir, ns, peer, prefix, sock, &out)
+		if err != nil {
+			return res, err
+		}
+		stopSwitch = func() string { sw(); return out.String() }
+		defer sw()
+	case "ovs-ab":
+		if _, err := os.Stat(ovsVswitchd); err != nil {
+			return res, fmt.Errorf("%s: %s missing (make bench installs openvswitch-switch-dpdk)", peer, ovsVswitchd)
+		}
+		// An operator's active-backup bond: the first member primary, link
+		// checked by miimon every 100 ms (OVS's default, carrier, follows
+		// the link only as often as its DPDK watchdog polls it).
+		o, err := startOVS(filepath.Join(dir, "fo-ovs"), ovsSetup{ns: ns,
+			nics: [2]string{"net_tap0,iface=dtap0", "net_tap1,iface=dtap1"},
+			// net_tap wants as many rx queues as tx queues, and OVS sets up
+			// a tx queue per PMD thread plus one.
+			nicOpts: []string{"options:n_rxq=2"},
+			bondOpts: []string{"bond_mode=active-backup", "other_config:bond-primary=p0",
+				"other_config:bond-detect-mode=miimon", "other_config:bond-miimon-interval=100"},
+			socks: []string{sock}})
+		if err != nil {
+			return res, err
+		}
+		stopSwitch = func() string { o.stop(); return o.log() }
+		defer o.stop()
+		genServes = true
+	default:
+		return res, fmt.Errorf("unknown failover peer %q (one of %s)", peer, strings.Join(failoverPeers, ", "))
+	}
+	var caps [2]*capture
+	for i, iface := range []string{"dtap0", "dtap1"} {
+		var err error
+		for try := 0; try < 300; try++ {
+			if caps[i], err = openCapture(ns, iface); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			return res, fmt.Errorf("%v\n%s", err, stopSwitch())
+		}
+	}
+	vm := fmt.Sprintf("name=vm1,socket=%s,mac=%s", sock, foMAC)
+	if genServes {
+		vm += ",server=1"
+	} else {
+		waitForPath(sock)
+	}
+	gen := exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplink-gen"), "--file-prefix", prefix+"-gen", "--lcore", "0",
+		"--vm", vm, "--size", "60", "--rate", fmt.Sprint(foRate),
+		"--duration", "3s", "--progress", "0", "--flows", "16")
+	var genOut strings.Builder
+	gen.Stdout, gen.Stderr = &genOut, &genOut
+	check(gen.Start())
+	// Steady traffic on the active NIC for a second, then the cable goes.
+	if !caps[0].waitFor(foRate, 15*time.Second) {
+		gen.Process.Kill()
+		gen.Wait()
+		cleanPrefix(prefix + "-gen")
+		return res, fmt.Errorf("%s: no steady traffic on the active NIC\n%s\n%s", peer, genOut.String(), stopSwitch())
+	}
+	if o, err := exec.Command("ip", "netns", "exec", ns, "ip", "link", "set", "dtap0", "down").CombinedOutput(); err != nil {
+		return res, fmt.Errorf("pull the cable: %v: %s", err, o)
+	}
+	err := gen.Wait()
+	cleanPrefix(prefix + "-gen")
+	if err != nil {
+		return res, fmt.Errorf("uplink-gen: %v\n%s", err, genOut.String())
+	}
+	for _, line := range strings.Split(genOut.String(), "\n") {
+		if i := strings.Index(line, `"sent":`); i >= 0 && strings.Contains(line, `"event":"report"`) {
+			fmt.Sscan(strings.TrimLeft(line[i+len(`"sent":`):], " "), &res.sent)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // let the last frames drain to the capture
+	old, standby := caps[0].close(), caps[1].close()
+	log := stopSwitch()
+	if len(old) == 0 {
+		return res, fmt.Errorf("%s: no frame on the active NIC\n%s", peer, log)
+	}
+	res.onStandby = len(standby)
+	res.lost = res.sent - len(old) - len(standby)
+	res.gap, res.switchover = -1, -1 // never failed over within the run
+	if len(standby) > 0 {
+		first := slices.MinFunc(standby, time.Time.Compare)
+		res.gap = first.Sub(slices.MaxFunc(old, time.Time.Compare))
+		if at, ok := failedAt(peer, log); ok {
+			res.switchover = first.Sub(at)
+		}
+	}
+	return res, nil
+}
+
+// failedAt finds in a switch's log when it saw nic1 fail: uplinkd's first
+// nic_state line for nic1 (logged right after the tables were swapped),
+// OVS's "link state down" line for p0. Both logs' times and the kernel's
+// receive timestamps are the realtime clock.
+func failedAt(peer, log string) (time.Time, bool) {
+	for _, line := range strings.Split(log, "\n") {
+		switch peer {
+		case "uplinkd":
+			var ev struct {
+				Event, NIC, To string
+				Time           time.Time
+			}
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == "nic_state" && ev.NIC == "nic1" {
+				return ev.Time, true
+			}
+		case "ovs-ab":
+			// 2026-12-02T01:02:03.456Z|00042|bond|INFO|member p0: link state down
+			if at, rest, ok := strings.Cut(line, "|"); ok && strings.Contains(rest, "p0: link state down") {
+				if t, err := time.Parse("2006-01-02T15:04:05.000Z", at); err == nil {
+					return t, true
+				}
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// startFailoverSwitch starts uplinkd or testpmd's bonding PMD on the two
+// taps of ns, its output into out; the function it returns stops it (and
+// may be called again).
+func startFailoverSwitch(dir, ns, peer, prefix, sock string, out *strings.Builder) (stop func(), err error) {
+	var sw *exec.Cmd
 	switch peer {
 	case "uplinkd":
 		cfg := filepath.Join(dir, "fo.toml")
@@ -192,93 +338,30 @@ team = "t"
 			"--vdev", "net_bonding0,mode=1,slave=net_tap0,slave=net_tap1,primary=net_tap0",
 			"--vdev", "net_vhost0,iface="+sock+",queues=1", "--",
 			"--forward-mode=io", "--auto-start", "--port-topology=paired", "--portmask=0xc", "--nb-cores=1")
-	default:
-		return res, fmt.Errorf("unknown failover peer %q (one of %s)", peer, strings.Join(failoverPeers, ", "))
 	}
-	sw.Stdout, sw.Stderr = &out, &out
+	sw.Stdout, sw.Stderr = out, out
 	// testpmd quits on a newline (or EOF) on stdin: keep it open until the
 	// end, when closing it stops testpmd.
 	stdin, err := sw.StdinPipe()
 	check(err)
-	defer stdin.Close()
 	if err := sw.Start(); err != nil {
-		return res, err
+		return nil, err
 	}
-	defer func() {
-		if sw.ProcessState == nil {
-			sw.Process.Kill()
-			sw.Wait()
-		}
-	}()
-	var caps [2]*capture
-	for i, iface := range []string{"dtap0", "dtap1"} {
-		var err error
-		for try := 0; try < 300; try++ {
-			if caps[i], err = openCapture(ns, iface); err == nil {
-				break
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stdin.Close()
+			sw.Process.Signal(unix.SIGTERM)
+			done := make(chan struct{})
+			go func() { sw.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				sw.Process.Kill()
+				<-done
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			return res, fmt.Errorf("%v\n%s", err, out.String())
-		}
-	}
-	waitForPath(sock)
-	gen := exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplink-gen"), "--file-prefix", prefix+"-gen", "--lcore", "0",
-		"--vm", fmt.Sprintf("name=vm1,socket=%s,mac=%s", sock, foMAC), "--size", "60", "--rate", fmt.Sprint(foRate),
-		"--duration", "3s", "--progress", "0", "--flows", "16")
-	var genOut strings.Builder
-	gen.Stdout, gen.Stderr = &genOut, &genOut
-	check(gen.Start())
-	time.Sleep(1500 * time.Millisecond) // steady traffic on the active NIC, then the cable goes
-	if o, err := exec.Command("ip", "netns", "exec", ns, "ip", "link", "set", "dtap0", "down").CombinedOutput(); err != nil {
-		return res, fmt.Errorf("pull the cable: %v: %s", err, o)
-	}
-	err = gen.Wait()
-	cleanPrefix(prefix + "-gen")
-	if err != nil {
-		return res, fmt.Errorf("uplink-gen: %v\n%s", err, genOut.String())
-	}
-	for _, line := range strings.Split(genOut.String(), "\n") {
-		if i := strings.Index(line, `"sent":`); i >= 0 && strings.Contains(line, `"event":"report"`) {
-			fmt.Sscan(strings.TrimLeft(line[i+len(`"sent":`):], " "), &res.sent)
-		}
-	}
-	time.Sleep(500 * time.Millisecond) // let the last frames drain to the capture
-	old, standby := caps[0].close(), caps[1].close()
-	stdin.Close()
-	sw.Process.Signal(unix.SIGTERM)
-	sw.Wait()
-	if len(old) == 0 {
-		return res, fmt.Errorf("%s: no frame on the active NIC\n%s", peer, out.String())
-	}
-	res.onStandby = len(standby)
-	res.lost = res.sent - len(old) - len(standby)
-	res.gap, res.switchover = -1, -1 // never failed over within the run
-	if len(standby) > 0 {
-		first := slices.MinFunc(standby, time.Time.Compare)
-		res.gap = first.Sub(slices.MaxFunc(old, time.Time.Compare))
-		if at, ok := failedAt(out.String()); ok {
-			res.switchover = first.Sub(at)
-		}
-	}
-	return res, nil
-}
-
-// failedAt finds when uplinkd published nic1's failure: its first
-// nic_state line for nic1 (logged right after the tables were swapped).
-// Log times and kernel receive timestamps are both the realtime clock.
-func failedAt(log string) (time.Time, bool) {
-	for _, line := range strings.Split(log, "\n") {
-		var ev struct {
-			Event, NIC, To string
-			Time           time.Time
-		}
-		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == "nic_state" && ev.NIC == "nic1" {
-			return ev.Time, true
-		}
-	}
-	return time.Time{}, false
+		})
+	}, nil
 }
 
 func reportFailover(w io.Writer, rs []failoverResult) {

@@ -59,6 +59,7 @@ var (
 	foRuns   = flag.Int("failover-runs", 3, "failover measurements per peer (0: none)")
 	linkPoll = flag.String("link-poll", "1ms", "uplinkd's dataplane.link_poll (net_null has no link interrupt)")
 	peerList = flag.String("peers", strings.Join(allPeers, ","), "peers to measure")
+	foPeers  = flag.String("failover-peers", strings.Join(failoverPeers, ","), "peers of the failover scenario")
 )
 
 // allPeers: uplinkd with its worker as an EAL lcore calling into Go (the
@@ -115,7 +116,7 @@ func main() {
 	rep.section("Throughput", tables.String())
 	var fo []failoverResult
 	for r := 0; r < *foRuns; r++ {
-		for _, peer := range failoverPeers {
+		for _, peer := range strings.Split(*foPeers, ",") {
 			res, err := measureFailover(dir, peer)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "failover %s run %d: %v\n", peer, r+1, err)

@@ -23,7 +23,7 @@ import (
 const ovsVswitchd = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
 
 type ovs struct {
-	dir          string
+	dir, prefix  string
 	db, vswitchd *exec.Cmd
 	dbLog, swLog strings.Builder
 	env          []string
@@ -45,10 +45,25 @@ func (o *ovs) appctl(args ...string) (string, error) {
 	return string(out), err
 }
 
-// startOVS brings OVS-DPDK up with a bond in mode ("balance-slb" or
-// "active-backup") and one vhost-user client port per socket.
-func startOVS(dir, mode string, socks []string) (*ovs, error) {
-	o := &ovs{dir: dir}
+// ovsSetup is what startOVS builds: a bond of two DPDK ports (their
+// devargs, and options for both Interfaces) with bond options, one
+// vhost-user client port per socket; ns,
+// when set, is the network namespace ovs-vswitchd runs in (where the tap
+// NICs live).
+type ovsSetup struct {
+	ns       string
+	nics     [2]string
+	nicOpts  []string
+	bondOpts []string
+	socks    []string
+}
+
+// nullNICs are the throughput runs' sink NICs.
+var nullNICs = [2]string{"net_null0,no-rx=1", "net_null1,no-rx=1"}
+
+// startOVS brings OVS-DPDK up as set.
+func startOVS(dir string, set ovsSetup) (*ovs, error) {
+	o := &ovs{dir: dir, prefix: fmt.Sprintf("uplk-bench-ovs-%s-%d", filepath.Base(dir), os.Getpid())}
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -72,12 +87,16 @@ func startOVS(dir, mode string, socks []string) (*ovs, error) {
 	// The PMD on core 1, everything else on core 0; 256 MB of hugepages.
 	if err := o.vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:dpdk-init=true",
 		"other_config:dpdk-lcore-mask=0x1", "other_config:pmd-cpu-mask=0x2", "other_config:dpdk-socket-mem=256",
-		"other_config:dpdk-extra=--no-pci"); err != nil {
+		"other_config:dpdk-extra=--no-pci --file-prefix "+o.prefix); err != nil {
 		o.stop()
 		return nil, err
 	}
-	o.vswitchd = exec.Command("taskset", "-c", "0", ovsVswitchd, "unix:"+filepath.Join(dir, "db.sock"),
-		"--unixctl="+filepath.Join(dir, "vswitchd.ctl"), "--no-chdir", "--log-file="+filepath.Join(dir, "vswitchd.log"), "-vconsole:off")
+	sw := []string{"taskset", "-c", "0", ovsVswitchd, "unix:" + filepath.Join(dir, "db.sock"),
+		"--unixctl=" + filepath.Join(dir, "vswitchd.ctl"), "--no-chdir", "--log-file=" + filepath.Join(dir, "vswitchd.log"), "-vconsole:off"}
+	if set.ns != "" {
+		sw = append([]string{"ip", "netns", "exec", set.ns}, sw...)
+	}
+	o.vswitchd = exec.Command(sw[0], sw[1:]...)
 	o.vswitchd.Env, o.vswitchd.Stderr = o.env, &o.swLog
 	if err := o.vswitchd.Start(); err != nil {
 		o.stop()
@@ -85,11 +104,11 @@ func startOVS(dir, mode string, socks []string) (*ovs, error) {
 	}
 	cmds := [][]string{
 		{"add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"},
-		{"add-bond", "br0", "bond0", "p0", "p1", "bond_mode=" + mode,
-			"--", "set", "Interface", "p0", "type=dpdk", "options:dpdk-devargs=net_null0,no-rx=1",
-			"--", "set", "Interface", "p1", "type=dpdk", "options:dpdk-devargs=net_null1,no-rx=1"},
+		append(append(append(append(append([]string{"add-bond", "br0", "bond0", "p0", "p1"}, set.bondOpts...),
+			"--", "set", "Interface", "p0", "type=dpdk", "options:dpdk-devargs="+set.nics[0]), set.nicOpts...),
+			"--", "set", "Interface", "p1", "type=dpdk", "options:dpdk-devargs="+set.nics[1]), set.nicOpts...),
 	}
-	for i, sk := range socks {
+	for i, sk := range set.socks {
 		port := fmt.Sprintf("vm%d", i+1)
 		cmds = append(cmds, []string{"add-port", "br0", port, "--", "set", "Interface", port,
 			"type=dpdkvhostuserclient", "options:vhost-server-path=" + sk})
@@ -101,6 +120,12 @@ func startOVS(dir, mode string, socks []string) (*ovs, error) {
 		}
 	}
 	return o, nil
+}
+
+// log is ovs-vswitchd's whole log file.
+func (o *ovs) log() string {
+	b, _ := os.ReadFile(filepath.Join(o.dir, "vswitchd.log"))
+	return string(b)
 }
 
 func (o *ovs) logTail() string {
@@ -122,10 +147,12 @@ func (o *ovs) cycles() (float64, error) {
 	return strconv.ParseFloat(m[1], 64)
 }
 
-// stop ends the daemons this bench started, by PID.
+// stop ends the daemons this bench started, by PID, and removes
+// ovs-vswitchd's hugepage files.
 func (o *ovs) stop() {
+	defer cleanPrefix(o.prefix)
 	for _, c := range []*exec.Cmd{o.vswitchd, o.db} {
-		if c == nil || c.Process == nil {
+		if c == nil || c.Process == nil || c.ProcessState != nil {
 			continue
 		}
 		c.Process.Signal(syscall.SIGTERM)
@@ -148,7 +175,7 @@ func measureOVS(dir, peer string, size int) (result, error) {
 	}
 	odir := filepath.Join(dir, peer)
 	sock := filepath.Join(odir, "vm1.sock")
-	o, err := startOVS(odir, mode, []string{sock})
+	o, err := startOVS(odir, ovsSetup{nics: nullNICs, bondOpts: []string{"bond_mode=" + mode}, socks: []string{sock}})
 	if err != nil {
 		return res, err
 	}
