@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: uplinkd on the embedded topology (two net_tap NICs, two VMs),
-# uplink-gen playing both VMs, about 20 seconds of status lines, then a
-# clean stop. The taps live in a network namespace made for the demo, so no
+# uplink-gen playing both VMs, about 20 seconds of status lines with nic1's
+# cable pulled for the middle third (its VM fails over to nic2, is
+# announced there, and comes back), then a clean stop. The taps live in a network namespace made for the demo, so no
 # frame reaches the host's own network.
 set -euo pipefail
 BIN=${1:-bin}
@@ -36,6 +37,12 @@ echo "== uplink-gen plays vm1 and vm2 at 20 kpps each for ${SECS}s"
 	--vm name=vm1,socket=/run/uplinkd/demo/vm1.sock,mac=02:00:00:00:00:01 \
 	--vm name=vm2,socket=/run/uplinkd/demo/vm2.sock,mac=02:00:00:00:00:02 &
 GEN_PID=$!
+sleep $((SECS / 3))
+echo "== pulling nic1's cable: ip link set dtap0 down"
+ip netns exec "$NS" ip link set dtap0 down
+sleep $((SECS / 3))
+echo "== plugging it back: ip link set dtap0 up"
+ip netns exec "$NS" ip link set dtap0 up
 wait "$GEN_PID"
 GEN_PID=""
 echo "== stopping uplinkd"

@@ -2,6 +2,7 @@ package plane
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/nic"
@@ -119,8 +120,17 @@ func (p *Plane) logTransitions(snap *fastpath.Snapshot, tr []nic.Transition) {
 		ev.Str("event", "nic_state").Str("nic", p.cfg.NICs[x.NIC].Name).Str("from", x.From.String()).
 			Str("to", x.To.String()).Str("cause", x.Cause).Dur("in_previous_state", x.Duration).
 			Strs("vms", vms).Uint64("transitions", p.nicMgr.changes[x.NIC]).
-			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)", p.cfg.NICs[x.NIC].Name, x.From, x.To, x.Cause))
+			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)%s", p.cfg.NICs[x.NIC].Name, x.From, x.To, x.Cause, vmList(vms)))
 	}
+}
+
+// vmList ends a transition's message with the VMs it affects: the console
+// shows the message, not the vms field.
+func vmList(vms []string) string {
+	if len(vms) == 0 {
+		return ""
+	}
+	return "; VMs: " + strings.Join(vms, ", ")
 }
 
 // suspendAround suspends, when a failover of a NIC starts, the VMs that
