@@ -17,6 +17,7 @@ import (
 	"github.com/uplinkd/uplinkd/configs"
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/plane"
+	"github.com/uplinkd/uplinkd/ctrl/vm"
 )
 
 func main() {
@@ -103,7 +104,12 @@ func run(cfg *config.Config, log zerolog.Logger) error {
 		log.Error().Err(err).Msg("cannot start")
 		return err
 	}
+	vms := vm.NewManager(log, vm.FromConfig(cfg))
+	vms.Start()
+	p.SetVMActions(vms)
 	runErr := p.Run(ctx)
+	p.SetVMActions(nil)
+	vms.Stop()
 	log.Info().Msg("stopping")
 	closeErr := p.Close()
 	if runErr != nil {

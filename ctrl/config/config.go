@@ -20,9 +20,40 @@ type Config struct {
 	Dataplane Dataplane `mapstructure:"dataplane"`
 	Status    Status    `mapstructure:"status"`
 	Resources Resources `mapstructure:"resources"`
+	VMManager VMManager `mapstructure:"vm_manager"`
 	Teams     []Team    `mapstructure:"teams"`
 	NICs      []NIC     `mapstructure:"nics"`
 	VMs       []VM      `mapstructure:"vms"`
+	// Hosts are the other hosts VMs may be migrated to.
+	Hosts []Host `mapstructure:"hosts"`
+}
+
+// VMManager is how hard the VM manager tries an action on a VM.
+type VMManager struct {
+	// Timeout bounds one attempt of suspend, resume or a CPU weight change.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// MigrateTimeout bounds one attempt of a live migration.
+	MigrateTimeout time.Duration `mapstructure:"migrate_timeout"`
+	// Retries after a failed attempt, the n-th after n × RetryBackoff.
+	Retries      int           `mapstructure:"retries"`
+	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
+	// DeprioritisedWeight is the CPU weight (cgroup v2 scale, 100 normal)
+	// of a deprioritised VM.
+	DeprioritisedWeight int `mapstructure:"deprioritised_weight"`
+}
+
+// Host is another host a VM may be migrated to.
+type Host struct {
+	Name string `mapstructure:"name"`
+	// Connection names the network the host is attached by; a VM under
+	// attack on one connection goes to a host on another.
+	Connection string `mapstructure:"connection"`
+	// URI is the migration target as the VM's driver wants it: a QEMU
+	// migration URI (tcp:10.0.0.2:4444) for qmp, a libvirt URI
+	// (qemu+tcp://host-b/system) for libvirt, passed to exec as is.
+	URI string `mapstructure:"uri"`
+	// Spare is the host's free egress capacity, bit/s.
+	Spare BitRate `mapstructure:"spare"`
 }
 
 // EAL is how DPDK's environment is set up.
@@ -139,7 +170,23 @@ type VM struct {
 	// SuspendOnFailover: the VM manager suspends the VM while a failover of
 	// the NIC it uses is in progress, and resumes it after.
 	SuspendOnFailover bool `mapstructure:"suspend_on_failover"`
+	// Driver is the engine VM actions go through: none (log only), qmp,
+	// libvirt or exec.
+	Driver string `mapstructure:"driver"`
+	// QMP is the QEMU QMP socket (driver qmp).
+	QMP string `mapstructure:"qmp"`
+	// LibvirtURI, LibvirtSocket and Domain reach the VM through libvirtd
+	// (driver libvirt); Domain defaults to the VM's name.
+	LibvirtURI    string `mapstructure:"libvirt_uri"`
+	LibvirtSocket string `mapstructure:"libvirt_socket"`
+	Domain        string `mapstructure:"domain"`
+	// Exec is the hook command (driver exec), run with the action, the VM
+	// and the action's arguments appended.
+	Exec []string `mapstructure:"exec"`
 }
+
+// Drivers are the VM-action engines.
+var Drivers = []string{"none", "qmp", "libvirt", "exec"}
 
 // Policies lists the NIC-selection policies this build implements; the
 // fastpath's names (a test keeps the two lists equal, and config stays
@@ -167,6 +214,11 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("resources.interval", "5ms")
 	v.SetDefault("resources.over_allocation_after", "2s")
 	v.SetDefault("resources.over_allocation_action", "suspend")
+	v.SetDefault("vm_manager.timeout", "10s")
+	v.SetDefault("vm_manager.migrate_timeout", "5m")
+	v.SetDefault("vm_manager.retries", 2)
+	v.SetDefault("vm_manager.retry_backoff", "1s")
+	v.SetDefault("vm_manager.deprioritised_weight", 10)
 }
 
 // Load reads a config file; its extension (.toml, .yaml, .yml) picks the

@@ -235,7 +235,9 @@ func (c *Config) Validate() error {
 			bad(key+".preferred_nic", "%q is not a NIC of team %s", v.PreferredNIC, v.Team)
 		}
 		reserved[v.Team] += float64(v.Reservation)
+		validateDriver(bad, key, v)
 	}
+	validateVMManager(bad, c)
 	for i, t := range c.Teams {
 		var capacity float64
 		unknown := false
