@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	libvirt "github.com/digitalocean/go-libvirt"
@@ -111,9 +112,10 @@ func (l *Libvirt) Migrate(ctx context.Context, h Host) error {
 	})
 }
 
-// SetCPUWeight sets the scheduler's cpu_shares (the QEMU driver's name;
-// cgroup v2 hosts map it to cpu.weight) or, on drivers that have no such
-// parameter, weight.
+// SetCPUWeight sets the scheduler's cpu_shares (the QEMU driver's name:
+// cpu.shares on a cgroup v1 host, cpu.weight on v2) or, on drivers that
+// have no such parameter, weight. libvirtd is local (a unix socket), so
+// this host's cgroup version is its.
 func (l *Libvirt) SetCPUWeight(ctx context.Context, weight int) error {
 	if err := checkWeight(weight); err != nil {
 		return err
@@ -127,7 +129,7 @@ func (l *Libvirt) SetCPUWeight(ctx context.Context, weight int) error {
 			var v libvirt.TypedParamValue
 			switch p.Field {
 			case "cpu_shares":
-				v = *libvirt.NewTypedParamValueUllong(uint64(weight))
+				v = *libvirt.NewTypedParamValueUllong(sharesForWeight(weight, cgroupV2()))
 			case "weight":
 				v = *libvirt.NewTypedParamValueUint(uint32(weight))
 			default:
@@ -137,4 +139,18 @@ func (l *Libvirt) SetCPUWeight(ctx context.Context, weight int) error {
 		}
 		return errors.New("libvirt: the domain's scheduler has neither cpu_shares nor weight")
 	})
+}
+
+// sharesForWeight is cpu_shares for a cgroup v2 weight: the same number on
+// v2, scaled to v1's 1024-is-normal on v1.
+func sharesForWeight(weight int, v2 bool) uint64 {
+	if v2 {
+		return uint64(weight)
+	}
+	return uint64(max(2, weight*1024/100))
+}
+
+func cgroupV2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
 }
