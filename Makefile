@@ -7,16 +7,21 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
+# Real guests for the guest tests and `make demo-vm`: QEMU, and what
+# configs/guest/build-image.sh needs to make their kernel and initramfs out
+# of downloaded Debian packages.
+GUEST_PACKAGES := qemu-system-x86 cpio kmod xz-utils
 # Debian packages the build, the tests and the demo need. Dockerfile.build
 # installs the same list.
-DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 procps
+DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 procps \
+	$(GUEST_PACKAGES)
 # The benchmark's peers: dpdk-testpmd (from dpdk) and Open vSwitch with DPDK.
 BENCH_PACKAGES := openvswitch-switch-dpdk
 
 HUGEPAGES ?= 1024
 HUGE_DIR := /dev/hugepages
 
-.PHONY: all deps bench-deps hugepages build test unit demo bench bench-quick clean
+.PHONY: all deps bench-deps hugepages build test unit demo demo-vm bench bench-quick clean
 
 all: build
 
@@ -58,6 +63,11 @@ test: deps hugepages
 
 demo: build hugepages
 	bash configs/demo.sh $(BIN)
+
+# The demo with vm1 played by a real Linux guest under QEMU; the guest image
+# is built into /var/cache/uplinkd-guest on first use.
+demo-vm: build hugepages
+	bash configs/demo-vm.sh $(BIN)
 
 # Writes bench/results/<timestamp>/ (report.md, results.csv, plots).
 bench: build bench-deps hugepages
