@@ -45,6 +45,11 @@ type flowKey struct {
 	// ports is srcPort<<16|dstPort, or 0 when the key is L3-only.
 	ports uint32
 	l4    bool
+	// frag: the packet is a fragment (not an atomic one); tcpFlags: the
+	// TCP header's flags byte when the header is in the frame. The DoS
+	// counters read them.
+	frag     bool
+	tcpFlags uint8
 }
 
 // FlowHash hashes a frame's flow so all packets of one flow take the same
@@ -116,6 +121,7 @@ func (k *flowKey) parseIPv4(ip []byte) bool {
 	k.addrs[0] = binary.BigEndian.Uint64(ip[12:20])
 	k.proto = ip[9]
 	if binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 { // MF or offset: a fragment
+		k.frag = true
 		return true
 	}
 	k.setPorts(ip, int(ip[0]&0xf)*4)
@@ -147,6 +153,7 @@ func (k *flowKey) parseIPv6(ip []byte) bool {
 			// packet, as an IPv4 packet with neither MF nor offset is:
 			// keep its ports so it stays with its flow.
 			if hdrs == maxIPv6ExtHeaders || len(ip) < p+8 || binary.BigEndian.Uint16(ip[p+2:p+4])&0xfff9 != 0 {
+				k.frag = nh == ipv6Fragment && len(ip) >= p+8
 				k.proto = nh
 				if len(ip) > p {
 					k.proto = ip[p] // the upper layer, as IPv4 fragments keep theirs
@@ -175,6 +182,9 @@ func (k *flowKey) setPorts(pkt []byte, l4 int) {
 	}
 	k.ports = binary.BigEndian.Uint32(pkt[l4 : l4+4])
 	k.l4 = true
+	if k.proto == ipProtoTCP && len(pkt) >= l4+14 {
+		k.tcpFlags = pkt[l4+13]
+	}
 }
 
 func (k *flowKey) hash() uint64 {
