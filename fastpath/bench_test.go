@@ -77,18 +77,53 @@ func benchEgress(b *testing.B, p Policy, vm int, src MAC) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pkts)), "ns/pkt")
 }
 
+// BenchmarkEgressBurstDoSWatched is BenchmarkEgressBurst for a VM whose
+// traffic the DoS counters watch: classify, count and sketch each frame.
+func BenchmarkEgressBurstDoSWatched(b *testing.B) {
+	s := twoByTwo(b)
+	s.VMs[1].DoSWatch = true
+	r := newRig(b, s, 1024)
+	r.w.follow(s)
+	pkts := r.mbufs(burstOf(macVM2)...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.w.egress(s, 1, pkts)
+		r.io.Tx(2).Discard()
+		r.io.Tx(3).Discard()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pkts)), "ns/pkt")
+}
+
 // BenchmarkIngressBurst is the per-packet ingress work on a 32-packet burst
 // of unicast frames to two VMs.
 func BenchmarkIngressBurst(b *testing.B) {
+	benchIngress(b, false)
+}
+
+// BenchmarkIngressBurstDoSWatched adds the DoS counters and a SYN
+// rate-limit on both VMs: classify, count, sketch and admit each frame.
+func BenchmarkIngressBurstDoSWatched(b *testing.B) {
+	benchIngress(b, true)
+}
+
+func benchIngress(b *testing.B, dos bool) {
 	s := twoByTwo(b)
+	for v := range s.VMs {
+		s.VMs[v].DoSWatch = dos
+		if dos {
+			s.VMs[v].AttackClasses, s.VMs[v].AttackLimitPPS = ClassSYN, 1e9
+		}
+	}
 	r := newRig(b, s, 1024)
-	frames := make([][]byte, 32)
+	r.w.follow(s)
+	frames := burstOf(macPeer)
 	for i := range frames {
 		dst := macVM1
 		if i%2 == 1 {
 			dst = macVM2
 		}
-		frames[i] = frame(dst, macPeer, 64)
+		dst.Put(frames[i][0:6])
 	}
 	pkts := r.mbufs(frames...)
 	b.ReportAllocs()

@@ -27,6 +27,20 @@ const (
 	// beacons it received from other members of its team.
 	BeaconsSent
 	BeaconsHeard
+	// DoS counters, for VMs whose config watches them: In* count frames
+	// from the network to the VM, Out* frames the VM sent. *Sources is a
+	// gauge: distinct source addresses in the last completed DoS window.
+	InSYN
+	InFragments
+	InAmplification
+	InSources
+	OutSYN
+	OutFragments
+	OutAmplification
+	OutSources
+	// HeldDeliveries (VMs): frames delivered late, in a batch, while the
+	// VM's ingress was held (the DoS "delay" response).
+	HeldDeliveries
 	dropBase
 	NumCounters = int(dropBase) + int(NumDropReasons)
 )

@@ -30,11 +30,14 @@ const (
 	// DropNoMbuf: a frame the worker originates (a MAC announcement) found
 	// the pool empty.
 	DropNoMbuf
+	// DropDoS: attack traffic to a VM above the rate its DoS response
+	// allows (SYN floods, amplified UDP, fragments).
+	DropDoS
 	NumDropReasons
 )
 
 var reasonNames = [NumDropReasons]string{
-	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf",
+	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf", "dos",
 }
 
 func (r DropReason) String() string {

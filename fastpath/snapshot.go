@@ -19,7 +19,10 @@ type Snapshot struct {
 	VMs      []VM
 	NICs     []NIC
 	Teams    []Team
-	vmByMAC  macTable
+	// DoSWindow is how long the distinct-source sketches count before the
+	// worker publishes their estimate and starts afresh (0: 10 ms).
+	DoSWindow time.Duration
+	vmByMAC   macTable
 }
 
 // VM is one virtual machine's vNIC as the fast path sees it.
@@ -43,6 +46,18 @@ type VM struct {
 	Assigned int
 	// Slot is the VM's position among its team's VMs; derived by Build.
 	Slot int
+	// DoSWatch: count the VM's traffic for DoS detection (classes and
+	// distinct sources, both directions).
+	DoSWatch bool
+	// AttackClasses and AttackLimitPPS are the rate-limit response: frames
+	// from the network of these classes to the VM pass at most this many
+	// per second (0: none); the rest are dropped as dos.
+	AttackClasses  DoSClass
+	AttackLimitPPS float64
+	// HoldIngress is the delay response: frames to the VM are held and
+	// delivered in a batch this often, so the guest is interrupted less
+	// (0: delivered at once).
+	HoldIngress time.Duration
 }
 
 // NIC is one physical NIC.

@@ -22,8 +22,12 @@ type Worker struct {
 
 	vms  []vmState
 	nics []nicState
-	load []float64         // per NIC, pending load in seconds; see loads
-	dst  [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
+	dos  []dosState
+	// dosOn: some VM is watched or has a DoS response on.
+	dosOn                   bool
+	dosWindow, dosWindowEnd uint64
+	load                    []float64         // per NIC, pending load in seconds; see loads
+	dst                     [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
 	// needLoads: some team is least-pending or some VM high priority.
 	needLoads bool
 	// shaping: some VM's bucket limits it.
@@ -105,11 +109,15 @@ func NewWorker(p WorkerPlan) *Worker {
 		vmPub: make([]PublishedCounters, len(p.VMTx)), nicPub: make([]PublishedCounters, len(p.NICTx)),
 		room: make([]uint32, len(p.NICTx)),
 		vms:  make([]vmState, len(p.VMTx)), nics: make([]nicState, len(p.NICTx)),
+		dos:  make([]dosState, len(p.VMTx)),
 		load: make([]float64, len(p.NICTx)),
 		hz:   p.TSCHz, alloc: p.Alloc,
 	}
 	if len(p.NICTx) > 0 {
 		w.scratch = make([]*dpdk.Mbuf, 0, p.IO.Tx(p.NICTx[0]).Cap())
+	}
+	for v, q := range p.VMTx {
+		w.dos[v].hold = make([]*dpdk.Mbuf, 0, p.IO.Tx(q).Cap())
 	}
 	if w.hz == 0 {
 		w.hz = 1
@@ -167,6 +175,10 @@ func (w *Worker) Run() error {
 		if w.beaconsOn {
 			w.sendBeacons(s)
 		}
+		if w.dosOn {
+			w.releaseHeld()
+			w.closeDoSWindow(s)
+		}
 		if w.lastTSC >= w.nextPub {
 			w.measureNICs(s, w.lastTSC)
 			w.publish()
@@ -183,6 +195,7 @@ func (w *Worker) Run() error {
 const drainAttempts = 1000
 
 func (w *Worker) drain() {
+	w.dropHeld()
 	for i := 0; i < drainAttempts && w.queued() > 0; i++ {
 		w.io.Flush()
 	}
@@ -238,6 +251,7 @@ func (w *Worker) follow(s *Snapshot) {
 	for len(w.beaconNext) < len(s.Teams) {
 		w.beaconNext = append(w.beaconNext, 0)
 	}
+	w.followDoS(s)
 	w.version = s.Version
 	if w.prev != nil {
 		w.failover(w.prev, s)
@@ -529,6 +543,9 @@ func (w *Worker) egress(s *Snapshot, v int, pkts []*dpdk.Mbuf) {
 			nic = SrcMACHash(vm.MACs[0], team.Up)
 		}
 	}
+	if vm.DoSWatch {
+		countDoS(&w.vm[v], &w.dos[v].out, OutSYN, pkts)
+	}
 	var bytes uint64
 	if fixed {
 		bytes = w.egressTo(s, v, nic, pkts)
@@ -689,6 +706,9 @@ func (w *Worker) ingress(s *Snapshot, nic int, pkts []*dpdk.Mbuf) {
 				m.SetRefcnt(k)
 			}
 		default:
+			if w.dosOn && !w.admitIngress(&s.VMs[v], v, m) {
+				continue
+			}
 			if !w.deliver(s, v, m, l) {
 				w.io.Free(m)
 			}
@@ -702,7 +722,9 @@ func (w *Worker) deliver(s *Snapshot, v int, m *dpdk.Mbuf, l uint32) bool {
 		c[Drop(DropVMDown)]++
 		return false
 	}
-	if !w.io.Tx(w.vmTx[v]).Push(m) {
+	if d := &w.dos[v]; (d.holdEvery > 0 || len(d.hold) > 0) && w.holdDelivery(v, m) {
+		// Held for the VM's next batch: counted as delivered now.
+	} else if !w.io.Tx(w.vmTx[v]).Push(m) {
 		c[Drop(DropQueueFull)]++
 		return false
 	}
