@@ -21,6 +21,7 @@ type Config struct {
 	Status    Status    `mapstructure:"status"`
 	Resources Resources `mapstructure:"resources"`
 	VMManager VMManager `mapstructure:"vm_manager"`
+	DoS       DoS       `mapstructure:"dos"`
 	Teams     []Team    `mapstructure:"teams"`
 	NICs      []NIC     `mapstructure:"nics"`
 	VMs       []VM      `mapstructure:"vms"`
@@ -133,6 +134,16 @@ type Team struct {
 	// It needs the team's NICs on one layer-2 segment.
 	BeaconInterval time.Duration `mapstructure:"beacon_interval"`
 	BeaconMisses   int           `mapstructure:"beacon_misses"`
+	// Connection names the upstream network the team's NICs attach to
+	// (default: the team's name); a VM attacked through it is migrated to
+	// a host on another.
+	Connection string `mapstructure:"connection"`
+	// DoSStandby is the NIC group the team fails over to while one of its
+	// VMs is under attack (the failover response): its other NICs carry
+	// nothing meanwhile.
+	DoSStandby []string `mapstructure:"dos_standby"`
+	// DoS overrides [dos] for the team's VMs.
+	DoS DoS `mapstructure:"dos"`
 }
 
 // NIC is a physical port: a PCI device or a vdev.
@@ -183,6 +194,8 @@ type VM struct {
 	// Exec is the hook command (driver exec), run with the action, the VM
 	// and the action's arguments appended.
 	Exec []string `mapstructure:"exec"`
+	// DoS overrides its team's and the [dos] defaults for this VM.
+	DoS DoS `mapstructure:"dos"`
 }
 
 // Drivers are the VM-action engines.
@@ -219,6 +232,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("vm_manager.retries", 2)
 	v.SetDefault("vm_manager.retry_backoff", "1s")
 	v.SetDefault("vm_manager.deprioritised_weight", 10)
+	dosDefaults(v.SetDefault)
 }
 
 // Load reads a config file; its extension (.toml, .yaml, .yml) picks the

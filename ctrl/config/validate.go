@@ -236,6 +236,30 @@ func (c *Config) Validate() error {
 		}
 		reserved[v.Team] += float64(v.Reservation)
 		validateDriver(bad, key, v)
+		validateDoS(bad, key+".dos", v.DoS)
+	}
+	validateDoS(bad, "dos", c.DoS)
+	for i, t := range c.Teams {
+		key := fmt.Sprintf("teams[%d]", i)
+		validateDoS(bad, key+".dos", t.DoS)
+		for j, n := range t.DoSStandby {
+			if nicTeam[n] != t.Name {
+				bad(fmt.Sprintf("%s.dos_standby[%d]", key, j), "%q is not a NIC of team %s", n, t.Name)
+			}
+		}
+		if len(t.DoSStandby) > 0 && len(t.DoSStandby) == members[t.Name] {
+			bad(key+".dos_standby", "lists every NIC of the team: there is nothing to fail over from")
+		}
+	}
+	for i, v := range c.VMs {
+		d := c.DoSFor(i)
+		if slices.Contains(d.Responses, "failover") {
+			for _, t := range c.Teams {
+				if t.Name == v.Team && len(t.DoSStandby) == 0 {
+					bad(fmt.Sprintf("vms[%d].dos.responses", i), "failover needs teams[].dos_standby for team %s", t.Name)
+				}
+			}
+		}
 	}
 	validateVMManager(bad, c)
 	for i, t := range c.Teams {
