@@ -40,6 +40,15 @@ func (p *Plane) Run(ctx context.Context) error {
 		}()
 		defer wg.Wait()
 	}
+	if p.dos.watched {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.runDoS(ctx)
+		}()
+		defer wg.Wait()
+	}
 	poll := time.NewTicker(safetyPoll)
 	defer poll.Stop()
 	var status <-chan time.Time

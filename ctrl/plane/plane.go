@@ -54,6 +54,7 @@ type Plane struct {
 
 	shaped  []bool // per team; see teamShaped
 	res     *resources
+	dos     *dosGuard
 	actions VMActions
 
 	status *statusPrinter
@@ -230,6 +231,7 @@ func (p *Plane) initTables() {
 		p.shaped[t] = teamShaped(c, team.Name)
 	}
 	p.res = newResources(p)
+	p.dos = newDoSGuard(c)
 }
 
 // needsResourceLoop says whether any team is shaped or load-based.
@@ -339,7 +341,7 @@ func (p *Plane) teardown() {
 func (p *Plane) publish() error {
 	c := p.cfg
 	p.version++
-	s := &fastpath.Snapshot{Version: p.version, MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen)}
+	s := &fastpath.Snapshot{Version: p.version, MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen), DoSWindow: c.DoS.Window}
 	team, nic := map[string]int{}, map[string]int{}
 	for i, t := range c.Teams {
 		team[t.Name] = i
@@ -353,7 +355,7 @@ func (p *Plane) publish() error {
 		t := team[n.Team]
 		nic[n.Name] = i
 		fo := p.nicMgr.failingOver(i)
-		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i],
+		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i] && !p.dos.evacuated[i],
 			FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i), SpeedBps: p.nicSpeed(i),
 			MAC: p.nicMAC[i]})
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
@@ -384,6 +386,7 @@ func (p *Plane) publish() error {
 		if v.PreferredNIC != "" {
 			vm.Preferred = nic[v.PreferredNIC]
 		}
+		p.dosTables(i, &vm)
 		for _, m := range v.MACs {
 			mac, err := fastpath.ParseMAC(m)
 			if err != nil {

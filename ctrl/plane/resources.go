@@ -22,6 +22,12 @@ type VMActions interface {
 	// with suspend_on_failover.
 	Suspend(vm, reason string)
 	Resume(vm, reason string)
+	// SetCPUWeight deprioritises a VM (or restores it, at 100) while an
+	// attack lasts.
+	SetCPUWeight(vm string, weight int, reason string)
+	// MigrateAway moves a VM to a host attached by another network than
+	// avoid (the one under attack).
+	MigrateAway(vm, avoid, reason string)
 }
 
 // resources is the resource manager's loop state: every interval it reads

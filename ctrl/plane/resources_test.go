@@ -1,6 +1,7 @@
 package plane
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -163,6 +164,12 @@ func (r *recordingActions) OverAllocated(vm string, d resource.Decision) {
 }
 func (r *recordingActions) Suspend(vm, reason string) { r.calls = append(r.calls, "suspend "+vm) }
 func (r *recordingActions) Resume(vm, reason string)  { r.calls = append(r.calls, "resume "+vm) }
+func (r *recordingActions) SetCPUWeight(vm string, w int, reason string) {
+	r.calls = append(r.calls, fmt.Sprintf("weight %s %d", vm, w))
+}
+func (r *recordingActions) MigrateAway(vm, avoid, reason string) {
+	r.calls = append(r.calls, "migrate "+vm+" away from "+avoid)
+}
 
 func TestVMsThatAskForItAreSuspendedWhileTheirNICFailsOver(t *testing.T) {
 	p := planeFor(t, `

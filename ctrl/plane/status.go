@@ -46,6 +46,7 @@ func (s *statusPrinter) print() {
 			Float64("alloc_bps", snap.VMs[i].RateBps).
 			Uint64("held_loops", c[fastpath.Held]).
 			Uint64("over_allocation_decisions", p.decisionCount(i)).
+			Dict("dos", p.dosStatus(i, &c)).
 			Dict("drops", drops(&c)))
 		fmt.Fprintf(&line, "%s out %s in %s | ", snap.VMs[i].Name,
 			si(rate(c[fastpath.RxPackets], s.vmPrev[i][fastpath.RxPackets])),
@@ -111,6 +112,21 @@ func drops(c *fastpath.Counters) *zerolog.Event {
 		}
 	}
 	return d
+}
+
+// dosStatus is a VM's DoS state and counters (empty when not watched).
+func (p *Plane) dosStatus(vm int, c *fastpath.Counters) *zerolog.Event {
+	d := zerolog.Dict()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g := p.dos
+	if !g.cfg[vm].On() {
+		return d
+	}
+	return d.Bool("under_attack", g.attacked[vm]).Uint64("attacks", g.attacks[vm]).
+		Uint64("in_syn", c[fastpath.InSYN]).Uint64("in_fragments", c[fastpath.InFragments]).
+		Uint64("in_amplification", c[fastpath.InAmplification]).Uint64("in_sources", c[fastpath.InSources]).
+		Uint64("out_syn", c[fastpath.OutSYN]).Uint64("held_deliveries", c[fastpath.HeldDeliveries])
 }
 
 func (p *Plane) decisionCount(vm int) uint64 {

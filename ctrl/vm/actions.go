@@ -13,6 +13,11 @@ func (m *Manager) Suspend(vm, reason string) { m.Do(vm, Request{Action: Suspend,
 // Resume asks for vm to run again.
 func (m *Manager) Resume(vm, reason string) { m.Do(vm, Request{Action: Resume, Reason: reason}) }
 
+// SetCPUWeight asks for vm's CPU weight (100 normal, lower deprioritises).
+func (m *Manager) SetCPUWeight(vm string, weight int, reason string) {
+	m.Do(vm, Request{Action: SetCPUWeight, Weight: weight, Reason: reason})
+}
+
 // OverAllocated carries out the resource manager's decision about a VM
 // that stays over its allocation: suspend it, or migrate it to the host
 // with the most spare capacity. Repeats of a decision are idempotent.

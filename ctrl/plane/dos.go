@@ -1,0 +1,241 @@
+package plane
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/dos"
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// dosGuard is the DoS responder's state: the detector, and what each
+// attack's responses changed, so that its end undoes exactly that.
+// Callers hold p.mu.
+type dosGuard struct {
+	det     *dos.Detector
+	cfg     []config.DoS // per VM, effective
+	watched bool
+	every   time.Duration
+	// Per VM: under attack now (as answered), the fast-path responses in
+	// force, and attacks seen.
+	attacked []bool
+	limit    []bool
+	hold     []time.Duration
+	attacks  []uint64
+	// protecting[v]: the VMs suspended to protect them from v's attack.
+	protecting [][]int
+	// evacuatedBy[t]: VMs of team t whose attacks moved the team onto its
+	// dos_standby NICs; evacuated[n]: NIC n carries nothing meanwhile.
+	evacuatedBy []int
+	evacuated   []bool
+}
+
+const (
+	dosTickMax      = 5 * time.Millisecond
+	dosTickMin      = time.Millisecond
+	normalCPUWeight = 100
+)
+
+func newDoSGuard(c *config.Config) *dosGuard {
+	g := &dosGuard{cfg: make([]config.DoS, len(c.VMs)), attacked: make([]bool, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
+		attacks: make([]uint64, len(c.VMs)), protecting: make([][]int, len(c.VMs)),
+		evacuatedBy: make([]int, len(c.Teams)), evacuated: make([]bool, len(c.NICs)), every: dosTickMax}
+	det := make([]dos.Config, len(c.VMs))
+	for v := range c.VMs {
+		d := c.DoSFor(v)
+		g.cfg[v] = d
+		if !d.On() {
+			continue
+		}
+		g.watched = true
+		g.every = min(g.every, max(dosTickMin, d.Window/2))
+		dc := &det[v]
+		dc.Window, dc.Hold = d.Window, d.Hold
+		for m, enter := range map[dos.Metric]float64{dos.PPS: float64(d.PPS), dos.BPS: float64(d.BPS), dos.SYN: float64(d.SYNPPS),
+			dos.Fragments: float64(d.FragmentsPPS), dos.Amplification: float64(d.AmplificationPPS), dos.Sources: float64(d.Sources)} {
+			dc.Thresholds[m] = dos.Threshold{Enter: enter, Leave: enter * d.LeaveRatio}
+		}
+	}
+	g.det = dos.New(det)
+	return g
+}
+
+// runDoS is the detector's loop: every few milliseconds it reads the
+// watched VMs' counters and answers the attacks that start or end.
+func (p *Plane) runDoS(ctx context.Context) {
+	t := time.NewTicker(p.dos.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			p.dosStep(now)
+		}
+	}
+}
+
+func (p *Plane) dosStep(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g := p.dos
+	changed := false
+	for v := range g.cfg {
+		if !g.cfg[v].On() {
+			continue
+		}
+		c := p.worker.VMCounters(v)
+		// Everything the network sent the VM, delivered or not: a
+		// rate-limited flood must stay visible until it stops.
+		s := dos.Sample{
+			Packets: c[fastpath.TxPackets] + c[fastpath.Drop(fastpath.DropDoS)] + c[fastpath.Drop(fastpath.DropQueueFull)] +
+				c[fastpath.Drop(fastpath.DropVMDown)],
+			Bytes: c[fastpath.TxBytes], SYN: c[fastpath.InSYN], Fragments: c[fastpath.InFragments],
+			Amplification: c[fastpath.InAmplification], Sources: float64(c[fastpath.InSources]),
+		}
+		if ev, ok := g.det.Observe(v, now, s); ok {
+			p.answer(ev)
+			changed = true
+		}
+	}
+	if changed {
+		if err := p.publish(); err != nil {
+			p.log.Error().Err(err).Msg("publishing tables")
+		}
+	}
+}
+
+// answer logs an attack's start or end and starts or undoes its responses.
+func (p *Plane) answer(ev dos.Event) {
+	g, v := p.dos, ev.VM
+	vm := p.cfg.VMs[v].Name
+	responses := g.cfg[v].Responses
+	if ev.Start {
+		g.attacks[v]++
+		p.log.Warn().Str("event", "dos_start").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
+			Float64("threshold", ev.Threshold).Strs("responses", responses).
+			Msgf("VM %s under attack: %s %.0f >= %.0f; responding: %s", vm, ev.Metric, ev.Value, ev.Threshold, strings.Join(responses, ", "))
+	} else {
+		p.log.Info().Str("event", "dos_end").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
+			Float64("threshold", ev.Threshold).Dur("lasted", ev.At.Sub(ev.Since)).
+			Msgf("attack on VM %s over: %s %.0f < %.0f", vm, ev.Metric, ev.Value, ev.Threshold)
+	}
+	g.attacked[v] = ev.Start
+	reason := "dos on " + vm
+	for _, r := range responses {
+		switch r {
+		case "rate-limit":
+			g.limit[v] = ev.Start
+		case "delay":
+			g.hold[v] = 0
+			if ev.Start {
+				g.hold[v] = g.cfg[v].Delay
+			}
+		case "deprioritise":
+			w := normalCPUWeight
+			if ev.Start {
+				w = p.cfg.VMManager.DeprioritisedWeight
+			}
+			if p.actions != nil {
+				p.actions.SetCPUWeight(vm, w, reason)
+			}
+		case "suspend":
+			if p.actions != nil {
+				if ev.Start {
+					p.actions.Suspend(vm, reason)
+				} else {
+					p.actions.Resume(vm, reason+" over")
+				}
+			}
+		case "suspend-others":
+			p.protectOthers(v, ev.Start, reason)
+		case "failover":
+			p.evacuate(v, ev.Start)
+		case "migrate":
+			if ev.Start && p.actions != nil {
+				p.actions.MigrateAway(vm, p.teamConnection(v), reason)
+			}
+		}
+	}
+}
+
+// protectOthers suspends the attacked VM's team mates while the attack
+// lasts (those not under attack themselves) and resumes them after.
+func (p *Plane) protectOthers(v int, start bool, reason string) {
+	g := p.dos
+	if start {
+		g.protecting[v] = g.protecting[v][:0]
+		for o, other := range p.cfg.VMs {
+			if o != v && other.Team == p.cfg.VMs[v].Team && !g.attacked[o] {
+				g.protecting[v] = append(g.protecting[v], o)
+			}
+		}
+	}
+	for _, o := range g.protecting[v] {
+		name := p.cfg.VMs[o].Name
+		p.log.Info().Str("event", "dos_protect").Str("vm", name).Str("attacked_vm", p.cfg.VMs[v].Name).Bool("suspend", start).
+			Msg("protecting VM from an attack on its team mate")
+		if p.actions == nil {
+			continue
+		}
+		if start {
+			p.actions.Suspend(name, "protect from "+reason)
+		} else {
+			p.actions.Resume(name, "protect from "+reason+" over")
+		}
+	}
+	if !start {
+		g.protecting[v] = nil
+	}
+}
+
+// evacuate moves VM v's team onto its dos_standby NICs while v is under
+// attack (and back when no attack on the team is left): the other NICs
+// carry nothing, their queued packets move, and moved MACs are announced,
+// as in a link failover.
+func (p *Plane) evacuate(v int, start bool) {
+	g := p.dos
+	team := p.cfg.VMs[v].Team
+	t := slices.IndexFunc(p.cfg.Teams, func(x config.Team) bool { return x.Name == team })
+	if start {
+		g.evacuatedBy[t]++
+	} else if g.evacuatedBy[t] > 0 {
+		g.evacuatedBy[t]--
+	}
+	for n, nc := range p.cfg.NICs {
+		if nc.Team != team || slices.Contains(p.cfg.Teams[t].DoSStandby, nc.Name) {
+			continue
+		}
+		if was := g.evacuated[n]; was != (g.evacuatedBy[t] > 0) {
+			g.evacuated[n] = !was
+			p.log.Warn().Str("event", "dos_failover").Str("nic", nc.Name).Str("team", team).Bool("evacuated", !was).
+				Strs("standby", p.cfg.Teams[t].DoSStandby).Msg("team fails over to its DoS standby NICs")
+		}
+	}
+}
+
+func (p *Plane) teamConnection(v int) string {
+	for _, t := range p.cfg.Teams {
+		if t.Name == p.cfg.VMs[v].Team {
+			if t.Connection != "" {
+				return t.Connection
+			}
+			return t.Name
+		}
+	}
+	return ""
+}
+
+// dosTables fills the snapshot's DoS fields for VM v.
+func (p *Plane) dosTables(v int, vm *fastpath.VM) {
+	g := p.dos
+	vm.DoSWatch = g.cfg[v].On()
+	if g.limit[v] {
+		vm.AttackClasses = fastpath.ClassSYN | fastpath.ClassAmplification | fastpath.ClassFragment
+		vm.AttackLimitPPS = float64(g.cfg[v].AttackLimitPPS)
+	}
+	vm.HoldIngress = g.hold[v]
+}
