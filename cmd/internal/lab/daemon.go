@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -52,6 +53,32 @@ func (d *Daemon) Mark() int { return d.mark() }
 func (d *Daemon) WaitEventSince(mark int, what string, match func(Event) bool) Event {
 	d.lab.T.Helper()
 	return d.waitForFrom(mark, what, 20*time.Second, match)
+}
+
+// CountSince counts the log events after mark matching match.
+func (d *Daemon) CountSince(mark int, match func(Event) bool) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, e := range d.events[mark:] {
+		if match(e) {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitStatusLines waits for n status lines from now on: the daemon's own
+// clock, for a test that watches something over a stretch of time.
+func (d *Daemon) WaitStatusLines(n int) Event {
+	d.lab.T.Helper()
+	seen := 0
+	return d.WaitEventSince(d.Mark(), fmt.Sprintf("%d status lines", n), func(e Event) bool {
+		if e.Str("event") == "status" {
+			seen++
+		}
+		return seen >= n
+	})
 }
 
 // SetLink sets a tap NIC's kernel side down or up (pulling and plugging
