@@ -202,9 +202,10 @@ func (g *Guest) args(img GuestImage) []string {
 	return args
 }
 
-// waitQMP waits until QEMU's monitor greets a client on the QMP socket.
-// The socket file appears before the monitor is attached, so only the
-// greeting says it is ready.
+// waitQMP waits until QEMU answers a command on the QMP socket. A greeting
+// is not enough: the monitor greets from its own thread while the main
+// thread is still setting up devices, and only once that is done does an
+// -incoming QEMU listen for the migration stream (and answer commands).
 func (g *Guest) waitQMP() {
 	t := g.lab.T
 	t.Helper()
@@ -213,30 +214,47 @@ func (g *Guest) waitQMP() {
 		if g.exited() {
 			t.Fatalf("guest %s: QEMU exited before its QMP socket was up:\n%s", g.Spec.Name, g.Console())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("guest %s: no QMP greeting on %s within %s:\n%s", g.Spec.Name, g.QMP, guestQMPTimeout, g.Console())
-		}
-		if greeting(g.QMP, time.Until(deadline)) == nil {
+		err := qmpStatus(g.QMP, time.Until(deadline))
+		if err == nil {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("guest %s: QMP on %s not answering within %s (%v):\n%s", g.Spec.Name, g.QMP, guestQMPTimeout, err, g.Console())
 		}
 		// The file does not exist yet: there is nothing to wait on but time.
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func greeting(path string, timeout time.Duration) error {
+// qmpStatus connects to QMP and runs query-status, which QEMU answers from
+// its main loop.
+func qmpStatus(path string, timeout time.Duration) error {
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(timeout))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
+	c.SetDeadline(time.Now().Add(timeout))
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || !strings.Contains(line, `"QMP"`) {
+		return fmt.Errorf("no QMP greeting: %q %v", line, err)
 	}
-	if !strings.Contains(line, `"QMP"`) {
-		return fmt.Errorf("not a QMP greeting: %q", line)
+	for _, cmd := range []string{"qmp_capabilities", "query-status"} {
+		if _, err := fmt.Fprintf(c, "{\"execute\": %q}\n", cmd); err != nil {
+			return err
+		}
+		for { // events may come before the answer
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("%s: %v", cmd, err)
+			}
+			if strings.Contains(line, `"error"`) {
+				return fmt.Errorf("%s: %s", cmd, line)
+			}
+			if strings.Contains(line, `"return"`) {
+				break
+			}
+		}
 	}
 	return nil
 }
