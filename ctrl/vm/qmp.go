@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/digitalocean/go-qemu/qmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,7 +13,8 @@ import (
 // stop and cont, migrate and query-migrate, query-status, and the CPU
 // weight as the nice value of the vCPU threads query-cpus-fast names
 // (QEMU without libvirt has no cgroup of its own to weigh). It connects
-// per action, so a restarted QEMU is simply found again.
+// per action, so a restarted QEMU is simply found again. The client is
+// qmpconn.go's, which says why it is not go-qemu's.
 type QMP struct {
 	Socket string
 	// PollEvery is how often a migration's progress is read (default 20 ms).
@@ -23,42 +23,26 @@ type QMP struct {
 
 func (q *QMP) Engine() string { return "qmp" }
 
-// session connects, runs f, and disconnects; ctx ending aborts it.
+// session connects, runs f, and disconnects; ctx's deadline bounds it
+// and its end aborts it.
 func (q *QMP) session(ctx context.Context, f func(run func(cmd string, args any) ([]byte, error)) error) error {
-	timeout := 5 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		timeout = time.Until(d)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
 	}
-	mon, err := qmp.NewSocketMonitor("unix", q.Socket, timeout)
+	c, err := dialQMP(ctx, q.Socket)
 	if err != nil {
 		return fmt.Errorf("qmp %s: %w", q.Socket, err)
 	}
-	if err := mon.Connect(); err != nil {
-		return fmt.Errorf("qmp %s: %w", q.Socket, err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- f(func(cmd string, args any) ([]byte, error) {
-			b, err := json.Marshal(qmp.Command{Execute: cmd, Args: args})
-			if err != nil {
-				return nil, err
-			}
-			out, err := mon.Run(b)
-			if err != nil {
-				return nil, fmt.Errorf("qmp %s: %w", cmd, err)
-			}
-			return out, nil
-		})
-	}()
-	select {
-	case err = <-done:
-		mon.Disconnect()
-		return err
-	case <-ctx.Done():
-		mon.Disconnect() // unblocks Run
-		<-done
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() }) // unblocks a read
+	defer stop()
+	err = f(func(cmd string, args any) ([]byte, error) { return c.run(cmd, args) })
+	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	return err
 }
 
 func (q *QMP) simple(ctx context.Context, cmd string) error {
@@ -81,13 +65,14 @@ func (q *QMP) State(ctx context.Context) (State, error) {
 		if err != nil {
 			return err
 		}
-		var r struct {
-			Return struct{ Status string }
-		}
+		var r struct{ Status string }
 		if err := json.Unmarshal(out, &r); err != nil {
 			return fmt.Errorf("qmp query-status: %w", err)
 		}
-		st = qemuState(r.Return.Status)
+		if r.Status == "" {
+			return fmt.Errorf("qmp query-status: no status in %s", out)
+		}
+		st = qemuState(r.Status)
 		return nil
 	})
 	return st, err
@@ -105,8 +90,10 @@ func qemuState(s string) State {
 		return Migrated
 	case "shutdown", "guest-panicked", "internal-error":
 		return Stopped
+	case "":
+		return Unknown
 	}
-	return Unknown
+	return State(s) // QEMU's own word for the rest: prelaunch, restore-vm, ...
 }
 
 // Migrate starts a live migration to h.URI (a QEMU started there with
@@ -116,7 +103,7 @@ func (q *QMP) Migrate(ctx context.Context, h Host) error {
 	if every == 0 {
 		every = 20 * time.Millisecond
 	}
-	return q.session(ctx, func(run func(string, any) ([]byte, error)) error {
+	err := q.session(ctx, func(run func(string, any) ([]byte, error)) error {
 		if _, err := run("migrate", map[string]string{"uri": h.URI}); err != nil {
 			return err
 		}
@@ -126,28 +113,36 @@ func (q *QMP) Migrate(ctx context.Context, h Host) error {
 				return err
 			}
 			var r struct {
-				Return struct {
-					Status    string
-					ErrorDesc string `json:"error-desc"`
-				}
+				Status    string
+				ErrorDesc string `json:"error-desc"`
 			}
 			if err := json.Unmarshal(out, &r); err != nil {
 				return fmt.Errorf("qmp query-migrate: %w", err)
 			}
-			switch r.Return.Status {
+			switch r.Status {
 			case "completed":
 				return nil
 			case "failed", "cancelled":
-				return fmt.Errorf("migration to %s %s: %s", h.URI, r.Return.Status, r.Return.ErrorDesc)
+				return fmt.Errorf("migration to %s %s: %s", h.URI, r.Status, r.ErrorDesc)
 			}
 			select {
 			case <-time.After(every):
 			case <-ctx.Done():
-				run("migrate_cancel", nil)
 				return ctx.Err()
 			}
 		}
 	})
+	if ctx.Err() != nil {
+		// Out of time: a migration left running would finish behind the
+		// manager's back, perhaps after a retry started another.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		q.session(cctx, func(run func(string, any) ([]byte, error)) error {
+			_, err := run("migrate_cancel", nil)
+			return err
+		})
+	}
+	return err
 }
 
 // SetCPUWeight renices the VM's vCPU threads to the nice value of weight.
@@ -160,19 +155,17 @@ func (q *QMP) SetCPUWeight(ctx context.Context, weight int) error {
 		if err != nil {
 			return err
 		}
-		var r struct {
-			Return []struct {
-				ThreadID int `json:"thread-id"`
-			}
+		var cpus []struct {
+			ThreadID int `json:"thread-id"`
 		}
-		if err := json.Unmarshal(out, &r); err != nil {
+		if err := json.Unmarshal(out, &cpus); err != nil {
 			return fmt.Errorf("qmp query-cpus-fast: %w", err)
 		}
-		if len(r.Return) == 0 {
+		if len(cpus) == 0 {
 			return fmt.Errorf("qmp query-cpus-fast: no vCPU threads")
 		}
 		nice := niceForWeight(weight)
-		for _, c := range r.Return {
+		for _, c := range cpus {
 			if err := unix.Setpriority(unix.PRIO_PROCESS, c.ThreadID, nice); err != nil {
 				return fmt.Errorf("renice vCPU thread %d to %d: %w", c.ThreadID, nice, err)
 			}

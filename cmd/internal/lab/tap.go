@@ -30,6 +30,11 @@ type Tap struct {
 	rarp    map[string]int
 	total   int
 	changed *sync.Cond
+	// Per source MAC: when its last frame arrived and the longest gap
+	// between two of its frames since ResetGap (user-space receive times:
+	// millisecond resolution, enough for a migration's downtime).
+	last   map[string]time.Time
+	maxGap map[string]time.Duration
 }
 
 // Flow is a VM's flow as uplink-gen builds it: source MAC and UDP source
@@ -72,7 +77,8 @@ func (l *Lab) inNS(f func() error) error {
 // OpenTap opens a capture/injection socket on iface in the lab's namespace.
 func (l *Lab) OpenTap(iface string) *Tap {
 	l.T.Helper()
-	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, done: make(chan struct{})}
+	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, done: make(chan struct{}),
+		last: map[string]time.Time{}, maxGap: map[string]time.Duration{}}
 	t.changed = sync.NewCond(&t.mu)
 	err := l.inNS(func() error {
 		ifi, err := net.InterfaceByName(iface)
@@ -130,6 +136,11 @@ func (t *Tap) read() {
 			continue
 		}
 		t.bySrc[src]++
+		now := time.Now()
+		if last, ok := t.last[src]; ok && now.Sub(last) > t.maxGap[src] {
+			t.maxGap[src] = now.Sub(last)
+		}
+		t.last[src] = now
 		if n >= 42 && binary.BigEndian.Uint16(buf[12:14]) == 0x0800 && buf[23] == 17 {
 			t.byFlow[Flow{src, binary.BigEndian.Uint16(buf[34:36])}]++
 		}
@@ -137,6 +148,21 @@ func (t *Tap) read() {
 		t.changed.Broadcast()
 		t.mu.Unlock()
 	}
+}
+
+// ResetGap starts measuring mac's longest gap afresh from its next frame.
+func (t *Tap) ResetGap(mac string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.last, mac)
+	delete(t.maxGap, mac)
+}
+
+// MaxGap is the longest time between two frames from mac since ResetGap.
+func (t *Tap) MaxGap(mac string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.maxGap[mac]
 }
 
 // KernelDrops is how many frames the kernel dropped for this socket since
