@@ -11,10 +11,13 @@ BIN := bin
 # configs/guest/build-image.sh needs to make their kernel and initramfs out
 # of downloaded Debian packages.
 GUEST_PACKAGES := qemu-system-x86 cpio kmod xz-utils
+# The libvirt driver's tests start a libvirtd (and virtlogd) of their own
+# with the QEMU driver.
+LIBVIRT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu
 # Debian packages the build, the tests and the demo need. Dockerfile.build
 # installs the same list.
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 procps \
-	$(GUEST_PACKAGES)
+	$(GUEST_PACKAGES) $(LIBVIRT_PACKAGES)
 # The benchmark's peers: dpdk-testpmd (from dpdk) and Open vSwitch with DPDK.
 BENCH_PACKAGES := openvswitch-switch-dpdk
 
