@@ -78,7 +78,7 @@ bench: build bench-deps hugepages
 
 # A reduced set, under 5 minutes: one run of 3 s per peer at 64 B, one failover.
 bench-quick: build bench-deps hugepages
-	$(GO) run ./bench -bin $(BIN) -runs 1 -seconds 3 -sizes 64 -failover-runs 1
+	$(GO) run ./bench -bin $(BIN) -runs 1 -seconds 3 -sizes 64 -failover-runs 1 -dos-runs 1
 
 clean:
 	rm -rf $(BIN)
