@@ -53,7 +53,7 @@ var (
 	binDir   = flag.String("bin", "bin", "directory with uplinkd and uplink-gen")
 	runs     = flag.Int("runs", 3, "repetitions per peer and size")
 	seconds  = flag.Int("seconds", 5, "generator run per measurement")
-	sizes    = flag.String("sizes", "64,1518", "frame sizes")
+	sizes    = flag.String("sizes", "64,512,1518", "frame sizes")
 	microBen = flag.Bool("micro", true, "also run the fastpath go test benchmarks")
 	outDir   = flag.String("out", "bench/results", "where the report directory is written")
 	foRuns   = flag.Int("failover-runs", 3, "failover measurements per peer (0: none)")
@@ -422,7 +422,7 @@ func (m mmm) String() string { return fmt.Sprintf("%.1f / %.1f / %.1f", m.min, m
 
 func report(w io.Writer, rs []result) {
 	fmt.Fprintln(w, "\nmin / median / max over runs; busy cycles per packet on the switch core")
-	fmt.Fprintf(w, "%-6s %-19s %-24s %-26s %s\n", "size", "peer", "Mpps", "cycles/pkt", "uplinkd max loop gap (us)")
+	fmt.Fprintf(w, "%-6s %-19s %-24s %-9s %-26s %s\n", "size", "peer", "Mpps", "Gbit/s", "cycles/pkt", "uplinkd max loop gap (us)")
 	sizesSeen := []int{}
 	for _, r := range rs {
 		if !slices.Contains(sizesSeen, r.size) {
@@ -445,9 +445,9 @@ func report(w io.Writer, rs []result) {
 			if strings.HasPrefix(peer, "uplinkd") {
 				g = stats(gap).String()
 			}
-			c := stats(cyc)
+			c, m := stats(cyc), stats(mpps)
 			med[peer] = c.med
-			fmt.Fprintf(w, "%-6d %-19s %-24s %-26s %s\n", size, peer, stats(mpps), c, g)
+			fmt.Fprintf(w, "%-6d %-19s %-24s %-9.2f %-26s %s\n", size, peer, m, m.med*float64(size)*8/1000, c, g)
 		}
 		floor := med["testpmd-io"]
 		for _, peer := range strings.Split(*peerList, ",") {
