@@ -33,6 +33,17 @@ func privateLibvirtd(t *testing.T) (socket string) {
 	}
 	socket = filepath.Join(dir, "libvirt-sock")
 	startDaemon(t, "libvirtd", socket, exec.Command("libvirtd", "-f", conf, "--pid-file", filepath.Join(dir, "pid")))
+	// The socket is bound before libvirtd accepts on it (its drivers start
+	// first): ready is a connection that gets an answer.
+	require.Eventually(t, func() bool {
+		c := libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(socket), dialers.WithLocalTimeout(time.Second)))
+		if c.ConnectToURI(libvirt.QEMUSystem) != nil {
+			return false
+		}
+		defer c.Disconnect()
+		_, err := c.ConnectGetLibVersion()
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond, "libvirtd answering on %s", socket)
 	return socket
 }
 
