@@ -15,7 +15,7 @@ GUEST_PACKAGES := qemu-system-x86 cpio kmod xz-utils
 # with the QEMU driver.
 LIBVIRT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu
 # Debian packages the build, the tests and the demo need. Dockerfile.build
-# installs the same list.
+# installs the same list (configs/packages_test.go checks).
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 procps \
 	$(GUEST_PACKAGES) $(LIBVIRT_PACKAGES)
 # The benchmark's peers: dpdk-testpmd (from dpdk) and Open vSwitch with DPDK.
