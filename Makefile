@@ -54,6 +54,7 @@ hugepages:
 build: deps
 	$(GO) build -o $(BIN)/uplinkd ./cmd/uplinkd
 	$(GO) build -o $(BIN)/uplink-gen ./cmd/uplink-gen
+	$(GO) build -o $(BIN)/uplinkctl ./cmd/uplinkctl
 
 # Unit tests alone: no root, no hugepages.
 unit:

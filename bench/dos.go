@@ -35,6 +35,10 @@ func measureDetection(dir string) (time.Duration, error) {
 [eal]
 file_prefix = %q
 memory_mb = 256
+[api]
+socket = %q
+[metrics]
+listen = ""
 [dos]
 enabled = true
 syn_pps = "5k"
@@ -54,7 +58,7 @@ name = "vm1"
 socket = %q
 macs = [%q]
 team = "t"
-`, prefix, sock, foMAC)), 0o600))
+`, prefix, filepath.Join(dir, "api.sock"), sock, foMAC)), 0o600))
 	var out strings.Builder
 	sw := exec.Command("ip", "netns", "exec", ns, "taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"),
 		"--config", cfg, "--log-format", "json", "--status-interval", "0")

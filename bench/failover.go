@@ -308,6 +308,10 @@ func startFailoverSwitch(dir, ns, peer, prefix, sock string, out *strings.Builde
 [eal]
 file_prefix = %q
 memory_mb = 256
+[api]
+socket = %q
+[metrics]
+listen = ""
 [[teams]]
 name = "t"
 policy = "explicit-failover"
@@ -326,7 +330,7 @@ name = "vm1"
 socket = %q
 macs = [%q]
 team = "t"
-`, prefix, sock, foMAC)), 0o600))
+`, prefix, filepath.Join(dir, "api.sock"), sock, foMAC)), 0o600))
 		sw = exec.Command("ip", "netns", "exec", ns, "taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"),
 			"--config", cfg, "--log-format", "json", "--status-interval", "0")
 	case "testpmd-bond":

@@ -212,13 +212,17 @@ main_lcore = 0
 worker_lcores = [1]
 worker_thread = %q
 memory_mb = 256
+[api]
+socket = %q
+[metrics]
+listen = ""
 [dataplane]
 mtu = 1500
 link_poll = %q
 [[teams]]
 name = "t"
 policy = %q
-`, prefix, thread, *linkPoll, policy)
+`, prefix, thread, filepath.Join(filepath.Dir(socks[0]), "api.sock"), *linkPoll, policy)
 	for i := 0; i < 2; i++ {
 		fmt.Fprintf(&b, "[[nics]]\nname = \"null%d\"\nvdev = \"net_null%d,no-rx=1\"\nteam = \"t\"\n", i, i)
 		if vmaware {

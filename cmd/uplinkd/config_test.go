@@ -18,7 +18,10 @@ type vmConf struct {
 // keys, and vms; top is extra TOML tables ("[resources]...").
 func labConfig(l *lab.Lab, top, team string, nics []string, vms ...vmConf) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[eal]\nfile_prefix = %q\nmemory_mb = 128\n[dataplane]\nmbufs = 4095\n%s\n", l.Prefix("d"), top)
+	// The API on the lab's own socket; no metrics over TCP (the lab's
+	// namespace has no loopback up), they are on the socket too.
+	fmt.Fprintf(&b, "[eal]\nfile_prefix = %q\nmemory_mb = 128\n[api]\nsocket = %q\n[metrics]\nlisten = \"\"\n[dataplane]\nmbufs = 4095\n%s\n",
+		l.Prefix("d"), l.APISocket(), top)
 	fmt.Fprintf(&b, "[[teams]]\nname = \"uplink\"\n%s\n", team)
 	for i, keys := range nics {
 		fmt.Fprintf(&b, "[[nics]]\nname = \"nic%d\"\nvdev = \"net_tap%d,iface=dtap%d\"\nteam = \"uplink\"\n%s\n", i+1, i, i, keys)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -107,7 +108,14 @@ func run(cfg *config.Config, log zerolog.Logger) error {
 	vms := vm.NewManager(log, vm.FromConfig(cfg))
 	vms.Start()
 	p.SetVMActions(vms)
-	runErr := p.Run(ctx)
+	opCtx, stopOps := context.WithCancel(ctx)
+	var ops sync.WaitGroup
+	runErr := operate(opCtx, &ops, &daemon{cfg: cfg, p: p, vms: vms}, log)
+	if runErr == nil {
+		runErr = p.Run(ctx)
+	}
+	stopOps()
+	ops.Wait()
 	p.SetVMActions(nil)
 	vms.Stop()
 	log.Info().Msg("stopping")

@@ -22,11 +22,27 @@ type Config struct {
 	Resources Resources `mapstructure:"resources"`
 	VMManager VMManager `mapstructure:"vm_manager"`
 	DoS       DoS       `mapstructure:"dos"`
+	API       API       `mapstructure:"api"`
+	Metrics   Metrics   `mapstructure:"metrics"`
 	Teams     []Team    `mapstructure:"teams"`
 	NICs      []NIC     `mapstructure:"nics"`
 	VMs       []VM      `mapstructure:"vms"`
 	// Hosts are the other hosts VMs may be migrated to.
 	Hosts []Host `mapstructure:"hosts"`
+}
+
+// API is the local control socket uplinkctl talks to.
+type API struct {
+	// Socket is the unix socket's path; it is created mode 0600, so only
+	// root (the daemon's user) can use it. Nothing listens on TCP.
+	Socket string `mapstructure:"socket"`
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	// Listen is a TCP address for /metrics ("" for none); the API socket
+	// serves /metrics too.
+	Listen string `mapstructure:"listen"`
 }
 
 // VMManager is how hard the VM manager tries an action on a VM.
@@ -233,6 +249,8 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("vm_manager.retry_backoff", "1s")
 	v.SetDefault("vm_manager.deprioritised_weight", 10)
 	dosDefaults(v.SetDefault)
+	v.SetDefault("api.socket", "/run/uplinkd/uplinkd.sock")
+	v.SetDefault("metrics.listen", "127.0.0.1:9470")
 }
 
 // Load reads a config file; its extension (.toml, .yaml, .yml) picks the

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
+	"strconv"
 )
 
 // validateDriver checks a VM's action engine and what it needs.
@@ -32,7 +34,24 @@ func validateDriver(bad func(string, string, ...any), key string, v VM) {
 	}
 }
 
+func validateAPI(bad func(string, string, ...any), c *Config) {
+	if !filepath.IsAbs(c.API.Socket) {
+		bad("api.socket", "%q must be an absolute path", c.API.Socket)
+	}
+	if l := c.Metrics.Listen; l != "" {
+		host, port, err := net.SplitHostPort(l)
+		if err != nil {
+			bad("metrics.listen", "%q is not host:port", l)
+		} else if ip := net.ParseIP(host); host != "" && host != "localhost" && ip == nil {
+			bad("metrics.listen", "%q: the host must be an IP address or localhost", l)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("metrics.listen", "%q: %q is not a port", l, port)
+		}
+	}
+}
+
 func validateVMManager(bad func(string, string, ...any), c *Config) {
+	validateAPI(bad, c)
 	m := c.VMManager
 	for key, d := range map[string]any{"vm_manager.timeout": m.Timeout, "vm_manager.migrate_timeout": m.MigrateTimeout} {
 		if d.(interface{ Seconds() float64 }).Seconds() <= 0 {

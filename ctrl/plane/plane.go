@@ -58,6 +58,9 @@ type Plane struct {
 	actions VMActions
 
 	status *statusPrinter
+	// readers guards the API's and the metrics' rate windows.
+	readers            sync.Mutex
+	apiWin, metricsWin *rateWindow
 
 	undo   []func()
 	closed bool

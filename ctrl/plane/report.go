@@ -3,84 +3,9 @@ package plane
 import (
 	"time"
 
+	"github.com/uplinkd/uplinkd/ctrl/report"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
-
-// Report is the daemon's state and counters at one moment: what the status
-// line logs, the API serves and the metrics export. Rates are over the
-// window since the previous report of the same reader.
-type Report struct {
-	Time               time.Time             `json:"time"`
-	VMs                map[string]VMReport   `json:"vms"`
-	NICs               map[string]NICReport  `json:"nics"`
-	Teams              map[string]TeamReport `json:"teams"`
-	MbufsInUse         uint32                `json:"mbufs_in_use"`
-	BusyCyclesPerPkt   float64               `json:"busy_cycles_per_pkt"`
-	PktsPerBusyLoop    float64               `json:"pkts_per_busy_loop"`
-	MaxLoopGapUS       float64               `json:"max_loop_gap_us"`
-	RecentMaxLoopGapUS float64               `json:"recent_max_loop_gap_us"`
-}
-
-// VMReport is one VM. Out is what it sent, in what was delivered to it.
-type VMReport struct {
-	Team                    string            `json:"team"`
-	Connected               bool              `json:"connected"`
-	OutPPS                  float64           `json:"out_pps"`
-	InPPS                   float64           `json:"in_pps"`
-	OutPkts                 uint64            `json:"out_pkts"`
-	InPkts                  uint64            `json:"in_pkts"`
-	OutBytes                uint64            `json:"out_bytes"`
-	InBytes                 uint64            `json:"in_bytes"`
-	OutBPS                  float64           `json:"out_bps"`
-	AllocBPS                float64           `json:"alloc_bps"`
-	HeldLoops               uint64            `json:"held_loops"`
-	OverAllocationDecisions uint64            `json:"over_allocation_decisions"`
-	DoS                     *DoSReport        `json:"dos,omitempty"`
-	Drops                   map[string]uint64 `json:"drops"`
-}
-
-// DoSReport is a watched VM's DoS state and counters.
-type DoSReport struct {
-	UnderAttack     bool   `json:"under_attack"`
-	Attacks         uint64 `json:"attacks"`
-	InSYN           uint64 `json:"in_syn"`
-	InFragments     uint64 `json:"in_fragments"`
-	InAmplification uint64 `json:"in_amplification"`
-	InSources       uint64 `json:"in_sources"`
-	OutSYN          uint64 `json:"out_syn"`
-	HeldDeliveries  uint64 `json:"held_deliveries"`
-}
-
-// NICReport is one NIC. Tx is what was queued to it, rx what it received.
-type NICReport struct {
-	Team         string            `json:"team"`
-	LinkUp       bool              `json:"link_up"`
-	AdminUp      bool              `json:"admin_up"`
-	FailingOver  bool              `json:"failing_over"`
-	State        string            `json:"state"`
-	Transitions  uint64            `json:"transitions"`
-	SpeedBPS     float64           `json:"speed_bps"`
-	TxBPS        float64           `json:"tx_bps"`
-	TxPPS        float64           `json:"tx_pps"`
-	RxPPS        float64           `json:"rx_pps"`
-	TxPkts       uint64            `json:"tx_pkts"`
-	RxPkts       uint64            `json:"rx_pkts"`
-	TxBytes      uint64            `json:"tx_bytes"`
-	RxBytes      uint64            `json:"rx_bytes"`
-	Rerouted     uint64            `json:"rerouted"`
-	Announced    uint64            `json:"announced"`
-	BeaconsSent  uint64            `json:"beacons_sent"`
-	BeaconsHeard uint64            `json:"beacons_heard"`
-	Drops        map[string]uint64 `json:"drops"`
-}
-
-// TeamReport is one team: its policy, its NICs and VMs in config order.
-type TeamReport struct {
-	Policy string   `json:"policy"`
-	NICs   []string `json:"nics"`
-	Up     []string `json:"usable_nics"`
-	VMs    []string `json:"vms"`
-}
 
 // rateWindow is one reader's previous counters, for rates.
 type rateWindow struct {
@@ -95,7 +20,7 @@ func newRateWindow(p *Plane) *rateWindow {
 
 // report reads the worker's counters and the control state into a
 // Report, with rates since w's last report.
-func (p *Plane) report(w *rateWindow) Report {
+func (p *Plane) report(w *rateWindow) report.Report {
 	now := time.Now()
 	secs := now.Sub(w.last).Seconds()
 	w.last = now
@@ -106,13 +31,13 @@ func (p *Plane) report(w *rateWindow) Report {
 		return float64(cur-prev) / secs
 	}
 	snap := p.snap.Load()
-	r := Report{Time: now, VMs: make(map[string]VMReport, len(p.vms)), NICs: make(map[string]NICReport, len(p.nics)),
-		Teams: make(map[string]TeamReport, len(snap.Teams))}
+	r := report.Report{Time: now, VMs: make(map[string]report.VMReport, len(p.vms)), NICs: make(map[string]report.NICReport, len(p.nics)),
+		Teams: make(map[string]report.TeamReport, len(snap.Teams))}
 	for i := range p.vms {
 		c := p.worker.VMCounters(i)
 		prev := &w.vmPrev[i]
 		vm := &snap.VMs[i]
-		r.VMs[vm.Name] = VMReport{
+		r.VMs[vm.Name] = report.VMReport{
 			Team: snap.Teams[vm.Team].Name, Connected: vm.Connected,
 			OutPPS: rate(c[fastpath.RxPackets], prev[fastpath.RxPackets]), InPPS: rate(c[fastpath.TxPackets], prev[fastpath.TxPackets]),
 			OutPkts: c[fastpath.RxPackets], InPkts: c[fastpath.TxPackets], OutBytes: c[fastpath.RxBytes], InBytes: c[fastpath.TxBytes],
@@ -127,7 +52,7 @@ func (p *Plane) report(w *rateWindow) Report {
 		prev := &w.nicPrev[i]
 		n := &snap.NICs[i]
 		state, transitions := p.nicState(i)
-		r.NICs[n.Name] = NICReport{
+		r.NICs[n.Name] = report.NICReport{
 			Team: snap.Teams[n.Team].Name, LinkUp: n.LinkUp, AdminUp: n.AdminUp, FailingOver: n.FailingOver,
 			State: state, Transitions: transitions, SpeedBPS: n.SpeedBps,
 			TxBPS: rate(c[fastpath.TxBytes], prev[fastpath.TxBytes]) * 8, TxPPS: rate(c[fastpath.TxPackets], prev[fastpath.TxPackets]),
@@ -140,7 +65,7 @@ func (p *Plane) report(w *rateWindow) Report {
 	}
 	for t := range snap.Teams {
 		team := &snap.Teams[t]
-		tr := TeamReport{Policy: team.Policy.String(), NICs: []string{}, Up: []string{}, VMs: []string{}}
+		tr := report.TeamReport{Policy: team.Policy.String(), NICs: []string{}, Up: []string{}, VMs: []string{}}
 		for _, n := range team.NICs {
 			tr.NICs = append(tr.NICs, snap.NICs[n].Name)
 		}
@@ -166,6 +91,28 @@ func (p *Plane) report(w *rateWindow) Report {
 	return r
 }
 
+// APIReport is a Report for the API, with rates since the previous one it
+// served.
+func (p *Plane) APIReport() report.Report {
+	p.readers.Lock()
+	defer p.readers.Unlock()
+	if p.apiWin == nil {
+		p.apiWin = newRateWindow(p)
+	}
+	return p.report(p.apiWin)
+}
+
+// MetricsReport is a Report for the metrics (which export counters, not
+// the rates, so one window serves every scrape).
+func (p *Plane) MetricsReport() report.Report {
+	p.readers.Lock()
+	defer p.readers.Unlock()
+	if p.metricsWin == nil {
+		p.metricsWin = newRateWindow(p)
+	}
+	return p.report(p.metricsWin)
+}
+
 func dropMap(c *fastpath.Counters) map[string]uint64 {
 	d := map[string]uint64{}
 	for r := fastpath.DropReason(1); r < fastpath.NumDropReasons; r++ {
@@ -177,14 +124,14 @@ func dropMap(c *fastpath.Counters) map[string]uint64 {
 }
 
 // dosReport is VM vm's DoS state and counters, nil when not watched.
-func (p *Plane) dosReport(vm int, c *fastpath.Counters) *DoSReport {
+func (p *Plane) dosReport(vm int, c *fastpath.Counters) *report.DoSReport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g := p.dos
 	if !g.cfg[vm].On() {
 		return nil
 	}
-	return &DoSReport{UnderAttack: g.attacked[vm], Attacks: g.attacks[vm],
+	return &report.DoSReport{UnderAttack: g.attacked[vm], Attacks: g.attacks[vm],
 		InSYN: c[fastpath.InSYN], InFragments: c[fastpath.InFragments], InAmplification: c[fastpath.InAmplification],
 		InSources: c[fastpath.InSources], OutSYN: c[fastpath.OutSYN], HeldDeliveries: c[fastpath.HeldDeliveries]}
 }

@@ -26,13 +26,14 @@ import (
 
 // Bins are the binaries under test.
 type Bins struct {
-	Uplinkd, Gen string
+	Uplinkd, Gen, Ctl string
 }
 
-// Build compiles uplinkd and uplink-gen into dir.
+// Build compiles uplinkd, uplink-gen and uplinkctl into dir.
 func Build(dir string) (Bins, error) {
-	b := Bins{Uplinkd: filepath.Join(dir, "uplinkd"), Gen: filepath.Join(dir, "uplink-gen")}
-	for bin, pkg := range map[string]string{b.Uplinkd: "github.com/uplinkd/uplinkd/cmd/uplinkd", b.Gen: "github.com/uplinkd/uplinkd/cmd/uplink-gen"} {
+	b := Bins{Uplinkd: filepath.Join(dir, "uplinkd"), Gen: filepath.Join(dir, "uplink-gen"), Ctl: filepath.Join(dir, "uplinkctl")}
+	for bin, pkg := range map[string]string{b.Uplinkd: "github.com/uplinkd/uplinkd/cmd/uplinkd", b.Gen: "github.com/uplinkd/uplinkd/cmd/uplink-gen",
+		b.Ctl: "github.com/uplinkd/uplinkd/cmd/uplinkctl"} {
 		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 		if err != nil {
 			return b, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
@@ -78,6 +79,9 @@ func New(t testing.TB, bins Bins) *Lab {
 
 // Prefix is a DPDK file prefix unique to this lab.
 func (l *Lab) Prefix(role string) string { return "uplk-" + role + "-" + l.ID }
+
+// APISocket is where the lab's uplinkd serves its API.
+func (l *Lab) APISocket() string { return filepath.Join(l.Dir, "api.sock") }
 
 // Sock is a vhost socket path in the lab's directory.
 func (l *Lab) Sock(name string) string { return filepath.Join(l.Dir, name+".sock") }

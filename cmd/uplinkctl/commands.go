@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func (c *client) statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "VMs, NICs, teams and the worker's figures",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			r, err := c.report()
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(r)
+			}
+			c.printStatus(r)
+			return nil
+		},
+	}
+}
+
+func (c *client) listCmd(what, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   what,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			r, err := c.report()
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(map[string]any{"vms": r.VMs, "nics": r.NICs, "teams": r.Teams}[what])
+			}
+			switch what {
+			case "vms":
+				c.printVMs(r)
+			case "nics":
+				c.printNICs(r)
+			default:
+				c.printTeams(r)
+			}
+			return nil
+		},
+	}
+}
+
+func (c *client) topCmd() *cobra.Command {
+	var every time.Duration
+	var iterations int
+	cmd := &cobra.Command{
+		Use:   "top",
+		Short: "Live per-VM and per-NIC rates, drops, link, failover and DoS state",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			for i := 0; iterations == 0 || i < iterations; i++ {
+				if i > 0 {
+					time.Sleep(every)
+				}
+				r, err := c.report()
+				if err != nil {
+					return err
+				}
+				if c.json {
+					c.printJSON(r)
+					continue
+				}
+				fmt.Fprint(c.out, "\033[H\033[2J") // home, clear
+				fmt.Fprintf(c.out, "uplinkd  %s  (every %s; ^C to quit)\n\n", r.Time.Format("15:04:05"), every)
+				c.printStatus(r)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVarP(&every, "interval", "i", time.Second, "refresh interval")
+	cmd.Flags().IntVarP(&iterations, "iterations", "n", 0, "stop after this many screens (0: never)")
+	return cmd
+}
+
+func (c *client) nicCmd() *cobra.Command {
+	nic := &cobra.Command{Use: "nic", Short: "Set a NIC administratively down or up"}
+	for _, state := range []string{"down", "up"} {
+		nic.AddCommand(&cobra.Command{
+			Use:   state + " NIC",
+			Short: map[string]string{"down": "Take a NIC out: its traffic fails over to the team's others", "up": "Put a NIC back"}[state],
+			Args:  cobra.ExactArgs(1),
+			RunE: func(_ *cobra.Command, args []string) error {
+				var res map[string]string
+				if err := c.call("POST", "/v1/nics/"+args[0]+"/"+state, &res); err != nil {
+					return err
+				}
+				if c.json {
+					return c.printJSON(res)
+				}
+				fmt.Fprintf(c.out, "%s: admin %s\n", args[0], state)
+				return nil
+			},
+		})
+	}
+	return nic
+}
+
+func (c *client) vmCmd() *cobra.Command {
+	vmc := &cobra.Command{Use: "vm", Short: "Suspend, resume or migrate a VM through its driver"}
+	var host string
+	for _, action := range []string{"suspend", "resume", "migrate"} {
+		cmd := &cobra.Command{
+			Use:   action + " VM",
+			Short: map[string]string{"suspend": "Suspend a VM", "resume": "Resume a suspended VM", "migrate": "Live-migrate a VM to one of [[hosts]]"}[action],
+			Args:  cobra.ExactArgs(1),
+			RunE: func(_ *cobra.Command, args []string) error {
+				path := "/v1/vms/" + args[0] + "/" + action
+				if action == "migrate" {
+					path += "?host=" + host
+				}
+				var res map[string]string
+				if err := c.call("POST", path, &res); err != nil {
+					return err
+				}
+				if c.json {
+					return c.printJSON(res)
+				}
+				fmt.Fprintf(c.out, "%s: %s queued (the result is uplinkd's vm_action log line)\n", args[0], action)
+				return nil
+			},
+		}
+		if action == "migrate" {
+			cmd.Flags().StringVar(&host, "host", "", "the target, a name from uplinkd's [[hosts]]")
+			cmd.MarkFlagRequired("host")
+		}
+		vmc.AddCommand(cmd)
+	}
+	return vmc
+}

@@ -1,0 +1,113 @@
+// Command uplinkctl inspects and drives a running uplinkd through its API
+// socket: status, VMs, NICs and teams as tables (or --json), a live top,
+// NIC admin down and up, and VM suspend, resume and migrate.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/uplinkd/uplinkd/ctrl/report"
+)
+
+type client struct {
+	http   *http.Client
+	socket string
+	json   bool
+	out    io.Writer
+}
+
+func main() {
+	c := &client{out: os.Stdout}
+	root := &cobra.Command{
+		Use:   "uplinkctl",
+		Short: "Inspect and drive a running uplinkd",
+		Long: `uplinkctl talks to uplinkd over its API socket (api.socket in uplinkd's
+config, /run/uplinkd/uplinkd.sock by default; root only). Tables by
+default, --json for scripts.`,
+		SilenceUsage: true,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			c.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					var d net.Dialer
+					return d.DialContext(ctx, "unix", c.socket)
+				}}}
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVarP(&c.socket, "socket", "s", "/run/uplinkd/uplinkd.sock", "uplinkd's API socket")
+	f.BoolVar(&c.json, "json", false, "print JSON instead of tables")
+	root.AddCommand(c.statusCmd(), c.listCmd("vms", "the VMs: link, rates, allocation, drops, DoS state"),
+		c.listCmd("nics", "the NICs: link, failover state, rates, drops"), c.listCmd("teams", "the teams: policy, NICs, VMs"),
+		c.topCmd(), c.nicCmd(), c.vmCmd())
+	if err := root.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// call does one request and decodes the JSON answer into v (if not nil);
+// an error answer becomes the error.
+func (c *client) call(method, path string, v any) error {
+	req, err := http.NewRequest(method, "http://uplinkd"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("uplinkd at %s: %w", c.socket, unwrapDial(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s", e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(body, v)
+}
+
+func unwrapDial(err error) error {
+	var op *net.OpError
+	for e := err; e != nil; {
+		if o, ok := e.(*net.OpError); ok {
+			op = o
+			break
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	if op != nil {
+		return op.Err
+	}
+	return err
+}
+
+func (c *client) report() (report.Report, error) {
+	var r report.Report
+	return r, c.call("GET", "/v1/status", &r)
+}
+
+func (c *client) printJSON(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/uplinkd/uplinkd/ctrl/report"
+)
+
+func (c *client) table() *tabwriter.Writer { return tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0) }
+
+func (c *client) printStatus(r report.Report) {
+	c.printVMs(r)
+	fmt.Fprintln(c.out)
+	c.printNICs(r)
+	fmt.Fprintln(c.out)
+	c.printTeams(r)
+	fmt.Fprintf(c.out, "\nmbufs in use %d   busy cycles/pkt %.1f   pkts/busy loop %.1f   loop gap max %.0f us (last second %.0f us)\n",
+		r.MbufsInUse, r.BusyCyclesPerPkt, r.PktsPerBusyLoop, r.MaxLoopGapUS, r.RecentMaxLoopGapUS)
+}
+
+func (c *client) printVMs(r report.Report) {
+	w := c.table()
+	fmt.Fprintln(w, "VM\tTEAM\tLINK\tOUT PPS\tIN PPS\tOUT BIT/S\tALLOC BIT/S\tOUT PKTS\tIN PKTS\tDOS\tDROPS")
+	for _, name := range slices.Sorted(maps.Keys(r.VMs)) {
+		v := r.VMs[name]
+		link := "down"
+		if v.Connected {
+			link = "up"
+		}
+		alloc := "-"
+		if v.AllocBPS > 0 {
+			alloc = si(v.AllocBPS)
+		}
+		dos := "-"
+		if v.DoS != nil {
+			dos = "watched"
+			if v.DoS.UnderAttack {
+				dos = "UNDER ATTACK"
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, v.Team, link, si(v.OutPPS), si(v.InPPS), si(v.OutBPS),
+			alloc, v.OutPkts, v.InPkts, dos, drops(v.Drops))
+	}
+	w.Flush()
+}
+
+func (c *client) printNICs(r report.Report) {
+	w := c.table()
+	fmt.Fprintln(w, "NIC\tTEAM\tLINK\tADMIN\tSTATE\tTX PPS\tRX PPS\tTX BIT/S\tTX PKTS\tRX PKTS\tREROUTED\tANNOUNCED\tDROPS")
+	for _, name := range slices.Sorted(maps.Keys(r.NICs)) {
+		n := r.NICs[name]
+		link, admin := "down", "down"
+		if n.LinkUp {
+			link = "up"
+		}
+		if n.AdminUp {
+			admin = "up"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", name, n.Team, link, admin, n.State, si(n.TxPPS), si(n.RxPPS),
+			si(n.TxBPS), n.TxPkts, n.RxPkts, n.Rerouted, n.Announced, drops(n.Drops))
+	}
+	w.Flush()
+}
+
+func (c *client) printTeams(r report.Report) {
+	w := c.table()
+	fmt.Fprintln(w, "TEAM\tPOLICY\tNICS\tUSABLE\tVMS")
+	for _, name := range slices.Sorted(maps.Keys(r.Teams)) {
+		t := r.Teams[name]
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", name, t.Policy, list(t.NICs), list(t.Up), list(t.VMs))
+	}
+	w.Flush()
+}
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+func drops(d map[string]uint64) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, d[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// si formats a rate compactly: 950, 12.3k, 4.56M, 10.0G.
+func si(v float64) string {
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.1fG", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}

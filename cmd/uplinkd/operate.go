@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/uplinkd/uplinkd/ctrl/api"
+	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/metrics"
+	"github.com/uplinkd/uplinkd/ctrl/plane"
+	"github.com/uplinkd/uplinkd/ctrl/report"
+	"github.com/uplinkd/uplinkd/ctrl/vm"
+)
+
+// daemon is what the API and the metrics see: the data plane and the VM
+// manager together.
+type daemon struct {
+	cfg *config.Config
+	p   *plane.Plane
+	vms *vm.Manager
+}
+
+func (d *daemon) Report() report.Report                  { return d.p.APIReport() }
+func (d *daemon) SetNICAdmin(name string, up bool) error { return d.p.SetNICAdmin(name, up) }
+
+func (d *daemon) VMAction(name, action, host string) error {
+	if d.vms.Engine(name) == "" {
+		return fmt.Errorf("no VM named %q", name)
+	}
+	req := vm.Request{Action: vm.Action(action), Reason: "operator"}
+	switch req.Action {
+	case vm.Suspend, vm.Resume:
+	case vm.Migrate:
+		for _, h := range d.cfg.Hosts {
+			if h.Name == host {
+				req.Host = vm.Host{Name: h.Name, Connection: h.Connection, URI: h.URI, Spare: float64(h.Spare)}
+			}
+		}
+		if req.Host.Name == "" {
+			return fmt.Errorf("vm %s migrate: %q is not one of [[hosts]]", name, host)
+		}
+	default:
+		return fmt.Errorf("vm %s: %q is not suspend, resume or migrate", name, action)
+	}
+	return d.vms.Do(name, req)
+}
+
+// operate serves the API socket and, when configured, /metrics over TCP
+// until ctx ends. The socket failing is fatal (the operator could not
+// reach the daemon); the TCP endpoint failing is logged, and the data
+// plane runs on.
+func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, log zerolog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.New(d.p.MetricsReport, d.vms.Counts))
+	mh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	ln, err := api.Listen(d.cfg.API.Socket)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := api.Serve(ctx, ln, api.Handler(d, mh, log)); err != nil {
+			log.Error().Err(err).Msg("API")
+		}
+	}()
+	log.Info().Str("event", "api").Str("socket", d.cfg.API.Socket).Msg("API listening")
+	if addr := d.cfg.Metrics.Listen; addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			log.Error().Err(err).Str("listen", addr).Msg("metrics endpoint not started; /metrics stays on the API socket")
+			return nil
+		}
+		srv := &http.Server{Handler: mh, ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(2)
+		go func() { defer wg.Done(); srv.Serve(mln) }()
+		go func() { defer wg.Done(); <-ctx.Done(); srv.Close() }()
+		log.Info().Str("event", "metrics").Str("listen", mln.Addr().String()).Msg("metrics listening")
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+// Package api is uplinkd's local control API: JSON over HTTP on a unix
+// socket that only root may open (mode 0600), for uplinkctl and scripts.
+// Reads: the report (status, VMs, NICs, teams) and /metrics. Acts: NIC
+// admin down and up, VM suspend, resume and migrate.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uplinkd/uplinkd/ctrl/report"
+)
+
+// Backend is what the API reads and acts on: the daemon.
+type Backend interface {
+	Report() report.Report
+	SetNICAdmin(name string, up bool) error
+	// VMAction queues action (suspend, resume, migrate) for vm; host names
+	// a [[hosts]] entry for migrate.
+	VMAction(vm, action, host string) error
+}
+
+// Listen creates the socket at path, replacing a stale one, readable and
+// writable by its owner alone.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	// A socket left by a daemon that died is replaced; one that answers
+	// belongs to a running uplinkd, whose API must not be taken away.
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("api.socket: %s: another uplinkd answers there", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api.socket: %w", err)
+	}
+	return ln, nil
+}
+
+// Handler routes the API. metrics serves /metrics (nil: none).
+func Handler(b Backend, metrics http.Handler, log zerolog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	read := func(path string, pick func(report.Report) any) {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) { reply(w, http.StatusOK, pick(b.Report())) })
+	}
+	read("/v1/status", func(r report.Report) any { return r })
+	read("/v1/vms", func(r report.Report) any { return r.VMs })
+	read("/v1/nics", func(r report.Report) any { return r.NICs })
+	read("/v1/teams", func(r report.Report) any { return r.Teams })
+	mux.HandleFunc("POST /v1/nics/{name}/{state}", func(w http.ResponseWriter, r *http.Request) {
+		name, state := r.PathValue("name"), r.PathValue("state")
+		if state != "up" && state != "down" {
+			fail(w, http.StatusNotFound, fmt.Errorf("nic %s: %q is not up or down", name, state))
+			return
+		}
+		if err := b.SetNICAdmin(name, state == "up"); err != nil {
+			fail(w, http.StatusNotFound, err)
+			return
+		}
+		log.Info().Str("event", "api").Str("nic", name).Str("admin", state).Msg("NIC set " + state + " through the API")
+		reply(w, http.StatusOK, map[string]string{"nic": name, "admin": state})
+	})
+	mux.HandleFunc("POST /v1/vms/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		name, action := r.PathValue("name"), r.PathValue("action")
+		host := r.URL.Query().Get("host")
+		if err := b.VMAction(name, action, host); err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		log.Info().Str("event", "api").Str("vm", name).Str("action", action).Str("host", host).Msg("VM action queued through the API")
+		reply(w, http.StatusAccepted, map[string]string{"vm": name, "action": action, "host": host, "result": "queued"})
+	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	return mux
+}
+
+// Serve answers on ln until ctx ends.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func fail(w http.ResponseWriter, code int, err error) {
+	reply(w, code, map[string]string{"error": err.Error()})
+}

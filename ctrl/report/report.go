@@ -1,0 +1,83 @@
+// Package report is the shape of uplinkd's state as the outside sees it:
+// the status line's fields, the API's answers, what the metrics export
+// and what uplinkctl prints. Plain data, no cgo: uplinkctl links it
+// without DPDK.
+package report
+
+import "time"
+
+// Report is the daemon's state and counters at one moment: what the status
+// line logs, the API serves and the metrics export. Rates are over the
+// window since the previous report of the same reader.
+type Report struct {
+	Time               time.Time             `json:"time"`
+	VMs                map[string]VMReport   `json:"vms"`
+	NICs               map[string]NICReport  `json:"nics"`
+	Teams              map[string]TeamReport `json:"teams"`
+	MbufsInUse         uint32                `json:"mbufs_in_use"`
+	BusyCyclesPerPkt   float64               `json:"busy_cycles_per_pkt"`
+	PktsPerBusyLoop    float64               `json:"pkts_per_busy_loop"`
+	MaxLoopGapUS       float64               `json:"max_loop_gap_us"`
+	RecentMaxLoopGapUS float64               `json:"recent_max_loop_gap_us"`
+}
+
+// VMReport is one VM. Out is what it sent, in what was delivered to it.
+type VMReport struct {
+	Team                    string            `json:"team"`
+	Connected               bool              `json:"connected"`
+	OutPPS                  float64           `json:"out_pps"`
+	InPPS                   float64           `json:"in_pps"`
+	OutPkts                 uint64            `json:"out_pkts"`
+	InPkts                  uint64            `json:"in_pkts"`
+	OutBytes                uint64            `json:"out_bytes"`
+	InBytes                 uint64            `json:"in_bytes"`
+	OutBPS                  float64           `json:"out_bps"`
+	AllocBPS                float64           `json:"alloc_bps"`
+	HeldLoops               uint64            `json:"held_loops"`
+	OverAllocationDecisions uint64            `json:"over_allocation_decisions"`
+	DoS                     *DoSReport        `json:"dos,omitempty"`
+	Drops                   map[string]uint64 `json:"drops"`
+}
+
+// DoSReport is a watched VM's DoS state and counters.
+type DoSReport struct {
+	UnderAttack     bool   `json:"under_attack"`
+	Attacks         uint64 `json:"attacks"`
+	InSYN           uint64 `json:"in_syn"`
+	InFragments     uint64 `json:"in_fragments"`
+	InAmplification uint64 `json:"in_amplification"`
+	InSources       uint64 `json:"in_sources"`
+	OutSYN          uint64 `json:"out_syn"`
+	HeldDeliveries  uint64 `json:"held_deliveries"`
+}
+
+// NICReport is one NIC. Tx is what was queued to it, rx what it received.
+type NICReport struct {
+	Team         string            `json:"team"`
+	LinkUp       bool              `json:"link_up"`
+	AdminUp      bool              `json:"admin_up"`
+	FailingOver  bool              `json:"failing_over"`
+	State        string            `json:"state"`
+	Transitions  uint64            `json:"transitions"`
+	SpeedBPS     float64           `json:"speed_bps"`
+	TxBPS        float64           `json:"tx_bps"`
+	TxPPS        float64           `json:"tx_pps"`
+	RxPPS        float64           `json:"rx_pps"`
+	TxPkts       uint64            `json:"tx_pkts"`
+	RxPkts       uint64            `json:"rx_pkts"`
+	TxBytes      uint64            `json:"tx_bytes"`
+	RxBytes      uint64            `json:"rx_bytes"`
+	Rerouted     uint64            `json:"rerouted"`
+	Announced    uint64            `json:"announced"`
+	BeaconsSent  uint64            `json:"beacons_sent"`
+	BeaconsHeard uint64            `json:"beacons_heard"`
+	Drops        map[string]uint64 `json:"drops"`
+}
+
+// TeamReport is one team: its policy, its NICs and VMs in config order.
+type TeamReport struct {
+	Policy string   `json:"policy"`
+	NICs   []string `json:"nics"`
+	Up     []string `json:"usable_nics"`
+	VMs    []string `json:"vms"`
+}
