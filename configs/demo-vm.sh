@@ -50,6 +50,7 @@ fi
 
 ip netns add "$NS"
 ip netns exec "$NS" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6'
+ip netns exec "$NS" ip link set lo up # metrics on 127.0.0.1:9470 inside the namespace
 
 echo "== starting uplinkd (embedded demo config) in netns $NS"
 ip netns exec "$NS" "$BIN/uplinkd" --log-format console &
