@@ -139,3 +139,41 @@ func (c *client) vmCmd() *cobra.Command {
 	}
 	return vmc
 }
+
+func (c *client) eventsCmd() *cobra.Command {
+	var follow bool
+	var count int
+	var since uint64
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Recent events (NIC state changes, attacks, VM actions, API calls); --follow for new ones",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			shown := 0
+			for {
+				wait := ""
+				if follow {
+					wait = "&wait=30s"
+				}
+				var page eventPage
+				if err := c.call("GET", fmt.Sprintf("/v1/events?since=%d%s", since, wait), &page); err != nil {
+					return err
+				}
+				for _, e := range page.Events {
+					c.printEvent(e)
+					if shown++; count > 0 && shown >= count {
+						return nil
+					}
+				}
+				since = page.Next
+				if !follow {
+					return nil
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "wait for new events and print them as they come")
+	cmd.Flags().IntVarP(&count, "count", "n", 0, "stop after this many events (0: no limit)")
+	cmd.Flags().Uint64Var(&since, "since", 0, "start at this event number (each event's number is its place in uplinkd's log of events)")
+	return cmd
+}

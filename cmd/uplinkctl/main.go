@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,7 +48,7 @@ default, --json for scripts.`,
 	f.BoolVar(&c.json, "json", false, "print JSON instead of tables")
 	root.AddCommand(c.statusCmd(), c.listCmd("vms", "the VMs: link, rates, allocation, drops, DoS state"),
 		c.listCmd("nics", "the NICs: link, failover state, rates, drops"), c.listCmd("teams", "the teams: policy, NICs, VMs"),
-		c.topCmd(), c.nicCmd(), c.vmCmd())
+		c.topCmd(), c.eventsCmd(), c.nicCmd(), c.vmCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -110,4 +111,30 @@ func (c *client) printJSON(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+type eventPage struct {
+	Events []json.RawMessage `json:"events"`
+	Next   uint64            `json:"next"`
+}
+
+// printEvent prints one event: as it is with --json, else its time, kind
+// and message.
+func (c *client) printEvent(raw json.RawMessage) {
+	if c.json {
+		var b bytes.Buffer
+		if json.Compact(&b, raw) != nil {
+			b.Write(raw)
+		}
+		fmt.Fprintln(c.out, b.String())
+		return
+	}
+	var e struct {
+		Time    time.Time `json:"time"`
+		Level   string    `json:"level"`
+		Event   string    `json:"event"`
+		Message string    `json:"message"`
+	}
+	json.Unmarshal(raw, &e)
+	fmt.Fprintf(c.out, "%s  %-5s  %-14s %s\n", e.Time.Local().Format("15:04:05.000"), e.Level, e.Event, e.Message)
 }

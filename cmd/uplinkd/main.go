@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/configs"
+	"github.com/uplinkd/uplinkd/ctrl/api"
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/plane"
 	"github.com/uplinkd/uplinkd/ctrl/vm"
@@ -38,7 +40,8 @@ leaves. Without --config it runs the embedded demo topology (two net_tap
 NICs, two VMs). It stops cleanly on SIGINT or SIGTERM.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logFormat, logLevel)
+			events := api.NewEventLog(1024)
+			log, err := newLogger(logFormat, logLevel, events)
 			if err != nil {
 				return err
 			}
@@ -53,7 +56,7 @@ NICs, two VMs). It stops cleanly on SIGINT or SIGTERM.`,
 				fmt.Println("config OK")
 				return nil
 			}
-			return run(cfg, log)
+			return run(cfg, log, events)
 		},
 	}
 	f := cmd.Flags()
@@ -74,7 +77,8 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-func newLogger(format, level string) (zerolog.Logger, error) {
+// newLogger logs to stderr in format, and every line's JSON to events too.
+func newLogger(format, level string, events io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		return zerolog.Logger{}, fmt.Errorf("--log-level: %w", err)
@@ -82,21 +86,22 @@ func newLogger(format, level string) (zerolog.Logger, error) {
 	// On a terminal the status line's message says it all; the per-VM and
 	// per-NIC objects are for JSON consumers.
 	var out = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", FieldsExclude: []string{"vms", "nics"}}
+	json := zerolog.New(zerolog.MultiLevelWriter(os.Stderr, events)).Level(lvl).With().Timestamp().Logger()
 	switch format {
 	case "json":
-		return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger(), nil
+		return json, nil
 	case "console":
 	case "auto":
 		if !isatty.IsTerminal(os.Stderr.Fd()) {
-			return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger(), nil
+			return json, nil
 		}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format: %q is not json, console or auto", format)
 	}
-	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+	return zerolog.New(zerolog.MultiLevelWriter(out, events)).Level(lvl).With().Timestamp().Logger(), nil
 }
 
-func run(cfg *config.Config, log zerolog.Logger) error {
+func run(cfg *config.Config, log zerolog.Logger, events *api.EventLog) error {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
@@ -110,7 +115,7 @@ func run(cfg *config.Config, log zerolog.Logger) error {
 	p.SetVMActions(vms)
 	opCtx, stopOps := context.WithCancel(ctx)
 	var ops sync.WaitGroup
-	runErr := operate(opCtx, &ops, &daemon{cfg: cfg, p: p, vms: vms}, log)
+	runErr := operate(opCtx, &ops, &daemon{cfg: cfg, p: p, vms: vms}, events, log)
 	if runErr == nil {
 		runErr = p.Run(ctx)
 	}

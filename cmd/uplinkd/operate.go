@@ -57,7 +57,7 @@ func (d *daemon) VMAction(name, action, host string) error {
 // until ctx ends. The socket failing is fatal (the operator could not
 // reach the daemon); the TCP endpoint failing is logged, and the data
 // plane runs on.
-func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, log zerolog.Logger) error {
+func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, events *api.EventLog, log zerolog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.New(d.p.MetricsReport, d.vms.Counts))
 	mh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -68,7 +68,7 @@ func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, log zerolog.Log
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := api.Serve(ctx, ln, api.Handler(d, mh, log)); err != nil {
+		if err := api.Serve(ctx, ln, api.Handler(d, mh, events, log)); err != nil {
 			log.Error().Err(err).Msg("API")
 		}
 	}()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -121,6 +122,23 @@ func TestUplinkctlDrivesARunningDaemon(t *testing.T) {
 		assert.Contains(t, out, c.want)
 	}
 
+	// events: what happened, and --follow for what happens next.
+	evs := mustCtl(t, l, "events")
+	assert.Regexp(t, `nic_state\s+NIC nic1 up -> failing \(admin down\)`, evs)
+	assert.Contains(t, evs, "VM vm1 migrate: ok")
+	assert.NotContains(t, evs, "status", "status lines are not events")
+	var page struct{ Next uint64 }
+	require.NoError(t, json.Unmarshal([]byte(apiGet(t, l, "/v1/events?since=18446744073709551615")), &page))
+	follow := exec.Command(bins.Ctl, "--socket", l.APISocket(), "events", "--follow", "--since", fmt.Sprint(page.Next), "--count", "1", "--json")
+	var followed strings.Builder
+	follow.Stdout = &followed
+	require.NoError(t, follow.Start())
+	mustCtl(t, l, "nic", "down", "nic2")
+	require.NoError(t, follow.Wait())
+	assert.Contains(t, followed.String(), `"event":"nic_state"`)
+	assert.Contains(t, followed.String(), `"nic":"nic2"`)
+	mustCtl(t, l, "nic", "up", "nic2")
+
 	// top: a screen per interval.
 	top := mustCtl(t, l, "top", "--iterations", "2", "--interval", "100ms")
 	assert.Equal(t, 2, strings.Count(top, "\033[H\033[2J"), "two screens")
@@ -129,19 +147,26 @@ func TestUplinkctlDrivesARunningDaemon(t *testing.T) {
 	d.Stop()
 }
 
-// scrape reads /metrics from the API socket.
-func scrape(t *testing.T, l *lab.Lab) map[string]*dto.MetricFamily {
+// apiGet reads path from the lab daemon's API socket.
+func apiGet(t *testing.T, l *lab.Lab, path string) string {
+	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", l.APISocket())
 	}}, Timeout: 10 * time.Second}
-	resp, err := c.Get("http://uplinkd/metrics")
+	resp, err := c.Get("http://uplinkd" + path)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	return string(body)
+}
+
+// scrape reads /metrics from the API socket.
+func scrape(t *testing.T, l *lab.Lab) map[string]*dto.MetricFamily {
+	body := apiGet(t, l, "/metrics")
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	families, err := p.TextToMetricFamilies(strings.NewReader(body))
 	require.NoError(t, err, "metrics parse:\n%s", body)
 	return families
 }

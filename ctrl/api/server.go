@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -53,9 +54,19 @@ func Listen(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Handler routes the API. metrics serves /metrics (nil: none).
-func Handler(b Backend, metrics http.Handler, log zerolog.Logger) http.Handler {
+// Handler routes the API. metrics serves /metrics, events /v1/events
+// (either nil: none).
+func Handler(b Backend, metrics http.Handler, events *EventLog, log zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	if events != nil {
+		// ?since=N&wait=30s: the events from N on, waiting for one.
+		mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+			since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+			wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
+			evs, next := events.Since(since, min(wait, time.Minute))
+			reply(w, http.StatusOK, map[string]any{"events": evs, "next": next})
+		})
+	}
 	read := func(path string, pick func(report.Report) any) {
 		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) { reply(w, http.StatusOK, pick(b.Report())) })
 	}
