@@ -52,7 +52,8 @@ type VMManager struct {
 	// MigrateTimeout bounds one attempt of a live migration.
 	MigrateTimeout time.Duration `mapstructure:"migrate_timeout"`
 	// Retries after a failed attempt, the n-th after n × RetryBackoff.
-	Retries      int           `mapstructure:"retries"`
+	Retries int `mapstructure:"retries"`
+	// RetryBackoff: retry n waits n times this long.
 	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
 	// DeprioritisedWeight is the CPU weight (cgroup v2 scale, 100 normal)
 	// of a deprioritised VM.
@@ -61,6 +62,7 @@ type VMManager struct {
 
 // Host is another host a VM may be migrated to.
 type Host struct {
+	// Name is how logs and uplinkctl vm migrate --host name the host.
 	Name string `mapstructure:"name"`
 	// Connection names the network the host is attached by; a VM under
 	// attack on one connection goes to a host on another.
@@ -77,27 +79,38 @@ type Host struct {
 type EAL struct {
 	// FilePrefix keeps this process's hugepage files and runtime directory
 	// apart from every other DPDK process on the host.
-	FilePrefix   string `mapstructure:"file_prefix"`
-	MainLcore    int    `mapstructure:"main_lcore"`
-	WorkerLcores []int  `mapstructure:"worker_lcores"`
+	FilePrefix string `mapstructure:"file_prefix"`
+	// MainLcore runs EAL's main thread and uplinkd's control plane.
+	MainLcore int `mapstructure:"main_lcore"`
+	// WorkerLcores run the polling workers, one core each (this version
+	// runs exactly one); no other thread of uplinkd runs there.
+	WorkerLcores []int `mapstructure:"worker_lcores"`
 	// WorkerThread is how a worker becomes a DPDK thread: "lcore" (an EAL
 	// lcore that calls into Go) or "registered" (a Go thread registered with
 	// rte_thread_register, which switches off DPDK multi-process tools).
 	// make bench measures both; lcore is the default.
-	WorkerThread string   `mapstructure:"worker_thread"`
-	MemoryMB     int      `mapstructure:"memory_mb"`
-	HugeDir      string   `mapstructure:"huge_dir"`
-	LogLevel     string   `mapstructure:"log_level"`
-	ExtraArgs    []string `mapstructure:"extra_args"`
+	WorkerThread string `mapstructure:"worker_thread"`
+	// MemoryMB is the hugepage memory EAL reserves (-m).
+	MemoryMB int `mapstructure:"memory_mb"`
+	// HugeDir is the hugetlbfs mount EAL's files go in.
+	HugeDir string `mapstructure:"huge_dir"`
+	// LogLevel is EAL's --log-level (notice, info, debug, or
+	// "lib.vhost.config:debug" for one component).
+	LogLevel string `mapstructure:"log_level"`
+	// ExtraArgs are appended to EAL's arguments as they are.
+	ExtraArgs []string `mapstructure:"extra_args"`
 }
 
 // Dataplane sizes the packet path.
 type Dataplane struct {
+	// MTU is the largest IP packet a frame may carry: longer frames are
+	// dropped as oversize (MTU + 14 bytes, + 4 with a VLAN tag).
 	MTU int `mapstructure:"mtu"`
 	// Mbufs in the packet pool.
 	Mbufs int `mapstructure:"mbufs"`
-	// RxDescriptors and TxDescriptors per hardware queue.
+	// RxDescriptors per hardware rx queue.
 	RxDescriptors int `mapstructure:"rx_descriptors"`
+	// TxDescriptors per hardware tx queue.
 	TxDescriptors int `mapstructure:"tx_descriptors"`
 	// TxQueueLen bounds each destination's software queue, in packets.
 	TxQueueLen int `mapstructure:"tx_queue_len"`
@@ -107,6 +120,7 @@ type Dataplane struct {
 
 // Status is the foreground status line.
 type Status struct {
+	// Interval between status lines (0: none); --status-interval overrides.
 	Interval time.Duration `mapstructure:"interval"`
 }
 
@@ -125,16 +139,24 @@ type Resources struct {
 
 // Team is a set of NICs that a set of VMs share.
 type Team struct {
-	Name   string `mapstructure:"name"`
+	// Name is what NICs and VMs name to join the team.
+	Name string `mapstructure:"name"`
+	// Policy picks each VM's packets' NIC: src-mac-hash, vm-affinity,
+	// flow-hash, round-robin, least-pending, load-based or
+	// explicit-failover.
 	Policy string `mapstructure:"policy"`
 	// Active and Standby order the NICs for explicit-failover; NICs of the
 	// team in neither list are appended to Standby in config order.
-	Active  []string `mapstructure:"active"`
+	Active []string `mapstructure:"active"`
+	// Standby lists the NICs explicit-failover uses when no Active one is
+	// usable, in order.
 	Standby []string `mapstructure:"standby"`
 	// RebalanceThreshold and RebalanceHold drive load-based: a NIC above
 	// this utilisation for this long has a VM moved off it.
-	RebalanceThreshold float64       `mapstructure:"rebalance_threshold"`
-	RebalanceHold      time.Duration `mapstructure:"rebalance_hold"`
+	RebalanceThreshold float64 `mapstructure:"rebalance_threshold"`
+	// RebalanceHold: how long a NIC must stay above the threshold (unset:
+	// 30ms).
+	RebalanceHold time.Duration `mapstructure:"rebalance_hold"`
 	// DownDelay: a failure must last this long before a NIC is down; its
 	// traffic moves away at once regardless ("failing over").
 	DownDelay time.Duration `mapstructure:"down_delay"`
@@ -149,7 +171,9 @@ type Team struct {
 	// BeaconMisses intervals (unset: 3) while its link is up has failed.
 	// It needs the team's NICs on one layer-2 segment.
 	BeaconInterval time.Duration `mapstructure:"beacon_interval"`
-	BeaconMisses   int           `mapstructure:"beacon_misses"`
+	// BeaconMisses: intervals without a beacon before a NIC has failed
+	// (unset: 3).
+	BeaconMisses int `mapstructure:"beacon_misses"`
 	// Connection names the upstream network the team's NICs attach to
 	// (default: the team's name); a VM attacked through it is migrated to
 	// a host on another.
@@ -164,9 +188,13 @@ type Team struct {
 
 // NIC is a physical port: a PCI device or a vdev.
 type NIC struct {
+	// Name is how logs, status, the API and teams name the NIC.
 	Name string `mapstructure:"name"`
-	PCI  string `mapstructure:"pci"`
+	// PCI is the NIC's PCI address (0000:3b:00.0); or Vdev.
+	PCI string `mapstructure:"pci"`
+	// Vdev is a DPDK virtual device string (net_tap0,iface=dtap0); or PCI.
 	Vdev string `mapstructure:"vdev"`
+	// Team is the team the NIC belongs to.
 	Team string `mapstructure:"team"`
 	// Speed is the capacity uplinkd schedules the NIC at; unset, the
 	// link's reported speed. Set it below line rate to shape a NIC to a
@@ -176,13 +204,21 @@ type NIC struct {
 
 // VM is a virtual machine's vNIC, a vhost-user port.
 type VM struct {
-	Name   string   `mapstructure:"name"`
-	Socket string   `mapstructure:"socket"`
-	Mode   string   `mapstructure:"mode"`
-	MACs   []string `mapstructure:"macs"`
-	Team   string   `mapstructure:"team"`
+	// Name is how logs, status, the API and the VM manager name the VM.
+	Name string `mapstructure:"name"`
+	// Socket is the vhost-user socket of the VM's vNIC.
+	Socket string `mapstructure:"socket"`
+	// Mode "server" (default): uplinkd serves Socket and the hypervisor
+	// connects; "client": the hypervisor serves it.
+	Mode string `mapstructure:"mode"`
+	// MACs are the VM's source MACs: a frame from another is dropped as
+	// spoofed; frames to them are delivered to the VM.
+	MACs []string `mapstructure:"macs"`
+	// Team is the team whose NICs carry the VM's traffic.
+	Team string `mapstructure:"team"`
 	// Limit and LimitPPS cap the VM's egress (0: none).
-	Limit    BitRate    `mapstructure:"limit"`
+	Limit BitRate `mapstructure:"limit"`
+	// LimitPPS caps the VM's egress in packets/s (0: none).
 	LimitPPS PacketRate `mapstructure:"limit_pps"`
 	// Reservation is egress capacity the VM gets whenever it wants it.
 	Reservation BitRate `mapstructure:"reservation"`
@@ -204,9 +240,12 @@ type VM struct {
 	QMP string `mapstructure:"qmp"`
 	// LibvirtURI, LibvirtSocket and Domain reach the VM through libvirtd
 	// (driver libvirt); Domain defaults to the VM's name.
-	LibvirtURI    string `mapstructure:"libvirt_uri"`
+	LibvirtURI string `mapstructure:"libvirt_uri"`
+	// LibvirtSocket is libvirtd's unix socket (default
+	// /var/run/libvirt/libvirt-sock).
 	LibvirtSocket string `mapstructure:"libvirt_socket"`
-	Domain        string `mapstructure:"domain"`
+	// Domain is the libvirt domain (default: the VM's name).
+	Domain string `mapstructure:"domain"`
 	// Exec is the hook command (driver exec), run with the action, the VM
 	// and the action's arguments appended.
 	Exec []string `mapstructure:"exec"`

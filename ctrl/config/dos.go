@@ -20,12 +20,18 @@ type DoS struct {
 	Hold time.Duration `mapstructure:"hold"`
 	// Enter thresholds, of traffic from the network to the VM (0: not
 	// watched). Sources counts distinct source addresses per window.
-	PPS              PacketRate `mapstructure:"pps"`
-	BPS              BitRate    `mapstructure:"bps"`
-	SYNPPS           PacketRate `mapstructure:"syn_pps"`
-	FragmentsPPS     PacketRate `mapstructure:"fragments_pps"`
+	PPS PacketRate `mapstructure:"pps"`
+	// BPS: enter threshold in bit/s of traffic to the VM (0: not watched).
+	BPS BitRate `mapstructure:"bps"`
+	// SYNPPS: enter threshold in TCP SYNs without ACK per second.
+	SYNPPS PacketRate `mapstructure:"syn_pps"`
+	// FragmentsPPS: enter threshold in IP fragments per second.
+	FragmentsPPS PacketRate `mapstructure:"fragments_pps"`
+	// AmplificationPPS: enter threshold in UDP frames per second from the
+	// amplification ports (53, 123, 161, 389, 1900, 11211).
 	AmplificationPPS PacketRate `mapstructure:"amplification_pps"`
-	Sources          int        `mapstructure:"sources"`
+	// Sources: enter threshold in distinct source addresses per window.
+	Sources int `mapstructure:"sources"`
 	// LeaveRatio: each leave threshold is its enter threshold times this.
 	LeaveRatio float64 `mapstructure:"leave_ratio"`
 	// Responses, carried out in order when an attack starts and undone
