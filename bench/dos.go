@@ -30,35 +30,7 @@ func measureDetection(dir string) (time.Duration, error) {
 	defer cleanPrefix(prefix)
 	sock := filepath.Join(dir, "dos-vm1.sock")
 	os.Remove(sock)
-	cfg := filepath.Join(dir, "dos.toml")
-	check(os.WriteFile(cfg, []byte(fmt.Sprintf(`
-[eal]
-file_prefix = %q
-memory_mb = 256
-[api]
-socket = %q
-[metrics]
-listen = ""
-[dos]
-enabled = true
-syn_pps = "5k"
-[[teams]]
-name = "t"
-policy = "src-mac-hash"
-[[nics]]
-name = "nic1"
-vdev = "net_tap0,iface=dtap0"
-team = "t"
-[[nics]]
-name = "nic2"
-vdev = "net_tap1,iface=dtap1"
-team = "t"
-[[vms]]
-name = "vm1"
-socket = %q
-macs = [%q]
-team = "t"
-`, prefix, filepath.Join(dir, "api.sock"), sock, foMAC)), 0o600))
+	cfg := writeTapTeamConfig(dir, "dos", prefix, sock, "[dos]\nenabled = true\nsyn_pps = \"5k\"", `policy = "src-mac-hash"`)
 	var out strings.Builder
 	sw := exec.Command("ip", "netns", "exec", ns, "taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"),
 		"--config", cfg, "--log-format", "json", "--status-interval", "0")

@@ -303,34 +303,7 @@ func startFailoverSwitch(dir, ns, peer, prefix, sock string, out *strings.Builde
 	var sw *exec.Cmd
 	switch peer {
 	case "uplinkd":
-		cfg := filepath.Join(dir, "fo.toml")
-		check(os.WriteFile(cfg, []byte(fmt.Sprintf(`
-[eal]
-file_prefix = %q
-memory_mb = 256
-[api]
-socket = %q
-[metrics]
-listen = ""
-[[teams]]
-name = "t"
-policy = "explicit-failover"
-active = ["nic1"]
-standby = ["nic2"]
-[[nics]]
-name = "nic1"
-vdev = "net_tap0,iface=dtap0"
-team = "t"
-[[nics]]
-name = "nic2"
-vdev = "net_tap1,iface=dtap1"
-team = "t"
-[[vms]]
-name = "vm1"
-socket = %q
-macs = [%q]
-team = "t"
-`, prefix, filepath.Join(dir, "api.sock"), sock, foMAC)), 0o600))
+		cfg := writeTapTeamConfig(dir, "fo", prefix, sock, "", "policy = \"explicit-failover\"\nactive = [\"nic1\"]\nstandby = [\"nic2\"]")
 		sw = exec.Command("ip", "netns", "exec", ns, "taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"),
 			"--config", cfg, "--log-format", "json", "--status-interval", "0")
 	case "testpmd-bond":
@@ -355,15 +328,7 @@ team = "t"
 	return func() {
 		once.Do(func() {
 			stdin.Close()
-			sw.Process.Signal(unix.SIGTERM)
-			done := make(chan struct{})
-			go func() { sw.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				sw.Process.Kill()
-				<-done
-			}
+			stopProcess(sw)
 		})
 	}, nil
 }
@@ -412,4 +377,39 @@ func stats3(v []float64) string {
 func stats0(v []float64) string {
 	m := stats(v)
 	return fmt.Sprintf("%.0f / %.0f / %.0f", m.min, m.med, m.max)
+}
+
+// writeTapTeamConfig writes dir/name.toml: uplinkd with its API in dir,
+// one VM on sock, and a team with teamKeys of the two taps dtap0 and
+// dtap1 (in the namespace uplinkd runs in); top is extra tables. It
+// returns the file's path.
+func writeTapTeamConfig(dir, name, prefix, sock, top, teamKeys string) string {
+	cfg := filepath.Join(dir, name+".toml")
+	check(os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[eal]
+file_prefix = %q
+memory_mb = 256
+[api]
+socket = %q
+[metrics]
+listen = ""
+%s
+[[teams]]
+name = "t"
+%s
+[[nics]]
+name = "nic1"
+vdev = "net_tap0,iface=dtap0"
+team = "t"
+[[nics]]
+name = "nic2"
+vdev = "net_tap1,iface=dtap1"
+team = "t"
+[[vms]]
+name = "vm1"
+socket = %q
+macs = [%q]
+team = "t"
+`, prefix, filepath.Join(dir, name+"-api.sock"), top, teamKeys, sock, foMAC)), 0o600))
+	return cfg
 }

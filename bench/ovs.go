@@ -155,15 +155,21 @@ func (o *ovs) stop() {
 		if c == nil || c.Process == nil || c.ProcessState != nil {
 			continue
 		}
-		c.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			c.Process.Kill()
-			<-done
-		}
+		stopProcess(c)
+	}
+}
+
+// stopProcess ends a process this bench started: SIGTERM, then SIGKILL
+// after 10 s.
+func stopProcess(c *exec.Cmd) {
+	c.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.Process.Kill()
+		<-done
 	}
 }
 

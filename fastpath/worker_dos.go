@@ -61,6 +61,9 @@ func countDoS(c *Counters, sk *Sketch, base Counter, pkts []*dpdk.Mbuf) {
 // admitIngress counts a frame from the network to VM v and applies the
 // rate-limit response; false means it was dropped (and counted).
 func (w *Worker) admitIngress(vm *VM, v int, m *dpdk.Mbuf) bool {
+	if !vm.DoSWatch && vm.AttackClasses == 0 {
+		return true // another VM is watched: this one's frames are not parsed
+	}
 	class, h, ok := ClassifyDoS(m.Data())
 	if !ok {
 		return true

@@ -33,7 +33,7 @@ func (c *client) printVMs(r report.Report) {
 		}
 		alloc := "-"
 		if v.AllocBPS > 0 {
-			alloc = si(v.AllocBPS)
+			alloc = report.SI(v.AllocBPS)
 		}
 		dos := "-"
 		if v.DoS != nil {
@@ -42,7 +42,7 @@ func (c *client) printVMs(r report.Report) {
 				dos = "UNDER ATTACK"
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, v.Team, link, si(v.OutPPS), si(v.InPPS), si(v.OutBPS),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, v.Team, link, report.SI(v.OutPPS), report.SI(v.InPPS), report.SI(v.OutBPS),
 			alloc, v.OutPkts, v.InPkts, dos, drops(v.Drops))
 	}
 	w.Flush()
@@ -60,8 +60,8 @@ func (c *client) printNICs(r report.Report) {
 		if n.AdminUp {
 			admin = "up"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", name, n.Team, link, admin, n.State, si(n.TxPPS), si(n.RxPPS),
-			si(n.TxBPS), n.TxPkts, n.RxPkts, n.Rerouted, n.Announced, drops(n.Drops))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", name, n.Team, link, admin, n.State, report.SI(n.TxPPS), report.SI(n.RxPPS),
+			report.SI(n.TxBPS), n.TxPkts, n.RxPkts, n.Rerouted, n.Announced, drops(n.Drops))
 	}
 	w.Flush()
 }
@@ -92,17 +92,4 @@ func drops(d map[string]uint64) string {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, d[k]))
 	}
 	return strings.Join(parts, " ")
-}
-
-// si formats a rate compactly: 950, 12.3k, 4.56M, 10.0G.
-func si(v float64) string {
-	switch {
-	case v >= 1e9:
-		return fmt.Sprintf("%.1fG", v/1e9)
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }

@@ -1,7 +1,6 @@
 package plane
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"time"
@@ -63,21 +62,8 @@ func newDoSGuard(c *config.Config) *dosGuard {
 	return g
 }
 
-// runDoS is the detector's loop: every few milliseconds it reads the
-// watched VMs' counters and answers the attacks that start or end.
-func (p *Plane) runDoS(ctx context.Context) {
-	t := time.NewTicker(p.dos.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			p.dosStep(now)
-		}
-	}
-}
-
+// dosStep is the detector's loop body (every few milliseconds): it reads
+// the watched VMs' counters and answers the attacks that start or end.
 func (p *Plane) dosStep(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -31,23 +31,13 @@ func (p *Plane) Run(ctx context.Context) error {
 		return err
 	}
 	defer dpdk.StopPollingLinks()
+	var loops sync.WaitGroup
+	defer loops.Wait()
 	if p.needsResourceLoop() {
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.runResources(ctx)
-		}()
-		defer wg.Wait()
+		loops.Go(func() { every(ctx, p.cfg.Resources.Interval, p.resourceStep) })
 	}
 	if p.dos.watched {
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.runDoS(ctx)
-		}()
-		defer wg.Wait()
+		loops.Go(func() { every(ctx, p.dos.every, p.dosStep) })
 	}
 	poll := time.NewTicker(safetyPoll)
 	defer poll.Stop()
@@ -195,4 +185,19 @@ func (p *Plane) delayTimer() <-chan time.Time {
 		return nil
 	}
 	return time.After(time.Until(d))
+}
+
+// every calls step with the time every period until ctx ends: the
+// resource manager's and the DoS detector's loops.
+func every(ctx context.Context, period time.Duration, step func(time.Time)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			step(now)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package plane
 
 import (
-	"context"
 	"math"
 	"time"
 
@@ -99,20 +98,6 @@ func newEstimator(n int) *resource.Estimator {
 	e := resource.NewEstimator(n)
 	e.Tau = demandTau
 	return e
-}
-
-// runResources is the resource manager's loop.
-func (p *Plane) runResources(ctx context.Context) {
-	t := time.NewTicker(p.cfg.Resources.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			p.resourceStep(now)
-		}
-	}
 }
 
 // resourceStep is one round of the resource manager.

@@ -2,6 +2,7 @@ package plane
 
 import (
 	"fmt"
+	"github.com/uplinkd/uplinkd/ctrl/report"
 	"strings"
 )
 
@@ -24,7 +25,7 @@ func (s *statusPrinter) print() {
 	var line strings.Builder
 	for _, vm := range snap.VMs {
 		v := r.VMs[vm.Name]
-		fmt.Fprintf(&line, "%s out %s in %s | ", vm.Name, si(v.OutPPS), si(v.InPPS))
+		fmt.Fprintf(&line, "%s out %s in %s | ", vm.Name, report.SI(v.OutPPS), report.SI(v.InPPS))
 	}
 	for _, n := range snap.NICs {
 		x := r.NICs[n.Name]
@@ -32,7 +33,7 @@ func (s *statusPrinter) print() {
 		if x.LinkUp {
 			link = "up"
 		}
-		fmt.Fprintf(&line, "%s %s tx %s rx %s | ", n.Name, link, si(x.TxPPS), si(x.RxPPS))
+		fmt.Fprintf(&line, "%s %s tx %s rx %s | ", n.Name, link, report.SI(x.TxPPS), report.SI(x.RxPPS))
 	}
 	p.log.Info().Str("event", "status").Interface("vms", r.VMs).Interface("nics", r.NICs).
 		Uint32("mbufs_in_use", r.MbufsInUse).
@@ -41,15 +42,4 @@ func (s *statusPrinter) print() {
 		Float64("max_loop_gap_us", r.MaxLoopGapUS).
 		Float64("recent_max_loop_gap_us", r.RecentMaxLoopGapUS).
 		Msg(line.String() + "pps")
-}
-
-// si formats a rate compactly: 950, 12.3k, 4.56M.
-func si(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }

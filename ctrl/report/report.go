@@ -4,7 +4,10 @@
 // without DPDK.
 package report
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Report is the daemon's state and counters at one moment: what the status
 // line logs, the API serves and the metrics export. Rates are over the
@@ -80,4 +83,17 @@ type TeamReport struct {
 	NICs   []string `json:"nics"`
 	Up     []string `json:"usable_nics"`
 	VMs    []string `json:"vms"`
+}
+
+// SI formats a rate compactly: 950, 12.3k, 4.56M, 10.0G.
+func SI(v float64) string {
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.1fG", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
