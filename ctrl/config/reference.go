@@ -33,7 +33,9 @@ func Reference(srcDir string) (string, error) {
 # it means. Generated from the schema in ctrl/config (go generate
 # ./ctrl/config); do not edit. Keys with a default are shown set to it;
 # keys without one are commented out. Rates take SI prefixes ("10G",
-# "1.5M"), durations Go's units ("10ms", "2s").
+# "1.5M"), durations Go's units ("10ms", "2s"). Each key says whether a
+# running uplinkd takes a new value on reload (SIGHUP or uplinkctl reload)
+# or needs a restart.
 `)
 	writeTable(&b, reflect.TypeOf(Config{}), "", docs, v)
 	return b.String(), nil
@@ -117,7 +119,7 @@ func writeTable(b *strings.Builder, t reflect.Type, prefix string, docs map[stri
 			doc = "UNDOCUMENTED"
 		}
 		writeComment(b, doc)
-		fmt.Fprintf(b, "# type: %s\n", typeName(ft))
+		fmt.Fprintf(b, "# type: %s; %s\n", typeName(ft), reloadNote(full))
 		if val := v.Get(full); val != nil && !strings.Contains(prefix, "[") {
 			fmt.Fprintf(b, "%s = %s\n\n", key, tomlValue(val, ft))
 		} else {
@@ -138,6 +140,14 @@ func writeTable(b *strings.Builder, t reflect.Type, prefix string, docs map[stri
 			writeTable(b, s.typ, s.key, docs, v)
 		}
 	}
+}
+
+// reloadNote says whether a reload changes the key.
+func reloadNote(key string) string {
+	if KeyReloads(key) {
+		return "reloads (SIGHUP, uplinkctl reload)"
+	}
+	return "fixed while uplinkd runs"
 }
 
 func writeComment(b *strings.Builder, doc string) {

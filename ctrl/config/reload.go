@@ -1,0 +1,146 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+)
+
+// Reloadable are the keys a running uplinkd takes from a new config (on
+// SIGHUP or uplinkctl reload) without stopping traffic: policy, shares,
+// limits and responses. A pattern covers its key and everything under it;
+// "[]" stands for any index. Every other key is fixed while uplinkd runs,
+// for the reason fixedReasons gives: ports, queues, threads and sockets
+// are set up once at start.
+var Reloadable = []string{
+	"resources.interval",
+	"resources.over_allocation_after",
+	"resources.over_allocation_action",
+	"dos",
+	"hosts",
+	"teams[].policy",
+	"teams[].active",
+	"teams[].standby",
+	"teams[].rebalance_threshold",
+	"teams[].rebalance_hold",
+	"teams[].down_delay",
+	"teams[].up_delay",
+	"teams[].failback",
+	"teams[].connection",
+	"teams[].dos_standby",
+	"teams[].dos",
+	"nics[].speed",
+	"vms[].macs",
+	"vms[].limit",
+	"vms[].limit_pps",
+	"vms[].reservation",
+	"vms[].shares",
+	"vms[].priority",
+	"vms[].preferred_nic",
+	"vms[].suspend_on_failover",
+	"vms[].dos",
+}
+
+// fixedReasons say why a key cannot change while uplinkd runs, by the
+// longest matching pattern.
+var fixedReasons = map[string]string{
+	"eal":            "EAL is initialised once, at start",
+	"dataplane":      "ports, queues and the mbuf pool are set up at start",
+	"status":         "the status line is set up at start",
+	"vm_manager":     "the VM manager's policy is set at start",
+	"api":            "the API socket stays where its clients reach it",
+	"metrics":        "the metrics listener is bound at start",
+	"teams":          "teams are set up at start; adding, removing or reordering one needs a restart",
+	"teams[].name":   "teams are set up at start; renaming one needs a restart",
+	"teams[].beacon": "beacon probing is set up at start",
+	"nics":           "NICs are attached at start; only their speed reloads",
+	"vms":            "VM ports are set up at start; adding, removing or reordering one needs a restart",
+	"vms[].name":     "VM ports are set up at start; renaming one needs a restart",
+	"vms[].socket":   "the VM's vhost-user port is set up at start",
+	"vms[].mode":     "the VM's vhost-user port is set up at start",
+	"vms[].team":     "moving a VM to another team needs a restart",
+	"vms[].driver":   "the VM's action driver is set up at start",
+	"vms[].qmp":      "the VM's action driver is set up at start",
+	"vms[].libvirt":  "the VM's action driver is set up at start",
+	"vms[].domain":   "the VM's action driver is set up at start",
+	"vms[].exec":     "the VM's action driver is set up at start",
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
+
+// pattern turns a key (vms[1].limit) into its pattern (vms[].limit).
+func pattern(key string) string { return indexRE.ReplaceAllString(key, "[]") }
+
+// covers says whether pattern p covers key pattern k: k is p or under it.
+func covers(p, k string) bool {
+	return k == p || strings.HasPrefix(k, p+".") || strings.HasPrefix(k, p+"[")
+}
+
+// KeyReloads says whether a key (with or without indexes) can change on
+// reload.
+func KeyReloads(key string) bool {
+	k := pattern(key)
+	for _, p := range Reloadable {
+		if covers(p, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func fixedReason(key string) string {
+	k, best, why := pattern(key), "", "it is set up at start"
+	for p, r := range fixedReasons {
+		// Prefix, not covers: "teams[].beacon" covers beacon_interval.
+		if strings.HasPrefix(k, p) && len(p) > len(best) {
+			best, why = p, r
+		}
+	}
+	return why
+}
+
+// Diff lists the keys whose values differ between old and next, in
+// schema order: leaves by name (vms[1].limit), and a list of tables whose
+// length changed by the list's name (hosts).
+func Diff(old, next *Config) []string {
+	var keys []string
+	diff(reflect.ValueOf(*old), reflect.ValueOf(*next), "", &keys)
+	return keys
+}
+
+func diff(a, b reflect.Value, prefix string, keys *[]string) {
+	t := a.Type()
+	switch {
+	case t.Kind() == reflect.Struct && t != durationType:
+		for i := 0; i < t.NumField(); i++ {
+			key := strings.TrimPrefix(prefix+"."+t.Field(i).Tag.Get("mapstructure"), ".")
+			diff(a.Field(i), b.Field(i), key, keys)
+		}
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		if a.Len() != b.Len() {
+			*keys = append(*keys, prefix)
+			return
+		}
+		for i := 0; i < a.Len(); i++ {
+			diff(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", prefix, i), keys)
+		}
+	default:
+		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+			*keys = append(*keys, prefix)
+		}
+	}
+}
+
+// CheckReload compares a running config with a new one and returns the
+// keys that changed, or a *KeyError naming the first changed key a reload
+// cannot apply, and why. next must have passed Validate.
+func CheckReload(old, next *Config) ([]string, error) {
+	changed := Diff(old, next)
+	for _, k := range changed {
+		if !KeyReloads(k) {
+			return nil, &KeyError{Key: k, Reason: "cannot change while uplinkd runs (" + fixedReason(k) + "); restart uplinkd to change it"}
+		}
+	}
+	return changed, nil
+}
