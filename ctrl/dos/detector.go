@@ -103,6 +103,22 @@ func New(cfg []Config) *Detector {
 	return &Detector{cfg: cfg, vms: make([]vmState, len(cfg))}
 }
 
+// SetConfig changes VM v's settings (a config reload) and keeps what was
+// measured: the smoothed rates carry on under the new thresholds. A VM
+// under attack that is no longer watched has its attack ended, returned
+// as ev (ok); one still watched ends by the new leave thresholds.
+func (d *Detector) SetConfig(v int, c Config, now time.Time) (ev Event, ok bool) {
+	d.cfg[v] = c
+	st := &d.vms[v]
+	if c.Watching() || !st.attacked {
+		return Event{}, false
+	}
+	m := st.lastHot
+	ev = Event{VM: v, At: now, Metric: m, Value: st.rate[m], Since: st.since}
+	*st = vmState{}
+	return ev, true
+}
+
 // Attacked says whether VM v is under attack now.
 func (d *Detector) Attacked(v int) bool { return d.vms[v].attacked }
 

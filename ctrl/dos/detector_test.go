@@ -115,3 +115,30 @@ func TestRestartedCountersDoNotLookLikeAFlood(t *testing.T) {
 	f.s = Sample{} // the worker restarted: counters back to 0
 	assert.Empty(t, f.run(time.Second, 1000, 1000, 5))
 }
+
+func TestANewConfigKeepsWhatWasMeasured(t *testing.T) {
+	f := newFeed(synConfig())
+	f.run(time.Second, 50000, 3000, 20)
+	assert.False(t, f.d.Attacked(0))
+	rate := f.d.Rate(0, SYN)
+
+	// A lower SYN threshold: the rate already measured crosses it at the
+	// next sample, without a new warm-up.
+	lower := synConfig()
+	lower.Thresholds[SYN] = Threshold{Enter: 2000, Leave: 1000}
+	_, ended := f.d.SetConfig(0, lower, f.now)
+	assert.False(t, ended)
+	assert.InDelta(t, rate, f.d.Rate(0, SYN), 1)
+	evs := f.run(5*time.Millisecond, 50000, 3000, 20)
+	require.Len(t, evs, 1)
+	assert.True(t, evs[0].Start)
+
+	// Watching switched off under attack ends the attack at once.
+	ev, ended := f.d.SetConfig(0, Config{}, f.now)
+	require.True(t, ended)
+	assert.False(t, ev.Start)
+	assert.Equal(t, SYN, ev.Metric)
+	assert.Equal(t, evs[0].At, ev.Since)
+	assert.False(t, f.d.Attacked(0))
+	assert.Empty(t, f.run(time.Second, 50000, 40000, 2000), "not watched")
+}

@@ -131,6 +131,11 @@ func New(n int, cfg Config, now time.Time) *Machine {
 	return m
 }
 
+// SetConfig changes the delays and failback (a config reload). A delay
+// already running keeps its deadline; the new values apply to the
+// failures and recoveries that start from now on.
+func (m *Machine) SetConfig(cfg Config) { m.cfg = cfg }
+
 // Step applies one event at time now and returns the transitions it caused,
 // nil if none. Delays that expired by now are applied first (see Tick), so
 // a delay expiring exactly at now wins over the event. An event for a NIC

@@ -255,3 +255,18 @@ func TestFlapStorm(t *testing.T) {
 	assert.Equal(t, all[len(all)-1].At.Sub(t0), sum, "durations sum to the elapsed time")
 	assert.Equal(t, 1, ups, "the up-delay never elapsed during the storm")
 }
+
+func TestSetConfigAppliesToDelaysStartingAfter(t *testing.T) {
+	m := New(2, Config{DownDelay: 30 * ms, Failback: true}, t0)
+	m.Step(at(0), Event{NIC: 0, Kind: LinkDown})
+	m.SetConfig(Config{DownDelay: 200 * ms, Failback: false})
+	assert.Equal(t, []string{"failing>down:down-delay elapsed"}, short(m.Tick(at(30*ms))), "a running delay keeps its deadline")
+
+	m.Step(at(40*ms), Event{NIC: 1, Kind: LinkDown})
+	assert.Empty(t, m.Tick(at(100*ms)), "the new, longer down-delay")
+	assert.Equal(t, []string{"failing>down:down-delay elapsed"}, short(m.Tick(at(240*ms))))
+
+	m.Step(at(300*ms), Event{NIC: 0, Kind: LinkUp})
+	m.Tick(at(300 * ms))
+	assert.True(t, m.Standby(0), "failback off now")
+}

@@ -30,11 +30,26 @@ func (m *Manager) OverAllocated(vm string, d resource.Decision) {
 	}
 }
 
+// Hosts are the migration targets now.
+func (m *Manager) Hosts() []Host {
+	m.hostsMu.Lock()
+	defer m.hostsMu.Unlock()
+	return m.hosts
+}
+
+// SetHosts replaces the migration targets (a config reload); requests
+// already queued keep the host they were given.
+func (m *Manager) SetHosts(hosts []Host) {
+	m.hostsMu.Lock()
+	m.hosts = hosts
+	m.hostsMu.Unlock()
+}
+
 // MigrateAway migrates vm to a host not attached by connection avoid
 // ("" for any), the one with the most spare capacity. With no such host
 // the request is logged as failed.
 func (m *Manager) MigrateAway(vm, avoid, reason string) {
-	h, ok := SelectHost(m.hosts, avoid, 0)
+	h, ok := SelectHost(m.Hosts(), avoid, 0)
 	if !ok {
 		m.log.Error().Str("event", "vm_action").Str("vm", vm).Str("action", string(Migrate)).Str("reason", reason).
 			Str("avoid_connection", avoid).Str("result", string(Failed)).Msg("no host to migrate to")

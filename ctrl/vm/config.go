@@ -15,10 +15,17 @@ func FromConfig(c *config.Config) Options {
 	for _, v := range c.VMs {
 		o.Drivers[v.Name] = driverFor(v)
 	}
-	for _, h := range c.Hosts {
-		o.Hosts = append(o.Hosts, Host{Name: h.Name, Connection: h.Connection, URI: h.URI, Spare: float64(h.Spare)})
-	}
+	o.Hosts = HostsFromConfig(c)
 	return o
+}
+
+// HostsFromConfig are the config's [[hosts]] as migration targets.
+func HostsFromConfig(c *config.Config) []Host {
+	var hosts []Host
+	for _, h := range c.Hosts {
+		hosts = append(hosts, Host{Name: h.Name, Connection: h.Connection, URI: h.URI, Spare: float64(h.Spare)})
+	}
+	return hosts
 }
 
 func driverFor(v config.VM) Driver {

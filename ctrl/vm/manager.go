@@ -59,11 +59,13 @@ var ErrQueueFull = errors.New("request queue full")
 type Manager struct {
 	log    zerolog.Logger
 	policy Policy
-	hosts  []Host
-	vms    map[string]*runner
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// hostsMu guards hosts, which a config reload replaces.
+	hostsMu sync.Mutex
+	hosts   []Host
+	vms     map[string]*runner
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 	// onResult, when set, sees every Result (metrics, tests).
 	onResult func(Result)
 }

@@ -230,3 +230,15 @@ func TestNiceForWeight(t *testing.T) {
 	assert.Equal(t, -20, niceForWeight(10000))
 	assert.Less(t, niceForWeight(50), niceForWeight(20))
 }
+
+func TestReloadedHostsAreWhereVMsMigrate(t *testing.T) {
+	d := &scripted{}
+	m, results := rig(t, quick, d, Host{Name: "b", Connection: "net-a", URI: "tcp:b", Spare: 1e9})
+	m.MigrateAway("a", "net-a", "dos")
+	assert.Empty(t, d.Calls(), "no host off net-a yet")
+	m.SetHosts([]Host{{Name: "c", Connection: "net-c", URI: "tcp:c", Spare: 1e9}})
+	m.MigrateAway("a", "net-a", "dos")
+	r := next(t, results)
+	assert.Equal(t, OK, r.Outcome)
+	assert.Equal(t, "c", r.Request.Host.Name)
+}
