@@ -21,9 +21,12 @@ type dosGuard struct {
 	// Per VM: under attack now (as answered), the fast-path responses in
 	// force, and attacks seen.
 	attacked []bool
-	limit    []bool
-	hold     []time.Duration
-	attacks  []uint64
+	// responding[v]: the responses v's attack got at its start, undone at
+	// its end even if a reload changed the VM's responses meanwhile.
+	responding [][]string
+	limit      []bool
+	hold       []time.Duration
+	attacks    []uint64
 	// protecting[v]: the VMs suspended to protect them from v's attack.
 	protecting [][]int
 	// evacuatedBy[t]: VMs of team t whose attacks moved the team onto its
@@ -39,27 +42,38 @@ const (
 )
 
 func newDoSGuard(c *config.Config) *dosGuard {
-	g := &dosGuard{cfg: make([]config.DoS, len(c.VMs)), attacked: make([]bool, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
+	g := &dosGuard{cfg: make([]config.DoS, len(c.VMs)), attacked: make([]bool, len(c.VMs)), responding: make([][]string, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
 		attacks: make([]uint64, len(c.VMs)), protecting: make([][]int, len(c.VMs)),
 		evacuatedBy: make([]int, len(c.Teams)), evacuated: make([]bool, len(c.NICs)), every: dosTickMax}
-	det := make([]dos.Config, len(c.VMs))
+	g.det = dos.New(make([]dos.Config, len(c.VMs)))
+	g.configure(c, time.Time{})
+	return g
+}
+
+// configure takes each VM's effective DoS settings from c into the guard
+// and the detector, keeping what the detector measured. It returns the
+// attacks that ended because their VM is no longer watched; the caller
+// answers them.
+func (g *dosGuard) configure(c *config.Config, now time.Time) (ended []dos.Event) {
+	g.watched, g.every = false, dosTickMax
 	for v := range c.VMs {
 		d := c.DoSFor(v)
 		g.cfg[v] = d
-		if !d.On() {
-			continue
+		var dc dos.Config
+		if d.On() {
+			g.watched = true
+			g.every = min(g.every, max(dosTickMin, d.Window/2))
+			dc.Window, dc.Hold = d.Window, d.Hold
+			for m, enter := range map[dos.Metric]float64{dos.PPS: float64(d.PPS), dos.BPS: float64(d.BPS), dos.SYN: float64(d.SYNPPS),
+				dos.Fragments: float64(d.FragmentsPPS), dos.Amplification: float64(d.AmplificationPPS), dos.Sources: float64(d.Sources)} {
+				dc.Thresholds[m] = dos.Threshold{Enter: enter, Leave: enter * d.LeaveRatio}
+			}
 		}
-		g.watched = true
-		g.every = min(g.every, max(dosTickMin, d.Window/2))
-		dc := &det[v]
-		dc.Window, dc.Hold = d.Window, d.Hold
-		for m, enter := range map[dos.Metric]float64{dos.PPS: float64(d.PPS), dos.BPS: float64(d.BPS), dos.SYN: float64(d.SYNPPS),
-			dos.Fragments: float64(d.FragmentsPPS), dos.Amplification: float64(d.AmplificationPPS), dos.Sources: float64(d.Sources)} {
-			dc.Thresholds[m] = dos.Threshold{Enter: enter, Leave: enter * d.LeaveRatio}
+		if ev, ok := g.det.SetConfig(v, dc, now); ok {
+			ended = append(ended, ev)
 		}
 	}
-	g.det = dos.New(det)
-	return g
+	return ended
 }
 
 // dosStep is the detector's loop body (every few milliseconds): it reads
@@ -97,8 +111,11 @@ func (p *Plane) dosStep(now time.Time) {
 // answer logs an attack's start or end and starts or undoes its responses.
 func (p *Plane) answer(ev dos.Event) {
 	g, v := p.dos, ev.VM
-	vm := p.cfg.VMs[v].Name
-	responses := g.cfg[v].Responses
+	vm := p.cfg().VMs[v].Name
+	if ev.Start {
+		g.responding[v] = g.cfg[v].Responses
+	}
+	responses := g.responding[v]
 	if ev.Start {
 		g.attacks[v]++
 		p.log.Warn().Str("event", "dos_start").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
@@ -123,7 +140,7 @@ func (p *Plane) answer(ev dos.Event) {
 		case "deprioritise":
 			w := normalCPUWeight
 			if ev.Start {
-				w = p.cfg.VMManager.DeprioritisedWeight
+				w = p.cfg().VMManager.DeprioritisedWeight
 			}
 			if p.actions != nil {
 				p.actions.SetCPUWeight(vm, w, reason)
@@ -154,15 +171,15 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 	g := p.dos
 	if start {
 		g.protecting[v] = g.protecting[v][:0]
-		for o, other := range p.cfg.VMs {
-			if o != v && other.Team == p.cfg.VMs[v].Team && !g.attacked[o] {
+		for o, other := range p.cfg().VMs {
+			if o != v && other.Team == p.cfg().VMs[v].Team && !g.attacked[o] {
 				g.protecting[v] = append(g.protecting[v], o)
 			}
 		}
 	}
 	for _, o := range g.protecting[v] {
-		name := p.cfg.VMs[o].Name
-		p.log.Info().Str("event", "dos_protect").Str("vm", name).Str("attacked_vm", p.cfg.VMs[v].Name).Bool("suspend", start).
+		name := p.cfg().VMs[o].Name
+		p.log.Info().Str("event", "dos_protect").Str("vm", name).Str("attacked_vm", p.cfg().VMs[v].Name).Bool("suspend", start).
 			Msg("protecting VM from an attack on its team mate")
 		if p.actions == nil {
 			continue
@@ -184,28 +201,31 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 // as in a link failover.
 func (p *Plane) evacuate(v int, start bool) {
 	g := p.dos
-	team := p.cfg.VMs[v].Team
-	t := slices.IndexFunc(p.cfg.Teams, func(x config.Team) bool { return x.Name == team })
+	team := p.cfg().VMs[v].Team
+	t := teamIndex(p.cfg(), team)
 	if start {
 		g.evacuatedBy[t]++
 	} else if g.evacuatedBy[t] > 0 {
 		g.evacuatedBy[t]--
 	}
-	for n, nc := range p.cfg.NICs {
-		if nc.Team != team || slices.Contains(p.cfg.Teams[t].DoSStandby, nc.Name) {
+	for n, nc := range p.cfg().NICs {
+		if nc.Team != team {
 			continue
 		}
-		if was := g.evacuated[n]; was != (g.evacuatedBy[t] > 0) {
-			g.evacuated[n] = !was
-			p.log.Warn().Str("event", "dos_failover").Str("nic", nc.Name).Str("team", team).Bool("evacuated", !was).
-				Strs("standby", p.cfg.Teams[t].DoSStandby).Msg("team fails over to its DoS standby NICs")
+		// Over every NIC of the team, standby or not: a reload may have
+		// changed which NICs are the standby since the attack started.
+		want := g.evacuatedBy[t] > 0 && !slices.Contains(p.cfg().Teams[t].DoSStandby, nc.Name)
+		if was := g.evacuated[n]; was != want {
+			g.evacuated[n] = want
+			p.log.Warn().Str("event", "dos_failover").Str("nic", nc.Name).Str("team", team).Bool("evacuated", want).
+				Strs("standby", p.cfg().Teams[t].DoSStandby).Msg("team fails over to its DoS standby NICs")
 		}
 	}
 }
 
 func (p *Plane) teamConnection(v int) string {
-	for _, t := range p.cfg.Teams {
-		if t.Name == p.cfg.VMs[v].Team {
+	for _, t := range p.cfg().Teams {
+		if t.Name == p.cfg().VMs[v].Team {
 			if t.Connection != "" {
 				return t.Connection
 			}

@@ -27,22 +27,19 @@ func (p *Plane) Run(ctx context.Context) error {
 	// exercised. A poll reads cached or register state and costs nothing
 	// on the worker's core.
 	polled := p.nics
-	if err := dpdk.PollLinks(polled, p.cfg.Dataplane.LinkPoll); err != nil {
+	if err := dpdk.PollLinks(polled, p.cfg().Dataplane.LinkPoll); err != nil {
 		return err
 	}
 	defer dpdk.StopPollingLinks()
-	var loops sync.WaitGroup
-	defer loops.Wait()
-	if p.needsResourceLoop() {
-		loops.Go(func() { every(ctx, p.cfg.Resources.Interval, p.resourceStep) })
-	}
-	if p.dos.watched {
-		loops.Go(func() { every(ctx, p.dos.every, p.dosStep) })
-	}
+	defer p.loops.wg.Wait()
+	p.mu.Lock()
+	p.loops.ctx = ctx
+	p.syncLoops()
+	p.mu.Unlock()
 	poll := time.NewTicker(safetyPoll)
 	defer poll.Stop()
 	var status <-chan time.Time
-	if iv := p.cfg.Status.Interval; iv > 0 {
+	if iv := p.cfg().Status.Interval; iv > 0 {
 		t := time.NewTicker(iv)
 		defer t.Stop()
 		status = t.C
@@ -100,7 +97,7 @@ func (p *Plane) refreshLinks(cause string) (changes []*zerolog.Event) {
 			}
 			p.pending = append(p.pending, p.nicMgr.step(time.Now(), i, kind)...)
 		}
-		changes = append(changes, p.log.Info().Str("event", "nic_link").Str("nic", p.cfg.NICs[i].Name).
+		changes = append(changes, p.log.Info().Str("event", "nic_link").Str("nic", p.cfg().NICs[i].Name).
 			Bool("up", l.Up).Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause))
 	}
 	for i, port := range p.vms {
@@ -109,7 +106,7 @@ func (p *Plane) refreshLinks(cause string) (changes []*zerolog.Event) {
 			continue
 		}
 		p.vmUp[i] = l.Up
-		changes = append(changes, p.log.Info().Str("event", "vm_vhost").Str("vm", p.cfg.VMs[i].Name).
+		changes = append(changes, p.log.Info().Str("event", "vm_vhost").Str("vm", p.cfg().VMs[i].Name).
 			Bool("connected", l.Up).Str("cause", cause))
 	}
 	return changes
@@ -185,6 +182,54 @@ func (p *Plane) delayTimer() <-chan time.Time {
 		return nil
 	}
 	return time.After(time.Until(d))
+}
+
+// loops are the plane's periodic loops, the resource manager's and the
+// DoS detector's. Each runs only while the config gives it work, and a
+// reload can start, stop or retime it. Guarded by p.mu.
+type loops struct {
+	ctx      context.Context // Run's; nil until Run
+	wg       sync.WaitGroup
+	res, dos loop
+}
+
+type loop struct {
+	period time.Duration // 0: not running
+	stop   context.CancelFunc
+}
+
+// syncLoops starts, stops or retimes the loops to match the config in
+// force. Callers hold p.mu.
+func (p *Plane) syncLoops() {
+	l := &p.loops
+	if l.ctx == nil || l.ctx.Err() != nil {
+		return
+	}
+	var res, dos time.Duration
+	if p.needsResourceLoop() {
+		res = p.cfg().Resources.Interval
+	}
+	if p.dos.watched {
+		dos = p.dos.every
+	}
+	l.res.set(l, res, p.resourceStep)
+	l.dos.set(l, dos, p.dosStep)
+}
+
+func (lp *loop) set(l *loops, period time.Duration, step func(time.Time)) {
+	if period == lp.period {
+		return
+	}
+	if lp.stop != nil {
+		lp.stop()
+		lp.stop = nil
+	}
+	lp.period = period
+	if period > 0 {
+		ctx, stop := context.WithCancel(l.ctx)
+		lp.stop = stop
+		l.wg.Go(func() { every(ctx, period, step) })
+	}
 }
 
 // every calls step with the time every period until ctx ends: the

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -22,7 +23,7 @@ type nicManager struct {
 }
 
 func newNICManager(p *Plane, now time.Time) *nicManager {
-	c := p.cfg
+	c := p.cfg()
 	m := &nicManager{team: make([]int, len(c.NICs)), local: make([]int, len(c.NICs)),
 		global: make([][]int, len(c.Teams)), changes: make([]uint64, len(c.NICs))}
 	for i, n := range c.NICs {
@@ -34,11 +35,14 @@ func newNICManager(p *Plane, now time.Time) *nicManager {
 		}
 	}
 	for t, team := range c.Teams {
-		failback := team.Failback == nil || *team.Failback
-		m.machines = append(m.machines, nic.New(len(m.global[t]),
-			nic.Config{DownDelay: team.DownDelay, UpDelay: team.UpDelay, Failback: failback}, now))
+		m.machines = append(m.machines, nic.New(len(m.global[t]), failoverConfig(team), now))
 	}
 	return m
+}
+
+// failoverConfig is a team's delays and failback.
+func failoverConfig(team config.Team) nic.Config {
+	return nic.Config{DownDelay: team.DownDelay, UpDelay: team.UpDelay, Failback: team.Failback == nil || *team.Failback}
 }
 
 // step feeds one event about NIC i and returns the transitions, with NIC
@@ -117,10 +121,10 @@ func (p *Plane) logTransitions(snap *fastpath.Snapshot, tr []nic.Transition) {
 		if x.To != nic.StateUp {
 			ev = p.log.Warn()
 		}
-		ev.Str("event", "nic_state").Str("nic", p.cfg.NICs[x.NIC].Name).Str("from", x.From.String()).
+		ev.Str("event", "nic_state").Str("nic", p.cfg().NICs[x.NIC].Name).Str("from", x.From.String()).
 			Str("to", x.To.String()).Str("cause", x.Cause).Dur("in_previous_state", x.Duration).
 			Strs("vms", vms).Uint64("transitions", p.nicMgr.changes[x.NIC]).
-			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)%s", p.cfg.NICs[x.NIC].Name, x.From, x.To, x.Cause, vmList(vms)))
+			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)%s", p.cfg().NICs[x.NIC].Name, x.From, x.To, x.Cause, vmList(vms)))
 	}
 }
 
@@ -137,15 +141,15 @@ func vmList(vms []string) string {
 // used it and asked for suspend_on_failover, and resumes them when it ends
 // (the NIC is down and their traffic moved, or it came back).
 func (p *Plane) suspendAround(x nic.Transition, affected []int) {
-	name := p.cfg.NICs[x.NIC].Name
+	name := p.cfg().NICs[x.NIC].Name
 	switch {
 	case x.To == nic.StateFailing:
 		for _, v := range affected {
-			if !p.cfg.VMs[v].SuspendOnFailover || p.suspendedFor[v] >= 0 {
+			if !p.cfg().VMs[v].SuspendOnFailover || p.suspendedFor[v] >= 0 {
 				continue
 			}
 			p.suspendedFor[v] = x.NIC
-			vm := p.cfg.VMs[v].Name
+			vm := p.cfg().VMs[v].Name
 			p.log.Warn().Str("event", "vm_suspend").Str("vm", vm).Str("nic", name).Msg("suspending VM during failover")
 			if p.actions != nil {
 				p.actions.Suspend(vm, "failover of "+name)
@@ -157,7 +161,7 @@ func (p *Plane) suspendAround(x nic.Transition, affected []int) {
 				continue
 			}
 			p.suspendedFor[v] = -1
-			vm := p.cfg.VMs[v].Name
+			vm := p.cfg().VMs[v].Name
 			p.log.Info().Str("event", "vm_resume").Str("vm", vm).Str("nic", name).Str("nic_state", x.To.String()).
 				Msg("resuming VM after failover")
 			if p.actions != nil {

@@ -24,7 +24,9 @@ import (
 
 // Plane is a running data plane.
 type Plane struct {
-	cfg  *config.Config
+	// conf is the config in force: replaced whole by a reload (under mu),
+	// so that a reader without mu sees one config or the other.
+	conf atomic.Pointer[config.Config]
 	log  zerolog.Logger
 	pool *dpdk.Pool
 	nics []dpdk.Port
@@ -52,6 +54,7 @@ type Plane struct {
 	suspendedFor []int
 	pending      []nic.Transition
 
+	loops   loops
 	shaped  []bool // per team; see teamShaped
 	res     *resources
 	dos     *dosGuard
@@ -94,7 +97,8 @@ func EALArgs(c *config.Config) []string {
 // Start brings the data plane up. On error, whatever it had set up is torn
 // down again, hugepage files included.
 func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
-	p = &Plane{cfg: cfg, log: log}
+	p = &Plane{log: log}
+	p.conf.Store(cfg)
 	defer func() {
 		if err != nil {
 			p.teardown()
@@ -202,13 +206,16 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 	return p, nil
 }
 
+// cfg is the config in force.
+func (p *Plane) cfg() *config.Config { return p.conf.Load() }
+
 func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
 
 // initTables sets the control state the tables are built from: links
 // unknown, NICs admin up, nothing failing over, each VM's rate its limit
 // until the resource manager computes one, no load-based assignment.
 func (p *Plane) initTables() {
-	c := p.cfg
+	c := p.cfg()
 	p.nicLink = make([]dpdk.Link, len(c.NICs))
 	p.vmUp = make([]bool, len(c.VMs))
 	p.adminUp = make([]bool, len(c.NICs))
@@ -239,7 +246,7 @@ func (p *Plane) initTables() {
 
 // needsResourceLoop says whether any team is shaped or load-based.
 func (p *Plane) needsResourceLoop() bool {
-	for t := range p.cfg.Teams {
+	for t := range p.cfg().Teams {
 		if p.shaped[t] || p.res.balancer[t] != nil {
 			return true
 		}
@@ -260,7 +267,7 @@ func (p *Plane) SetVMActions(a VMActions) {
 func (p *Plane) SetNICAdmin(name string, up bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, n := range p.cfg.NICs {
+	for i, n := range p.cfg().NICs {
 		if n.Name == name {
 			if p.adminUp[i] == up {
 				return nil
@@ -286,7 +293,7 @@ func (p *Plane) attach(what, devargs string) (dpdk.Port, error) {
 			p.log.Error().Err(err).Str("port", port.Name).Msg("detach")
 		}
 	})
-	d := p.cfg.Dataplane
+	d := p.cfg().Dataplane
 	if err := port.Configure(1, 1, uint16(d.RxDescriptors), p.pool, uint16(d.MTU)); err != nil {
 		return port, fmt.Errorf("%s: %w", what, err)
 	}
@@ -342,15 +349,26 @@ func (p *Plane) teardown() {
 // publish builds a snapshot from config and link state and swaps it in.
 // Callers hold p.mu, except during Start.
 func (p *Plane) publish() error {
-	c := p.cfg
+	s, err := p.build(p.cfg())
+	if err != nil {
+		return err
+	}
 	p.version++
-	s := &fastpath.Snapshot{Version: p.version, MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen), DoSWindow: c.DoS.Window}
+	s.Version = p.version
+	p.snap.Store(s)
+	return nil
+}
+
+// build makes the tables for config c (the one in force, or one a reload
+// tries) from the control state. Callers hold p.mu, except during Start.
+func (p *Plane) build(c *config.Config) (*fastpath.Snapshot, error) {
+	s := &fastpath.Snapshot{MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen), DoSWindow: c.DoS.Window}
 	team, nic := map[string]int{}, map[string]int{}
 	for i, t := range c.Teams {
 		team[t.Name] = i
 		pol, err := fastpath.ParsePolicy(t.Policy)
 		if err != nil {
-			return fmt.Errorf("teams[%d].policy: %w", i, err)
+			return nil, fmt.Errorf("teams[%d].policy: %w", i, err)
 		}
 		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name, Policy: pol, BeaconInterval: t.BeaconInterval})
 	}
@@ -393,17 +411,16 @@ func (p *Plane) publish() error {
 		for _, m := range v.MACs {
 			mac, err := fastpath.ParseMAC(m)
 			if err != nil {
-				return fmt.Errorf("vms[%d].macs: %w", i, err)
+				return nil, fmt.Errorf("vms[%d].macs: %w", i, err)
 			}
 			vm.MACs = append(vm.MACs, mac)
 		}
 		s.VMs = append(s.VMs, vm)
 	}
 	if err := s.Build(); err != nil {
-		return err
+		return nil, err
 	}
-	p.snap.Store(s)
-	return nil
+	return s, nil
 }
 
 // Snapshot is the tables the worker uses now.

@@ -53,7 +53,7 @@ type resources struct {
 }
 
 func newResources(p *Plane) *resources {
-	c := p.cfg
+	c := p.cfg()
 	r := &resources{
 		est:       newEstimator(len(c.VMs)),
 		over:      resource.NewOverAllocation(len(c.VMs), c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction)),
@@ -67,18 +67,24 @@ func newResources(p *Plane) *resources {
 		decisions: make([]uint64, len(c.VMs)),
 	}
 	for t, team := range c.Teams {
-		if team.Policy == "load-based" {
-			th, hold := team.RebalanceThreshold, team.RebalanceHold
-			if th == 0 {
-				th = defaultRebalanceThreshold
-			}
-			if hold == 0 {
-				hold = defaultRebalanceHold
-			}
-			r.balancer[t] = balance.New(th, hold)
-		}
+		r.balancer[t] = newBalancer(team)
 	}
 	return r
+}
+
+// newBalancer is a load-based team's rebalancer, nil for other policies.
+func newBalancer(team config.Team) *balance.Rebalancer {
+	if team.Policy != "load-based" {
+		return nil
+	}
+	th, hold := team.RebalanceThreshold, team.RebalanceHold
+	if th == 0 {
+		th = defaultRebalanceThreshold
+	}
+	if hold == 0 {
+		hold = defaultRebalanceHold
+	}
+	return balance.New(th, hold)
 }
 
 const (
@@ -118,7 +124,7 @@ func (p *Plane) resourceStep(now time.Time) {
 	}
 	r.loops = loops
 	r.last = now
-	for i := range p.cfg.VMs {
+	for i := range p.cfg().VMs {
 		c := p.worker.VMCounters(i)
 		prev := &r.vmPrev[i]
 		r.samples[i] = resource.Sample{Bytes: c[fastpath.RxBytes] - prev[fastpath.RxBytes], Backlogged: c[fastpath.Held] > prev[fastpath.Held]}
@@ -128,7 +134,7 @@ func (p *Plane) resourceStep(now time.Time) {
 		}
 		*prev = c
 	}
-	for i := range p.cfg.NICs {
+	for i := range p.cfg().NICs {
 		c := p.worker.NICCounters(i)
 		if dt > 0 {
 			r.nicRate[i] = float64(c[fastpath.TxBytes]-r.nicPrev[i][fastpath.TxBytes]) * 8 / dt.Seconds()
@@ -151,7 +157,7 @@ func (p *Plane) resourceStep(now time.Time) {
 	decisions := r.over.Observe(now, r.heldNow)
 	for _, d := range decisions {
 		r.decisions[d.VM]++
-		p.log.Warn().Str("event", "over_allocation").Str("vm", p.cfg.VMs[d.VM].Name).Str("action", string(d.Action)).
+		p.log.Warn().Str("event", "over_allocation").Str("vm", p.cfg().VMs[d.VM].Name).Str("action", string(d.Action)).
 			Time("since", d.Since).Int("repeat", d.Repeat).Float64("alloc_bps", p.alloc[d.VM]).
 			Msg("VM stays over its allocation")
 	}
@@ -159,7 +165,7 @@ func (p *Plane) resourceStep(now time.Time) {
 	p.mu.Unlock()
 	if actions != nil {
 		for _, d := range decisions {
-			actions.OverAllocated(p.cfg.VMs[d.VM].Name, d)
+			actions.OverAllocated(p.cfg().VMs[d.VM].Name, d)
 		}
 	}
 }
@@ -168,7 +174,7 @@ func (p *Plane) resourceStep(now time.Time) {
 // VMs' demands; it reports whether a rate moved by more than 1 %. Callers
 // hold p.mu.
 func (p *Plane) allocate(demand []float64) bool {
-	c := p.cfg
+	c := p.cfg()
 	r := p.res
 	changed := false
 	for t, team := range c.Teams {
@@ -239,7 +245,7 @@ func differs(a, b float64) bool {
 // rebalance steps each load-based team's balancer and applies its moves.
 // Callers hold p.mu.
 func (p *Plane) rebalance(now time.Time) bool {
-	c := p.cfg
+	c := p.cfg()
 	moved := false
 	for t, b := range p.res.balancer {
 		if b == nil {
@@ -302,7 +308,7 @@ func teamShaped(c *config.Config, team string) bool {
 // nicSpeed is the capacity a NIC is scheduled at, bits/s: its configured
 // speed, else its link's. A link that reports no speed counts as 10G.
 func (p *Plane) nicSpeed(i int) float64 {
-	if s := float64(p.cfg.NICs[i].Speed); s > 0 {
+	if s := float64(p.cfg().NICs[i].Speed); s > 0 {
 		return s
 	}
 	if s := p.nicLink[i].SpeedMbps; s > 0 && s != math.MaxUint32 {

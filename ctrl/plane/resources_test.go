@@ -24,7 +24,8 @@ func planeFor(t *testing.T, toml string) *Plane {
 	t.Helper()
 	cfg, err := config.Parse([]byte(toml), "toml")
 	require.NoError(t, err)
-	p := &Plane{cfg: cfg, log: zerolog.Nop()}
+	p := &Plane{log: zerolog.Nop()}
+	p.conf.Store(cfg)
 	p.initTables()
 	for i := range p.nicLink {
 		p.nicLink[i] = dpdk.Link{Up: true, SpeedMbps: 10000}

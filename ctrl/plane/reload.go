@@ -1,0 +1,89 @@
+package plane
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/resource"
+)
+
+// Reload puts a new config in force without stopping the worker: the keys
+// config.Reloadable lists (policies, limits, shares, DoS settings, NIC
+// speeds, failover delays) change; anything else that differs refuses the
+// whole reload, naming the key, and the old config stays. The worker
+// moves to the new tables at its next loop, as it does after a link
+// change: packets in flight keep their queues, token buckets keep their
+// tokens, a VM whose NIC changed is announced on its new one. It returns
+// the keys that changed.
+func (p *Plane) Reload(next *config.Config) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed, err := config.CheckReload(p.cfg(), next)
+	if err != nil || len(changed) == 0 {
+		return nil, err
+	}
+	// Tables that cannot be built refuse the reload before anything
+	// changed.
+	if _, err := p.build(next); err != nil {
+		return nil, fmt.Errorf("new config: %w", err)
+	}
+	now := time.Now()
+	p.conf.Store(next)
+	for t, team := range next.Teams {
+		p.shaped[t] = teamShaped(next, team.Name)
+		p.nicMgr.machines[t].SetConfig(failoverConfig(team))
+		if b := p.res.balancer[t]; b == nil || team.Policy != "load-based" || teamRebalanceChanged(changed, t) {
+			p.res.balancer[t] = newBalancer(team)
+		}
+	}
+	for v, vm := range next.VMs {
+		t := teamIndex(next, vm.Team)
+		limit := float64(vm.Limit)
+		switch {
+		case !p.shaped[t]:
+			p.alloc[v] = limit
+		case limit > 0 && (p.alloc[v] == 0 || p.alloc[v] > limit):
+			// The resource manager divides the team again within an
+			// interval; until then the VM is held to its new limit.
+			p.alloc[v] = limit
+		}
+		if p.res.balancer[t] == nil {
+			p.assigned[v] = -1
+		}
+	}
+	p.res.over.After = next.Resources.OverAllocationAfter
+	p.res.over.Action = resource.Action(next.Resources.OverAllocationAction)
+	for _, ev := range p.dos.configure(next, now) {
+		p.answer(ev)
+	}
+	p.syncLoops()
+	if err := p.publish(); err != nil {
+		// build succeeded above with the same inputs; this is a bug.
+		p.log.Error().Err(err).Msg("publishing reloaded tables")
+		return changed, err
+	}
+	p.log.Info().Str("event", "config_reloaded").Strs("changed", changed).Uint64("tables", p.version).
+		Msgf("config reloaded: %d keys changed", len(changed))
+	return changed, nil
+}
+
+// teamRebalanceChanged says whether team t's rebalancing settings are
+// among the changed keys.
+func teamRebalanceChanged(changed []string, t int) bool {
+	for _, k := range changed {
+		if k == fmt.Sprintf("teams[%d].rebalance_threshold", t) || k == fmt.Sprintf("teams[%d].rebalance_hold", t) {
+			return true
+		}
+	}
+	return false
+}
+
+func teamIndex(c *config.Config, name string) int {
+	for t, team := range c.Teams {
+		if team.Name == name {
+			return t
+		}
+	}
+	return -1
+}
