@@ -95,8 +95,9 @@ lines on stdout: "ready" once every link is up, "progress" every
 --progress, and a final "report" with per-VM sent and received counts and
 the mempool's in-use count at start and end.
 
-It stops after --count frames per VM or --duration, whichever comes first;
-with --hold it then keeps receiving until SIGINT or SIGTERM.`,
+It stops sending after --count frames per VM, after --duration, or on
+SIGUSR1, whichever comes first; with --hold it then keeps receiving until
+SIGINT or SIGTERM.`,
 		SilenceUsage: true,
 		RunE:         func(*cobra.Command, []string) error { return run(o) },
 	}
@@ -244,6 +245,13 @@ func run(o options) (err error) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go func() { <-sig; stop.Store(true) }()
+	// SIGUSR1 ends sending early; with --hold the generator keeps
+	// receiving, so a test can stop the traffic at a moment of its choice
+	// and then count what arrived.
+	var stopSending atomic.Bool
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() { <-usr1; stopSending.Store(true) }()
 
 	emit("ready", map[string]any{"vms": len(vms), "mbufs_in_use": inUseStart})
 	done := make(chan struct{})
@@ -282,7 +290,7 @@ func run(o options) (err error) {
 	sendingNow.Store(sending)
 	for !stop.Load() {
 		now := dpdk.TSC()
-		if sending && o.duration > 0 && time.Since(start) >= o.duration {
+		if sending && (stopSending.Load() || o.duration > 0 && time.Since(start) >= o.duration) {
 			sending = false
 		}
 		if sending {

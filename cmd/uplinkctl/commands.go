@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -138,6 +139,36 @@ func (c *client) vmCmd() *cobra.Command {
 		vmc.AddCommand(cmd)
 	}
 	return vmc
+}
+
+func (c *client) reloadCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "Make uplinkd re-read its config file and put what changed in force",
+		Long: `reload makes uplinkd re-read its config file, as SIGHUP does. What changed
+goes into force without stopping traffic, and the changed keys are listed.
+A config that is invalid, or that changes a key fixed while uplinkd runs
+(configs/reference.toml marks each key), is refused with the key and the
+reason; the running config stays in force and the command fails.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			var res struct {
+				Changed []string `json:"changed"`
+			}
+			if err := c.call("POST", "/v1/reload", &res); err != nil {
+				return fmt.Errorf("reload refused: %w", err)
+			}
+			if c.json {
+				return c.printJSON(res)
+			}
+			if len(res.Changed) == 0 {
+				fmt.Fprintln(c.out, "reloaded: nothing changed")
+				return nil
+			}
+			fmt.Fprintf(c.out, "reloaded: %d changed: %s\n", len(res.Changed), strings.Join(res.Changed, ", "))
+			return nil
+		},
+	}
 }
 
 func (c *client) eventsCmd() *cobra.Command {

@@ -48,7 +48,7 @@ default, --json for scripts.`,
 	f.BoolVar(&c.json, "json", false, "print JSON instead of tables")
 	root.AddCommand(c.statusCmd(), c.listCmd("vms", "the VMs: link, rates, allocation, drops, DoS state"),
 		c.listCmd("nics", "the NICs: link, failover state, rates, drops"), c.listCmd("teams", "the teams: policy, NICs, VMs"),
-		c.topCmd(), c.eventsCmd(), c.nicCmd(), c.vmCmd())
+		c.topCmd(), c.eventsCmd(), c.nicCmd(), c.vmCmd(), c.reloadCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -37,7 +37,11 @@ func main() {
 		Long: `uplinkd moves packets between VMs' vhost-user ports and physical NICs
 through DPDK, deciding per packet whether and over which NIC a VM's traffic
 leaves. Without --config it runs the embedded demo topology (two net_tap
-NICs, two VMs). It stops cleanly on SIGINT or SIGTERM.`,
+NICs, two VMs). It stops cleanly on SIGINT or SIGTERM. On SIGHUP (or
+uplinkctl reload) it re-reads the config and puts what changed in force
+without stopping traffic; a config that is invalid, or that changes a key
+fixed while uplinkd runs (configs/reference.toml says which), is refused
+with the key and the reason, and the old one stays.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			events := api.NewEventLog(1024)
@@ -45,18 +49,23 @@ NICs, two VMs). It stops cleanly on SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(cfgPath)
+			// load reads the config as at start, and again on reload.
+			load := func() (*config.Config, error) {
+				cfg, err := loadConfig(cfgPath)
+				if err == nil && cmd.Flags().Changed("status-interval") {
+					cfg.Status.Interval = status
+				}
+				return cfg, err
+			}
+			cfg, err := load()
 			if err != nil {
 				return err
-			}
-			if cmd.Flags().Changed("status-interval") {
-				cfg.Status.Interval = status
 			}
 			if check {
 				fmt.Println("config OK")
 				return nil
 			}
-			return run(cfg, log, events)
+			return run(cfg, load, log, events)
 		},
 	}
 	f := cmd.Flags()
@@ -101,10 +110,15 @@ func newLogger(format, level string, events io.Writer) (zerolog.Logger, error) {
 	return zerolog.New(zerolog.MultiLevelWriter(out, events)).Level(lvl).With().Timestamp().Logger(), nil
 }
 
-func run(cfg *config.Config, log zerolog.Logger, events *api.EventLog) error {
+func run(cfg *config.Config, load func() (*config.Config, error), log zerolog.Logger, events *api.EventLog) error {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
+	// SIGHUP reloads; caught from here on, so that one arriving while the
+	// data plane starts waits instead of killing the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	p, err := plane.Start(cfg, log)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
@@ -115,7 +129,7 @@ func run(cfg *config.Config, log zerolog.Logger, events *api.EventLog) error {
 	p.SetVMActions(vms)
 	opCtx, stopOps := context.WithCancel(ctx)
 	var ops sync.WaitGroup
-	runErr := operate(opCtx, &ops, &daemon{cfg: cfg, p: p, vms: vms}, events, log)
+	runErr := operate(opCtx, &ops, &daemon{cfg: cfg, load: load, log: log, p: p, vms: vms, hup: hup}, events, log)
 	if runErr == nil {
 		runErr = p.Run(ctx)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -23,9 +24,14 @@ import (
 // daemon is what the API and the metrics see: the data plane and the VM
 // manager together.
 type daemon struct {
-	cfg *config.Config
-	p   *plane.Plane
-	vms *vm.Manager
+	cfg  *config.Config // as at start: the listeners' addresses
+	load func() (*config.Config, error)
+	log  zerolog.Logger
+	p    *plane.Plane
+	vms  *vm.Manager
+	// reloading serialises reloads (SIGHUP and the API at once).
+	reloading sync.Mutex
+	hup       <-chan os.Signal
 }
 
 func (d *daemon) Report() report.Report                  { return d.p.APIReport() }
@@ -39,9 +45,9 @@ func (d *daemon) VMAction(name, action, host string) error {
 	switch req.Action {
 	case vm.Suspend, vm.Resume:
 	case vm.Migrate:
-		for _, h := range d.cfg.Hosts {
+		for _, h := range d.vms.Hosts() {
 			if h.Name == host {
-				req.Host = vm.Host{Name: h.Name, Connection: h.Connection, URI: h.URI, Spare: float64(h.Spare)}
+				req.Host = h
 			}
 		}
 		if req.Host.Name == "" {
@@ -51,6 +57,44 @@ func (d *daemon) VMAction(name, action, host string) error {
 		return fmt.Errorf("vm %s: %q is not suspend, resume or migrate", name, action)
 	}
 	return d.vms.Do(name, req)
+}
+
+// Reload re-reads the config and puts it in force: the data plane's
+// tables and the VM manager's migration targets. A config that cannot be
+// read or validated, or that changes what is fixed while uplinkd runs,
+// is refused and logged; the old one stays in force.
+func (d *daemon) Reload() ([]string, error) {
+	d.reloading.Lock()
+	defer d.reloading.Unlock()
+	next, err := d.load()
+	var changed []string
+	if err == nil {
+		changed, err = d.p.Reload(next)
+	}
+	if err != nil {
+		d.log.Error().Str("event", "config_reload_refused").Err(err).Msg("config reload refused; the running config stays in force")
+		return nil, err
+	}
+	d.vms.SetHosts(vm.HostsFromConfig(next))
+	if len(changed) == 0 {
+		d.log.Info().Str("event", "config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
+	}
+	return changed, nil
+}
+
+// reloadOnHUP reloads the config on every SIGHUP (delivered to hup)
+// until ctx ends.
+func reloadOnHUP(ctx context.Context, wg *sync.WaitGroup, d *daemon, hup <-chan os.Signal) {
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				d.Reload() // logged either way
+			}
+		}
+	})
 }
 
 // operate serves the API socket and, when configured, /metrics over TCP
@@ -73,6 +117,7 @@ func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, events *api.Eve
 		}
 	}()
 	log.Info().Str("event", "api").Str("socket", d.cfg.API.Socket).Msg("API listening")
+	reloadOnHUP(ctx, wg, d, d.hup)
 	if addr := d.cfg.Metrics.Listen; addr != "" {
 		mln, err := net.Listen("tcp", addr)
 		if err != nil {

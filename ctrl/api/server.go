@@ -1,7 +1,7 @@
 // Package api is uplinkd's local control API: JSON over HTTP on a unix
 // socket that only root may open (mode 0600), for uplinkctl and scripts.
 // Reads: the report (status, VMs, NICs, teams) and /metrics. Acts: NIC
-// admin down and up, VM suspend, resume and migrate.
+// admin down and up, VM suspend, resume and migrate, config reload.
 package api
 
 import (
@@ -28,6 +28,10 @@ type Backend interface {
 	// VMAction queues action (suspend, resume, migrate) for vm; host names
 	// a [[hosts]] entry for migrate.
 	VMAction(vm, action, host string) error
+	// Reload re-reads the config file and puts it in force; it returns
+	// the keys that changed, or why the new config was refused (the old
+	// one stays).
+	Reload() ([]string, error)
 }
 
 // Listen creates the socket at path, replacing a stale one, readable and
@@ -97,6 +101,14 @@ func Handler(b Backend, metrics http.Handler, events *EventLog, log zerolog.Logg
 		log.Info().Str("event", "api").Str("vm", name).Str("action", action).Str("host", host).Msg("VM action queued through the API")
 		reply(w, http.StatusAccepted, map[string]string{"vm": name, "action": action, "host": host, "result": "queued"})
 	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		changed, err := b.Reload()
+		if err != nil {
+			fail(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		reply(w, http.StatusOK, map[string]any{"changed": nonNil(changed)})
+	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
@@ -116,6 +128,14 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		return err
 	}
 	return nil
+}
+
+// nonNil makes an empty list [] in JSON, not null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func reply(w http.ResponseWriter, code int, v any) {

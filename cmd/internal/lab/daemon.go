@@ -22,8 +22,8 @@ type Daemon struct {
 // lab's namespace, with a fast status line, and waits until it is ready.
 func (l *Lab) StartUplinkd(config string) *Daemon {
 	l.T.Helper()
-	path := filepath.Join(l.Dir, "uplinkd.toml")
-	require.NoError(l.T, os.WriteFile(path, []byte(config), 0o600))
+	path := l.ConfigPath()
+	l.WriteConfig(config)
 	prefix := l.Prefix("d")
 	d := &Daemon{lab: l, Prefix: prefix}
 	d.proc = start(l.T, "uplinkd", false, "ip", "netns", "exec", l.NS, l.Bins.Uplinkd,
@@ -31,6 +31,19 @@ func (l *Lab) StartUplinkd(config string) *Daemon {
 	l.T.Cleanup(func() { removePrefix(l, prefix) })
 	d.waitFor("ready", 30*time.Second, isEvent("ready"))
 	return d
+}
+
+// ConfigPath is the file the lab's uplinkd reads its config from.
+func (l *Lab) ConfigPath() string { return filepath.Join(l.Dir, "uplinkd.toml") }
+
+// WriteConfig replaces the lab's uplinkd config file (TOML), for a reload.
+func (l *Lab) WriteConfig(config string) {
+	require.NoError(l.T, os.WriteFile(l.ConfigPath(), []byte(config), 0o600))
+}
+
+// Signal sends sig to uplinkd.
+func (d *Daemon) Signal(sig os.Signal) {
+	require.NoError(d.lab.T, d.cmd.Process.Signal(sig))
 }
 
 func removePrefix(l *Lab, prefix string) {

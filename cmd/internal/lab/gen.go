@@ -36,6 +36,28 @@ func (l *Lab) StartGen(args ...string) *Gen {
 	return g
 }
 
+// StopSending makes the generator stop sending (SIGUSR1; it keeps
+// receiving with --hold) and returns a progress line written after it
+// stopped, whose sent counts are final.
+func (g *Gen) StopSending() Event {
+	g.lab.T.Helper()
+	mark := g.mark()
+	require.NoError(g.lab.T, g.cmd.Process.Signal(syscall.SIGUSR1))
+	stopped := false
+	return g.waitForFrom(mark, "sending stopped", 20*time.Second, func(e Event) bool {
+		if e.Str("event") != "progress" || e["sending"] != false {
+			return false
+		}
+		// The line that saw sending end may have read the counts just
+		// before the last burst; the next one cannot have.
+		if !stopped {
+			stopped = true
+			return false
+		}
+		return true
+	})
+}
+
 // VM returns one VM's counters from an event.
 func VM(e Event, name string) map[string]float64 {
 	out := map[string]float64{}

@@ -229,6 +229,26 @@ func (t *Tap) WaitFromSrc(mac string, n int, timeout time.Duration) int {
 	return t.wait(t.bySrc, mac, n, timeout)
 }
 
+// WaitFromSrcOn waits until the frames from mac captured on taps add up
+// to at least n, or timeout passes, and returns the sum.
+func WaitFromSrcOn(taps []*Tap, mac string, n int, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	for {
+		sum := 0
+		for _, t := range taps {
+			sum += t.FromSrc(mac)
+		}
+		if sum >= n || !time.Now().Before(deadline) {
+			return sum
+		}
+		// Wait for the rest on each tap in turn, briefly: whichever
+		// tap it arrives on ends that tap's wait.
+		for _, t := range taps {
+			t.WaitFromSrc(mac, t.FromSrc(mac)+n-sum, 10*time.Millisecond)
+		}
+	}
+}
+
 // wait waits until counts[key] reaches n (counts is one of t's maps) or
 // timeout passes, and returns it.
 func (t *Tap) wait(counts map[string]int, key string, n int, timeout time.Duration) int {
