@@ -77,9 +77,12 @@ demo-vm: build hugepages
 bench: build bench-deps hugepages
 	$(GO) run ./bench -bin $(BIN)
 
-# A reduced set, under 5 minutes: one run of 3 s per peer at 64 B, one failover.
+# A reduced set, under 5 minutes: one run of 3 s of each scenario at 64 B,
+# the scale grid and latency with uplinkd, testpmd io and OVS's balance-slb.
 bench-quick: build bench-deps hugepages
-	$(GO) run ./bench -bin $(BIN) -runs 1 -seconds 3 -sizes 64 -failover-runs 1 -dos-runs 1
+	$(GO) run ./bench -bin $(BIN) -runs 1 -seconds 3 -sizes 64 -failover-runs 1 -dos-runs 1 \
+		-scale-runs 1 -scale-vms 1,8 -scale-peers uplinkd,testpmd-io,ovs-slb \
+		-latency-runs 1 -latency-peers uplinkd,testpmd-io,ovs-slb -fairness-runs 1 -micro=false
 
 clean:
 	rm -rf $(BIN)

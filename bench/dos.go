@@ -98,3 +98,18 @@ func measureDetection(dir string) (time.Duration, error) {
 	}
 	return 0, fmt.Errorf("no dos_start within the flood\n%s", out.String())
 }
+
+// dosNA says why a peer has no DoS detection figure.
+func dosNA(peer string) string {
+	switch {
+	case peer == "uplinkd":
+		return ""
+	case strings.HasPrefix(peer, "uplinkd-"):
+		return "the same detector as uplinkd, which is measured"
+	case strings.HasPrefix(peer, "testpmd"):
+		return "testpmd and the bonding PMD detect no attacks"
+	case strings.HasPrefix(peer, "ovs-"):
+		return "OVS has no attack detector: meters police traffic without telling an attack from load"
+	}
+	return "unknown peer"
+}

@@ -413,3 +413,22 @@ team = "t"
 `, prefix, filepath.Join(dir, name+"-api.sock"), top, teamKeys, sock, foMAC)), 0o600))
 	return cfg
 }
+
+// failoverNA says why a peer is not in the failover scenario.
+func failoverNA(peer string) string {
+	switch peer {
+	case "uplinkd", "ovs-ab":
+		return ""
+	case "testpmd-bond1":
+		return "" // as testpmd-bond
+	case "uplinkd-registered", "uplinkd-vmaware", "uplinkd-dos":
+		return "the same NIC manager as uplinkd, which is measured"
+	case "testpmd-io":
+		return "no bond: nothing to fail over to"
+	case "testpmd-bond0", "testpmd-bond2", "testpmd-bond5":
+		return "the scenario is active-backup: the bonding PMD runs it in mode 1"
+	case "ovs-slb":
+		return "the scenario is active-backup: OVS runs it in active-backup"
+	}
+	return "unknown peer"
+}

@@ -39,8 +39,12 @@ import (
 )
 
 type result struct {
-	peer   string
-	size   int
+	scenario string // "throughput" (the size sweep), "scale", "latency", "latency-loaded"
+	peer     string
+	size     int
+	vms      int
+	flows    int
+	lat      latency
 	mpps   float64
 	cycles float64
 	gapUS  float64
@@ -82,6 +86,7 @@ const vmawareVMs = 8
 
 func main() {
 	flag.Parse()
+	pinProcess(0)
 	dir, err := os.MkdirTemp("", "uplinkd-bench-")
 	check(err)
 	defer os.RemoveAll(dir)
@@ -114,8 +119,29 @@ func main() {
 	check(err)
 	var tables strings.Builder
 	report(io.MultiWriter(os.Stdout, &tables), results)
-	rep.results = results
 	rep.section("Throughput", tables.String())
+	if *scaleRuns > 0 {
+		sc := runScale(dir)
+		var t strings.Builder
+		reportScale(io.MultiWriter(os.Stdout, &t), sc)
+		rep.section("Throughput with 1, 2 and 8 VMs, 1k and 100k flows", t.String())
+		results = append(results, sc...)
+	}
+	if *latRuns > 0 {
+		lat := runLatency(dir)
+		var t strings.Builder
+		reportLatency(io.MultiWriter(os.Stdout, &t), lat)
+		rep.section("Latency, quiet and under control-plane load", t.String())
+		results = append(results, lat...)
+	}
+	if *fairRuns > 0 {
+		fair := runFairness(dir)
+		var t strings.Builder
+		reportFairness(io.MultiWriter(os.Stdout, &t), fair)
+		rep.section("Fairness", t.String())
+		rep.fair = fair
+	}
+	rep.results = results
 	var fo []failoverResult
 	for r := 0; r < *foRuns; r++ {
 		for _, peer := range strings.Split(*foPeers, ",") {
@@ -167,6 +193,9 @@ func main() {
 		check(cmd.Run())
 		rep.section("Fastpath per-packet work (go test -bench, 32-packet bursts, 0 allocs/op required)", t.String())
 	}
+	var cov strings.Builder
+	reportCoverage(io.MultiWriter(os.Stdout, &cov))
+	rep.section("Coverage: every scenario and peer", cov.String())
 	check(rep.write())
 	fmt.Printf("\nreport: %s\n", filepath.Join(rep.dir, "report.md"))
 }
@@ -199,11 +228,14 @@ func loadavg() string {
 
 // uplinkdConfig is the bench topology for uplinkd: nVMs VMs on sockets
 // socks, two net_null NICs. vmaware turns on every VM-aware feature.
-func uplinkdConfig(prefix, thread string, socks []string, vmaware bool) string {
+func uplinkdConfig(prefix, thread string, socks []string, vmaware bool, st setup) string {
 	var b strings.Builder
 	policy := "src-mac-hash"
 	if vmaware {
 		policy = "least-pending"
+	}
+	if st.policy != "" {
+		policy = st.policy
 	}
 	fmt.Fprintf(&b, `
 [eal]
@@ -223,11 +255,12 @@ link_poll = %q
 name = "t"
 policy = %q
 `, prefix, thread, filepath.Join(filepath.Dir(socks[0]), "api.sock"), *linkPoll, policy)
-	for i := 0; i < 2; i++ {
-		fmt.Fprintf(&b, "[[nics]]\nname = \"null%d\"\nvdev = \"net_null%d,no-rx=1\"\nteam = \"t\"\n", i, i)
+	for i, nic := range st.nicDevargs() {
+		fmt.Fprintf(&b, "[[nics]]\nname = \"nic%d\"\nvdev = %q\nteam = \"t\"\n", i, nic)
 		if vmaware {
 			b.WriteString("speed = \"100G\"\n")
 		}
+		b.WriteString(st.nicKeys)
 	}
 	for i, sock := range socks {
 		fmt.Fprintf(&b, "[[vms]]\nname = \"vm%d\"\nsocket = %q\nmacs = [%q]\nteam = \"t\"\n", i+1, sock, vmMAC(i))
@@ -241,18 +274,77 @@ policy = %q
 				b.WriteString("priority = 1\n")
 			}
 		}
+		if st.vmKeys != nil {
+			b.WriteString(st.vmKeys(i))
+		}
 	}
 	return b.String()
 }
 
 func vmMAC(i int) string { return fmt.Sprintf("02:00:00:00:00:%02x", i+1) }
 
+// setup is what one measurement runs: how many VMs, how many flows in
+// all, the NICs' devargs, uplinkd's team policy (default: src-mac-hash),
+// extra generator arguments, and a control-plane load to run meanwhile.
+type setup struct {
+	scenario string
+	vms      int
+	flows    int
+	nics     []string
+	policy   string
+	genArgs  []string
+	// nicKeys and vmKeys(i) are extra uplinkd config keys for each NIC and
+	// for VM i.
+	nicKeys string
+	vmKeys  func(i int) string
+	// wires are sockets the switch's NICs serve and the generator
+	// connects to (the latency scenario's), waited for like the VMs'.
+	wires []string
+	// load, when set, runs while the generator does, until stop closes.
+	load func(sw *switchRun, stop <-chan struct{})
+}
+
+// throughputSetup is the size sweep's: one VM (eight for uplinkd-vmaware),
+// 64 flows, two net_null NICs.
+func throughputSetup(peer string) setup {
+	st := setup{scenario: "throughput", vms: 1, flows: 64}
+	if peer == "uplinkd-vmaware" {
+		st.vms = vmawareVMs
+	}
+	return st
+}
+
+func (st setup) nicDevargs() []string {
+	if len(st.nics) > 0 {
+		return st.nics
+	}
+	return nullNICs[:]
+}
+
+// switchRun is a running switch, for a control-plane load to act on.
+type switchRun struct {
+	peer string
+	dir  string
+	cfg  string // uplinkd's config file
+	api  string // uplinkd's API socket
+	ovs  *ovs
+}
+
+// genReport is uplink-gen's final report line.
+type genReport map[string]any
+
+func (r genReport) num(k string) float64 { f, _ := r[k].(float64); return f }
+
 // runGen plays one VM per socket for the measurement window and returns
-// the Mpps the generator got through. server: the generator serves the
-// sockets (the switch connects as a vhost-user client).
-func runGen(prefix string, size int, socks []string, server bool) (float64, error) {
+// the generator's report. server: the generator serves the sockets (the
+// switch connects as a vhost-user client). flows are spread over the VMs.
+func runGen(prefix string, size int, socks []string, server bool, st setup) (genReport, error) {
+	flows := max(st.flows/len(socks), 1)
+	// Each flow is a prepared frame: 100k flows need their memory.
+	mem := 128 + len(socks)*(flows+4096)*3/1024
 	args := []string{"--file-prefix", prefix + "-gen", "--lcore", "0", "--size", strconv.Itoa(size - 4),
-		"--duration", fmt.Sprintf("%ds", *seconds), "--progress", "0", "--flows", "64"}
+		"--duration", fmt.Sprintf("%ds", *seconds), "--progress", "0", "--flows", strconv.Itoa(flows), "--memory", strconv.Itoa(max(mem, 256))}
+	args = append(args, st.genArgs...)
 	for i, sk := range socks {
 		vm := fmt.Sprintf("name=vm%d,socket=%s,mac=%s", i+1, sk, vmMAC(i))
 		if server {
@@ -265,62 +357,83 @@ func runGen(prefix string, size int, socks []string, server bool) (float64, erro
 	// runtime, EAL control) stay off the switch core, and every switch
 	// gets it alone.
 	gen := exec.Command("taskset", append([]string{"-c", "0", filepath.Join(*binDir, "uplink-gen")}, args...)...)
+	var stderr strings.Builder
+	gen.Stderr = &stderr
 	genOut, err := gen.Output()
 	cleanPrefix(prefix + "-gen")
 	if err != nil {
-		return 0, fmt.Errorf("uplink-gen: %v", err)
+		return nil, fmt.Errorf("uplink-gen: %v\n%s", err, stderr.String())
 	}
 	for _, line := range strings.Split(string(genOut), "\n") {
-		var ev map[string]any
+		var ev genReport
 		if json.Unmarshal([]byte(line), &ev) == nil && ev["event"] == "report" {
-			mpps, _ := ev["mpps"].(float64)
-			return mpps, nil
+			return ev, nil
 		}
 	}
-	return 0, fmt.Errorf("uplink-gen wrote no report")
+	return nil, fmt.Errorf("uplink-gen wrote no report")
+}
+
+// withLoad runs the generator with st's control-plane load alongside.
+func withLoad(sw *switchRun, st setup, gen func() (genReport, error)) (genReport, error) {
+	if st.load == nil {
+		return gen()
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); st.load(sw, stop) }()
+	rep, err := gen()
+	close(stop)
+	<-done
+	return rep, err
 }
 
 func measure(dir, peer string, size int) (result, error) {
+	return measureSetup(dir, peer, size, throughputSetup(peer))
+}
+
+func measureSetup(dir, peer string, size int, st setup) (result, error) {
 	if strings.HasPrefix(peer, "ovs-") {
-		return measureOVS(dir, peer, size)
-	}
-	nVMs := 1
-	if peer == "uplinkd-vmaware" {
-		nVMs = vmawareVMs
+		return measureOVS(dir, peer, size, st)
 	}
 	var socks []string
-	for i := 0; i < nVMs; i++ {
+	for i := 0; i < st.vms; i++ {
 		sock := filepath.Join(dir, fmt.Sprintf("vm%d.sock", i+1))
 		os.Remove(sock)
 		socks = append(socks, sock)
 	}
 	sock := socks[0]
-	res := result{peer: peer, size: size, load: loadavg()}
+	nics := st.nicDevargs()
+	res := result{scenario: st.scenario, peer: peer, size: size, vms: st.vms, flows: st.flows, load: loadavg()}
 	var sw *exec.Cmd
 	var stdin io.WriteCloser
 	var out strings.Builder
 	prefix := fmt.Sprintf("uplk-bench-%s-%d", peer, os.Getpid())
 	defer cleanPrefix(prefix)
+	run := &switchRun{peer: peer, dir: dir}
 	switch peer {
 	case "uplinkd", "uplinkd-registered", "uplinkd-vmaware", "uplinkd-dos":
 		thread := "lcore"
 		if peer == "uplinkd-registered" {
 			thread = "registered"
 		}
-		conf := uplinkdConfig(prefix, thread, socks, peer == "uplinkd-vmaware")
+		conf := uplinkdConfig(prefix, thread, socks, peer == "uplinkd-vmaware", st)
 		if peer == "uplinkd-dos" {
 			// Thresholds no bench traffic reaches: the counters run on
 			// every frame, no response ever does.
 			conf += "[dos]\nenabled = true\nsyn_pps = \"1G\"\n"
 		}
-		cfg := filepath.Join(dir, "bench.toml")
-		check(os.WriteFile(cfg, []byte(conf), 0o600))
-		sw = exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"), "--config", cfg, "--log-format", "json", "--status-interval", "0")
+		run.cfg = filepath.Join(dir, "bench.toml")
+		run.api = filepath.Join(dir, "api.sock")
+		check(os.WriteFile(run.cfg, []byte(conf), 0o600))
+		sw = exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"), "--config", run.cfg, "--log-format", "json", "--status-interval", "0")
 		sw.Stderr = &out
 	case "testpmd-io":
+		if st.vms > 1 {
+			return res, errNotApplicable
+		}
 		sw = exec.Command("taskset", "-c", "0", "stdbuf", "-o0", "dpdk-testpmd", "-l", "0,1", "--main-lcore", "0", "--file-prefix", prefix,
 			"-m", "256", "--no-pci", "--vdev", "net_vhost0,iface="+sock+",queues=1",
-			"--vdev", "net_null0,no-rx=1", "--vdev", "net_null1,no-rx=1", "--",
+			"--vdev", nics[0], "--vdev", nics[1], "--",
 			"--forward-mode=io", "--record-core-cycles", "--auto-start", "--port-topology=chained",
 			"--nb-cores=1", "--rxq=1", "--txq=1")
 		sw.Stdout, sw.Stderr = &out, &out
@@ -329,12 +442,16 @@ func measure(dir, peer string, size int) (result, error) {
 		stdin, err = sw.StdinPipe()
 		check(err)
 	case "testpmd-bond0", "testpmd-bond1", "testpmd-bond2", "testpmd-bond5":
+		if st.vms > 1 {
+			return res, errNotApplicable
+		}
 		// The bonding PMD over the same two NICs; ports 0 and 1 are its
 		// slaves, 2 the bond, 3 the VM: forward only between 2 and 3.
 		mode := strings.TrimPrefix(peer, "testpmd-bond")
+		slave := func(d string) string { name, _, _ := strings.Cut(d, ","); return name }
 		sw = exec.Command("taskset", "-c", "0", "stdbuf", "-o0", "dpdk-testpmd", "-l", "0,1", "--main-lcore", "0", "--file-prefix", prefix,
-			"-m", "256", "--no-pci", "--vdev", "net_null0,no-rx=1", "--vdev", "net_null1,no-rx=1",
-			"--vdev", "net_bonding0,mode="+mode+",slave=net_null0,slave=net_null1",
+			"-m", "256", "--no-pci", "--vdev", nics[0], "--vdev", nics[1],
+			"--vdev", "net_bonding0,mode="+mode+",slave="+slave(nics[0])+",slave="+slave(nics[1]),
 			"--vdev", "net_vhost0,iface="+sock+",queues=1", "--",
 			"--forward-mode=io", "--record-core-cycles", "--auto-start", "--port-topology=paired", "--portmask=0xc",
 			"--nb-cores=1", "--rxq=1", "--txq=1")
@@ -354,14 +471,15 @@ func measure(dir, peer string, size int) (result, error) {
 			sw.Wait()
 		}
 	}()
-	for _, sk := range socks {
+	for _, sk := range append(slices.Clone(socks), st.wires...) {
 		waitForPath(sk)
 	}
-	mpps, err := runGen(prefix, size, socks, false)
+	rep, err := withLoad(run, st, func() (genReport, error) { return runGen(prefix, size, socks, false, st) })
 	if err != nil {
 		return res, fmt.Errorf("%v\n%s", err, out.String())
 	}
-	res.mpps = mpps
+	res.mpps = rep.num("mpps")
+	res.lat = latencyOf(rep)
 	switch peer {
 	case "uplinkd", "uplinkd-registered", "uplinkd-vmaware", "uplinkd-dos":
 		sw.Process.Signal(syscall.SIGTERM)

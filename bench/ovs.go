@@ -173,23 +173,35 @@ func stopProcess(c *exec.Cmd) {
 	}
 }
 
-func measureOVS(dir, peer string, size int) (result, error) {
-	res := result{peer: peer, size: size, load: loadavg()}
+func measureOVS(dir, peer string, size int, st setup) (result, error) {
+	res := result{scenario: st.scenario, peer: peer, size: size, vms: st.vms, flows: st.flows, load: loadavg()}
 	mode := map[string]string{"ovs-slb": "balance-slb", "ovs-ab": "active-backup"}[peer]
 	if _, err := os.Stat(ovsVswitchd); err != nil {
 		return res, fmt.Errorf("%s: %s missing (make bench installs openvswitch-switch-dpdk)", peer, ovsVswitchd)
 	}
 	odir := filepath.Join(dir, peer)
-	sock := filepath.Join(odir, "vm1.sock")
-	o, err := startOVS(odir, ovsSetup{nics: nullNICs, bondOpts: []string{"bond_mode=" + mode}, socks: []string{sock}})
+	var socks []string
+	for i := 0; i < st.vms; i++ {
+		socks = append(socks, filepath.Join(odir, fmt.Sprintf("vm%d.sock", i+1)))
+	}
+	nics := st.nicDevargs()
+	o, err := startOVS(odir, ovsSetup{nics: [2]string{nics[0], nics[1]}, bondOpts: []string{"bond_mode=" + mode}, socks: socks})
 	if err != nil {
 		return res, err
 	}
 	defer o.stop()
+	for _, w := range st.wires {
+		waitForPath(w)
+	}
 	prefix := fmt.Sprintf("uplk-bench-%s-%d", peer, os.Getpid())
-	if res.mpps, err = runGen(prefix, size, []string{sock}, true); err != nil {
+	rep, err := withLoad(&switchRun{peer: peer, dir: odir, ovs: o}, st, func() (genReport, error) {
+		return runGen(prefix, size, socks, true, st)
+	})
+	if err != nil {
 		return res, fmt.Errorf("%v\n%s", err, o.logTail())
 	}
+	res.mpps = rep.num("mpps")
+	res.lat = latencyOf(rep)
 	if res.cycles, err = o.cycles(); err != nil {
 		return res, err
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"image/color"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,6 +29,7 @@ type reportDir struct {
 	md      strings.Builder
 	results []result
 	fo      []failoverResult
+	fair    []fairResult
 }
 
 func newReport(root string) (*reportDir, error) {
@@ -79,12 +81,19 @@ func (r *reportDir) writeCSV() error {
 	}
 	defer f.Close()
 	w := csv.NewWriter(f)
-	w.Write([]string{"scenario", "peer", "size_bytes", "mpps", "busy_cycles_per_pkt", "pkts_per_busy_loop",
-		"max_loop_gap_us", "failover_gap_ms", "switchover_ms", "sent", "lost", "load", "steal_pct"})
+	w.Write([]string{"scenario", "peer", "size_bytes", "vms", "flows", "mpps", "busy_cycles_per_pkt", "pkts_per_busy_loop",
+		"max_loop_gap_us", "p50_us", "p99_us", "p999_us", "max_us", "jain", "failover_gap_ms", "switchover_ms", "sent", "lost", "load", "steal_pct"})
 	f64 := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	for _, x := range r.results {
-		w.Write([]string{"throughput", x.peer, strconv.Itoa(x.size), f64(x.mpps), f64(x.cycles), f64(x.fill),
-			f64(x.gapUS), "", "", "", "", x.load, f64(x.steal)})
+		lat := []string{"", "", "", ""}
+		if strings.HasPrefix(x.scenario, "latency") {
+			lat = []string{f64(x.lat.p50), f64(x.lat.p99), f64(x.lat.p999), f64(x.lat.max)}
+		}
+		w.Write(append(append([]string{x.scenario, x.peer, strconv.Itoa(x.size), strconv.Itoa(x.vms), strconv.Itoa(x.flows),
+			f64(x.mpps), f64(x.cycles), f64(x.fill), f64(x.gapUS)}, lat...), "", "", "", "", "", x.load, f64(x.steal)))
+	}
+	for _, x := range r.fair {
+		w.Write([]string{"fairness", "uplinkd", "64", strconv.Itoa(fairVMs), "", "", "", "", "", "", "", "", "", f64(x.jain), "", "", "", "", "", ""})
 	}
 	ms := func(d time.Duration) string {
 		if d < 0 {
@@ -93,7 +102,7 @@ func (r *reportDir) writeCSV() error {
 		return f64(float64(d.Microseconds()) / 1000)
 	}
 	for _, x := range r.fo {
-		w.Write([]string{"failover", x.peer, "60", "", "", "", "", ms(x.gap), ms(x.switchover),
+		w.Write([]string{"failover", x.peer, "64", "1", "1", "", "", "", "", "", "", "", "", "", ms(x.gap), ms(x.switchover),
 			strconv.Itoa(x.sent), strconv.Itoa(x.lost), "", ""})
 	}
 	w.Flush()
@@ -103,7 +112,7 @@ func (r *reportDir) writeCSV() error {
 func sizesOf(rs []result) []int {
 	var out []int
 	for _, x := range rs {
-		if !slices.Contains(out, x.size) {
+		if x.scenario == "throughput" && !slices.Contains(out, x.size) {
 			out = append(out, x.size)
 		}
 	}
@@ -119,7 +128,7 @@ func (r *reportDir) plotCycles(size int, path string) error {
 	for _, peer := range strings.Split(*peerList, ",") {
 		var v []float64
 		for _, x := range r.results {
-			if x.peer == peer && x.size == size {
+			if x.scenario == "throughput" && x.peer == peer && x.size == size {
 				v = append(v, x.cycles)
 			}
 		}
@@ -158,4 +167,54 @@ func barXYs(v plotter.Values) plotter.XYs {
 		xy[i].X, xy[i].Y = float64(i), v[i]
 	}
 	return xy
+}
+
+// reportCoverage is the scenario × peer grid: what was measured, and
+// why the rest cannot be (numbered reasons below the grid).
+func reportCoverage(w io.Writer) {
+	listed := func(list, peer string) bool { return slices.Contains(strings.Split(list, ","), peer) }
+	scenarios := []struct {
+		name string
+		na   func(peer string) string
+		ran  func(peer string) bool
+	}{
+		{"throughput", func(string) string { return "" }, func(string) bool { return *runs > 0 }},
+		{"scale", func(p string) string { return scaleNA(p, 2) }, func(p string) bool { return *scaleRuns > 0 && listed(*scalePeers, p) }},
+		{"latency", func(p string) string { return latencyNA(p, false) }, func(p string) bool { return *latRuns > 0 && listed(*latPeers, p) }},
+		{"lat-loaded", func(p string) string { return latencyNA(p, true) }, func(p string) bool { return *latRuns > 0 && listed(*latPeers, p) }},
+		{"fairness", fairnessNA, func(string) bool { return *fairRuns > 0 }},
+		{"failover", failoverNA, func(string) bool { return *foRuns > 0 }},
+		{"dos-detect", dosNA, func(string) bool { return *dosRuns > 0 }},
+	}
+	fmt.Fprintln(w, "\nscenario × peer: \"yes\" measured; \"n/a N\" not applicable for reason N; \"-\" left out by this run's flags")
+	fmt.Fprintf(w, "%-19s", "peer")
+	for _, sc := range scenarios {
+		fmt.Fprintf(w, " %-11s", sc.name)
+	}
+	fmt.Fprintln(w)
+	var reasons []string
+	for _, peer := range strings.Split(*peerList, ",") {
+		fmt.Fprintf(w, "%-19s", peer)
+		for _, sc := range scenarios {
+			cell := "-"
+			if sc.name == "scale" && strings.HasPrefix(peer, "testpmd") && sc.ran(peer) {
+				cell = "yes*"
+			} else if why := sc.na(peer); why != "" {
+				i := slices.Index(reasons, why)
+				if i < 0 {
+					reasons = append(reasons, why)
+					i = len(reasons) - 1
+				}
+				cell = fmt.Sprintf("n/a %d", i+1)
+			} else if sc.ran(peer) {
+				cell = "yes"
+			}
+			fmt.Fprintf(w, " %-11s", cell)
+		}
+		fmt.Fprintln(w)
+	}
+	for i, r := range reasons {
+		fmt.Fprintf(w, "%2d. %s\n", i+1, r)
+	}
+	fmt.Fprintf(w, "* 1 VM only; with 2 and 8 VMs: %s\n", scaleNA("testpmd-io", 2))
 }

@@ -219,6 +219,15 @@ func TxRepeat(q QueueRef, ms []*Mbuf) int {
 	return int(C.uplk_tx_repeat(C.uint16_t(q.Port), C.uint16_t(q.Queue), (**C.struct_rte_mbuf)(unsafe.Pointer(&ms[0])), C.uint16_t(len(ms))))
 }
 
+// TxBurst sends mbufs, giving up those accepted; returns how many were.
+// The caller still owns (and must free) ms[n:].
+func TxBurst(q QueueRef, ms []*Mbuf) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	return int(C.rte_eth_tx_burst(C.uint16_t(q.Port), C.uint16_t(q.Queue), (**C.struct_rte_mbuf)(unsafe.Pointer(&ms[0])), C.uint16_t(len(ms))))
+}
+
 // RxBurst receives into ms (C memory from NewBurstBuf), returns the count.
 func RxBurst(q QueueRef, ms []*Mbuf) int {
 	if len(ms) == 0 {

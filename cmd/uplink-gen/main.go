@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -82,6 +83,9 @@ type options struct {
 	progress  time.Duration
 	queueSize int
 	waitLink  time.Duration
+	nics      []string
+	latency   bool
+	warmup    time.Duration
 }
 
 func main() {
@@ -116,6 +120,9 @@ SIGINT or SIGTERM.`,
 	f.DurationVar(&o.progress, "progress", time.Second, "progress line interval (0: none)")
 	f.IntVar(&o.queueSize, "queue-size", 1024, "virtqueue size")
 	f.DurationVar(&o.waitLink, "wait-link", 10*time.Second, "how long to wait for the switch to bring the links up")
+	f.StringArrayVar(&o.nics, "nic", nil, "play the network behind one of the switch's NICs, a net_vhost port the switch serves: socket=PATH (repeatable)")
+	f.BoolVar(&o.latency, "latency", false, "stamp every frame with the TSC and report the latency percentiles of those the --nic ports receive")
+	f.DurationVar(&o.warmup, "warmup", 0, "with --latency: frames sent in this first stretch are not measured")
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -171,6 +178,9 @@ func run(o options) (err error) {
 	if o.flows < 1 {
 		return fmt.Errorf("--flows %d: must be at least 1", o.flows)
 	}
+	if o.latency && (len(o.nics) == 0 || o.size < stampOff+stampLen) {
+		return fmt.Errorf("--latency needs --nic ports to receive on and --size of at least %d", stampOff+stampLen)
+	}
 	defer dpdk.RemoveRuntimeFiles(o.hugeDir, o.prefix)
 	args := []string{"uplink-gen", "-l", strconv.Itoa(o.lcore), "--file-prefix", o.prefix, "-m", strconv.Itoa(o.memory),
 		"--huge-dir", o.hugeDir, "--no-pci", "--single-file-segments", "--log-level", "notice"}
@@ -179,8 +189,10 @@ func run(o options) (err error) {
 	}
 	defer dpdk.Cleanup()
 
-	nframes := min(o.flows, 1024)
-	pool, err := dpdk.NewPool("gen_pkts", uint32(len(specs)*(nframes+4096)+4096), 256, uint16(max(dpdk.DefaultDataRoom, o.size+128)))
+	// One prepared frame per flow (sent by reference, so 100k flows cost
+	// 100k mbufs: size --memory for it), and room for what the ports hold.
+	nframes := min(o.flows, 1<<17)
+	pool, err := dpdk.NewPool("gen_pkts", uint32(len(specs)*(nframes+4096)+len(o.nics)*4096+4096), 256, uint16(max(dpdk.DefaultDataRoom, o.size+128)))
 	if err != nil {
 		return err
 	}
@@ -215,15 +227,44 @@ func run(o options) (err error) {
 		}
 		vms[i] = &vmState{spec: s, port: port}
 	}
+	var nics []dpdk.Port
+	for i, s := range o.nics {
+		devargs, err := parseNIC(i, s)
+		if err != nil {
+			return err
+		}
+		port, err := dpdk.Probe(devargs)
+		if err != nil {
+			return fmt.Errorf("--nic %s: %w", s, err)
+		}
+		detach := port.Detach
+		defer func() {
+			if detach != nil {
+				detach()
+			}
+		}()
+		detachAll = append(detachAll, &detach)
+		if err := port.Configure(1, 1, uint16(o.queueSize), pool, 0); err != nil {
+			return fmt.Errorf("--nic %s: %w", s, err)
+		}
+		if err := port.Start(); err != nil {
+			return fmt.Errorf("--nic %s: %w", s, err)
+		}
+		nics = append(nics, port)
+	}
 	deadline := time.Now().Add(o.waitLink)
+	ports := slices.Clone(nics)
 	for _, v := range vms {
+		ports = append(ports, v.port)
+	}
+	for _, port := range ports {
 		for {
-			l, _ := v.port.Link()
+			l, _ := port.Link()
 			if l.Up {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("vm %s: link to %s not up after %s", v.spec.Name, v.spec.Socket, o.waitLink)
+				return fmt.Errorf("%s: link not up after %s", port.Name, o.waitLink)
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -286,7 +327,15 @@ func run(o options) (err error) {
 			sending = true
 		}
 	}
-	var sentAll uint64
+	var sentAll, nicReceived uint64
+	var lat *latencies
+	if o.latency {
+		expect := 1 << 22
+		if o.rate > 0 && o.duration > 0 {
+			expect = int(o.rate*o.duration.Seconds()*float64(len(vms))) + 1<<16
+		}
+		lat = newLatencies(t0+uint64(o.warmup.Seconds()*hz), expect)
+	}
 	sendingNow.Store(sending)
 	for !stop.Load() {
 		now := dpdk.TSC()
@@ -322,18 +371,29 @@ func run(o options) (err error) {
 				if want == 0 {
 					continue
 				}
-				for i := range want {
-					burst[i] = v.frames[v.next]
-					v.next++
-					if v.next == len(v.frames) {
-						v.next = 0
-					}
-				}
-				n := dpdk.TxRepeat(dpdk.QueueRef{Port: v.port.ID}, burst[:want])
-				// Step back over what was not accepted (want may exceed the
-				// number of prepared frames).
 				nf := len(v.frames)
-				v.next = ((v.next-int(want)+n)%nf + nf) % nf
+				var n int
+				if lat != nil {
+					if pool.AllocBulk(burst[:want]) != nil {
+						continue // the pool is empty for now: the switch holds them
+					}
+					copyStamped(burst[:want], v.frames, v.next, dpdk.TSC())
+					n = dpdk.TxBurst(dpdk.QueueRef{Port: v.port.ID}, burst[:want])
+					dpdk.FreeBulk(burst[n:want])
+					v.next = (v.next + n) % nf
+				} else {
+					for i := range want {
+						burst[i] = v.frames[v.next]
+						v.next++
+						if v.next == nf {
+							v.next = 0
+						}
+					}
+					n = dpdk.TxRepeat(dpdk.QueueRef{Port: v.port.ID}, burst[:want])
+					// Step back over what was not accepted (want may exceed
+					// the number of prepared frames).
+					v.next = ((v.next-int(want)+n)%nf + nf) % nf
+				}
 				v.sent.Store(sent + uint64(n))
 				sentAll += uint64(n)
 			}
@@ -344,6 +404,17 @@ func run(o options) (err error) {
 		sendingNow.Store(sending)
 		if !sending && !o.hold {
 			break
+		}
+		for _, port := range nics {
+			n := dpdk.RxBurst(dpdk.QueueRef{Port: port.ID}, rxbuf)
+			if n == 0 {
+				continue
+			}
+			if lat != nil {
+				lat.observe(dpdk.TSC(), rxbuf[:n])
+			}
+			dpdk.FreeBulk(rxbuf[:n])
+			nicReceived += uint64(n)
 		}
 		for _, v := range vms {
 			n := dpdk.RxBurst(dpdk.QueueRef{Port: v.port.ID}, rxbuf)
@@ -389,11 +460,16 @@ func run(o options) (err error) {
 		clear(v.frames)
 	}
 	inUseEnd := pool.InUse()
-	emit("report", map[string]any{
+	rep := map[string]any{
 		"vms": reports(vms), "seconds": elapsed.Seconds(),
 		"mpps":               float64(sentAll) / elapsed.Seconds() / 1e6,
 		"mbufs_in_use_start": inUseStart, "mbufs_in_use_end": inUseEnd,
-	})
+		"nic_received": nicReceived,
+	}
+	if lat != nil {
+		rep["latency"] = lat.report(hz)
+	}
+	emit("report", rep)
 	return nil
 }
 

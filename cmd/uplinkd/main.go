@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -112,6 +113,14 @@ func newLogger(format, level string, events io.Writer) (zerolog.Logger, error) {
 
 func run(cfg *config.Config, load func() (*config.Config, error), log zerolog.Logger, events *api.EventLog) error {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
+	// Each worker holds a P for good (it polls in Go). With fewer Ps than
+	// workers + 2, the API, the loops and the garbage collector get a P
+	// only by preempting a worker: under taskset to one CPU Go starts with
+	// GOMAXPROCS 1, and the bench saw the worker stopped for milliseconds
+	// whenever the API was used.
+	if want := len(cfg.EAL.WorkerLcores) + 2; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	// SIGHUP reloads; caught from here on, so that one arriving while the
