@@ -45,12 +45,12 @@ type result struct {
 	vms      int
 	flows    int
 	lat      latency
-	mpps   float64
-	cycles float64
-	gapUS  float64
-	fill   float64 // uplinkd: packets per busy loop
-	steal  float64 // % of CPU time the hypervisor stole during the run
-	load   string
+	mpps     float64
+	cycles   float64
+	gapUS    float64
+	fill     float64 // uplinkd: packets per busy loop
+	steal    float64 // % of CPU time the hypervisor stole during the run
+	load     string
 }
 
 var (
