@@ -9,13 +9,10 @@ package main
 // is 1 when every VM got exactly its share and 1/n at worst.
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -64,11 +61,7 @@ func jain(x []float64) float64 {
 
 // vmBytes reads every VM's out_bytes from uplinkd's API.
 func vmBytes(api string) (map[string]float64, error) {
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", api)
-	}}}
-	resp, err := c.Get("http://uplinkd/v1/vms")
+	resp, err := apiClient(api).Get("http://uplinkd/v1/vms")
 	if err != nil {
 		return nil, err
 	}

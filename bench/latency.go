@@ -97,10 +97,7 @@ func controlPlaneLoad(sw *switchRun, stop <-chan struct{}) {
 	defer reload.Stop()
 	var api *http.Client
 	if sw.api != "" {
-		api = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sw.api)
-		}}}
+		api = apiClient(sw.api)
 	}
 	call := func(method, path string) {
 		req, _ := http.NewRequest(method, "http://uplinkd"+path, nil)
@@ -193,6 +190,14 @@ func reportLatency(w io.Writer, rs []result) {
 			fmt.Fprintf(w, "%-19s %-7s %-22s %-22s %-22s %-24s %s\n", peer, name, stats(p50), stats(p99), stats(p999), stats(mx), g)
 		}
 	}
+}
+
+// apiClient speaks HTTP to uplinkd's API socket.
+func apiClient(sock string) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
 }
 
 // pinProcess moves every thread of the bench to cpu; threads started

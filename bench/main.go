@@ -117,29 +117,21 @@ func main() {
 	}
 	rep, err := newReport(*outDir)
 	check(err)
-	var tables strings.Builder
-	report(io.MultiWriter(os.Stdout, &tables), results)
-	rep.section("Throughput", tables.String())
+	throughput := results
+	rep.printed("Throughput", func(w io.Writer) { report(w, throughput) })
 	if *scaleRuns > 0 {
 		sc := runScale(dir)
-		var t strings.Builder
-		reportScale(io.MultiWriter(os.Stdout, &t), sc)
-		rep.section("Throughput with 1, 2 and 8 VMs, 1k and 100k flows", t.String())
+		rep.printed("Throughput with 1, 2 and 8 VMs, 1k and 100k flows", func(w io.Writer) { reportScale(w, sc) })
 		results = append(results, sc...)
 	}
 	if *latRuns > 0 {
 		lat := runLatency(dir)
-		var t strings.Builder
-		reportLatency(io.MultiWriter(os.Stdout, &t), lat)
-		rep.section("Latency, quiet and under control-plane load", t.String())
+		rep.printed("Latency, quiet and under control-plane load", func(w io.Writer) { reportLatency(w, lat) })
 		results = append(results, lat...)
 	}
 	if *fairRuns > 0 {
-		fair := runFairness(dir)
-		var t strings.Builder
-		reportFairness(io.MultiWriter(os.Stdout, &t), fair)
-		rep.section("Fairness", t.String())
-		rep.fair = fair
+		rep.fair = runFairness(dir)
+		rep.printed("Fairness", func(w io.Writer) { reportFairness(w, rep.fair) })
 	}
 	rep.results = results
 	var fo []failoverResult
@@ -164,10 +156,8 @@ func main() {
 		}
 	}
 	if len(fo) > 0 {
-		var t strings.Builder
-		reportFailover(io.MultiWriter(os.Stdout, &t), fo)
 		rep.fo = fo
-		rep.section("Failover", t.String())
+		rep.printed("Failover", func(w io.Writer) { reportFailover(w, fo) })
 	}
 	if *dosRuns > 0 {
 		var lat []float64
@@ -180,10 +170,10 @@ func main() {
 			fmt.Printf("  dos detection run %d: %.1f ms\n", r+1, float64(d.Microseconds())/1000)
 			lat = append(lat, float64(d.Microseconds())/1000)
 		}
-		t := fmt.Sprintf("\nDoS detection: a 20 kpps SYN flood from 1000 sources through a tap NIC at a watched VM (syn_pps 5k);\n"+
-			"first frame sent to uplinkd's dos_start line (ms, min / median / max of %d): %s\n", len(lat), stats3(lat))
-		fmt.Print(t)
-		rep.section("DoS detection", t)
+		rep.printed("DoS detection", func(w io.Writer) {
+			fmt.Fprintf(w, "\nDoS detection: a 20 kpps SYN flood from 1000 sources through a tap NIC at a watched VM (syn_pps 5k);\n"+
+				"first frame sent to uplinkd's dos_start line (ms, min / median / max of %d): %s\n", len(lat), stats3(lat))
+		})
 	}
 	if *microBen {
 		fmt.Println("\nfastpath per-packet work (go test -bench, 32-packet bursts):")
@@ -193,9 +183,7 @@ func main() {
 		check(cmd.Run())
 		rep.section("Fastpath per-packet work (go test -bench, 32-packet bursts, 0 allocs/op required)", t.String())
 	}
-	var cov strings.Builder
-	reportCoverage(io.MultiWriter(os.Stdout, &cov))
-	rep.section("Coverage: every scenario and peer", cov.String())
+	rep.printed("Coverage: every scenario and peer", reportCoverage)
 	check(rep.write())
 	fmt.Printf("\nreport: %s\n", filepath.Join(rep.dir, "report.md"))
 }

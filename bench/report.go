@@ -60,6 +60,13 @@ func (r *reportDir) section(title, text string) {
 	fmt.Fprintf(&r.md, "## %s\n\n```\n%s```\n\n", title, text)
 }
 
+// printed runs report on the terminal and into a section titled title.
+func (r *reportDir) printed(title string, report func(io.Writer)) {
+	var t strings.Builder
+	report(io.MultiWriter(os.Stdout, &t))
+	r.section(title, t.String())
+}
+
 func (r *reportDir) write() error {
 	if err := r.writeCSV(); err != nil {
 		return err

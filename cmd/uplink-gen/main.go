@@ -202,28 +202,38 @@ func run(o options) (err error) {
 	// all mbufs must be back.
 	inUseStart := pool.InUse()
 	vms := make([]*vmState, len(specs))
-	var detachAll []*func() error
+	// Every port is closed once: at the end, before the final mbuf count,
+	// or on an early return.
+	var opened []dpdk.Port
+	closePorts := func() {
+		for _, p := range opened {
+			p.Detach()
+		}
+		opened = nil
+	}
+	defer func() { closePorts() }()
+	open := func(what, devargs string) (dpdk.Port, error) {
+		port, err := dpdk.Probe(devargs)
+		if err != nil {
+			return port, fmt.Errorf("%s: %w", what, err)
+		}
+		opened = append(opened, port)
+		if err := port.Configure(1, 1, uint16(o.queueSize), pool, 0); err != nil {
+			return port, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := port.Start(); err != nil {
+			return port, fmt.Errorf("%s: %w", what, err)
+		}
+		return port, nil
+	}
 	for i, s := range specs {
 		devargs := fmt.Sprintf("net_virtio_user%d,path=%s,queue_size=%d", i, s.Socket, o.queueSize)
 		if s.Server {
 			devargs += ",server=1"
 		}
-		port, err := dpdk.Probe(devargs)
+		port, err := open("vm "+s.Name, devargs)
 		if err != nil {
-			return fmt.Errorf("vm %s: %w", s.Name, err)
-		}
-		detach := port.Detach
-		defer func() {
-			if detach != nil {
-				detach()
-			}
-		}()
-		detachAll = append(detachAll, &detach)
-		if err := port.Configure(1, 1, uint16(o.queueSize), pool, 0); err != nil {
-			return fmt.Errorf("vm %s: %w", s.Name, err)
-		}
-		if err := port.Start(); err != nil {
-			return fmt.Errorf("vm %s: %w", s.Name, err)
+			return err
 		}
 		vms[i] = &vmState{spec: s, port: port}
 	}
@@ -233,22 +243,9 @@ func run(o options) (err error) {
 		if err != nil {
 			return err
 		}
-		port, err := dpdk.Probe(devargs)
+		port, err := open("--nic "+s, devargs)
 		if err != nil {
-			return fmt.Errorf("--nic %s: %w", s, err)
-		}
-		detach := port.Detach
-		defer func() {
-			if detach != nil {
-				detach()
-			}
-		}()
-		detachAll = append(detachAll, &detach)
-		if err := port.Configure(1, 1, uint16(o.queueSize), pool, 0); err != nil {
-			return fmt.Errorf("--nic %s: %w", s, err)
-		}
-		if err := port.Start(); err != nil {
-			return fmt.Errorf("--nic %s: %w", s, err)
+			return err
 		}
 		nics = append(nics, port)
 	}
@@ -451,10 +448,7 @@ func run(o options) (err error) {
 	close(done)
 	// Close the ports first: the virtio PMD gives back the references its
 	// tx ring still holds only when its queues are released.
-	for _, d := range detachAll {
-		(*d)()
-		*d = nil
-	}
+	closePorts()
 	for _, v := range vms {
 		dpdk.FreeBulk(v.frames)
 		clear(v.frames)
