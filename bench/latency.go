@@ -63,7 +63,7 @@ func wireSocket(dir string, i int) string { return filepath.Join(dir, fmt.Sprint
 
 func latencySetup(dir string, loaded bool) setup {
 	st := setup{scenario: "latency", vms: 1, flows: 1024, nics: wireNICs(dir),
-		genArgs: []string{"--latency", "--warmup", "1s", "--rate", fmt.Sprint(*latRate)}}
+		genArgs: []string{"--latency", "--rate", fmt.Sprint(*latRate)}}
 	for i := range st.nics {
 		st.genArgs = append(st.genArgs, "--nic", "socket="+wireSocket(dir, i))
 		st.wires = append(st.wires, wireSocket(dir, i))

@@ -316,7 +316,14 @@ type switchRun struct {
 	cfg  string // uplinkd's config file
 	api  string // uplinkd's API socket
 	ovs  *ovs
+	// baseline, called when the generator's warm-up ends, takes the
+	// switch's counters there or resets them.
+	baseline func() error
 }
+
+// warmup is the generator's first second, not measured: the switch's
+// caches, queues and (uplinkd) allocations settle.
+const warmup = time.Second
 
 // genReport is uplink-gen's final report line.
 type genReport map[string]any
@@ -326,12 +333,13 @@ func (r genReport) num(k string) float64 { f, _ := r[k].(float64); return f }
 // runGen plays one VM per socket for the measurement window and returns
 // the generator's report. server: the generator serves the sockets (the
 // switch connects as a vhost-user client). flows are spread over the VMs.
-func runGen(prefix string, size int, socks []string, server bool, st setup) (genReport, error) {
+func runGen(sw *switchRun, prefix string, size int, socks []string, server bool, st setup) (genReport, error) {
 	flows := max(st.flows/len(socks), 1)
 	// Each flow is a prepared frame: 100k flows need their memory.
 	mem := 128 + len(socks)*(flows+4096)*3/1024
 	args := []string{"--file-prefix", prefix + "-gen", "--lcore", "0", "--size", strconv.Itoa(size - 4),
-		"--duration", fmt.Sprintf("%ds", *seconds), "--progress", "0", "--flows", strconv.Itoa(flows), "--memory", strconv.Itoa(max(mem, 256))}
+		"--duration", (time.Duration(*seconds)*time.Second + warmup).String(), "--warmup", warmup.String(),
+		"--progress", "0", "--flows", strconv.Itoa(flows), "--memory", strconv.Itoa(max(mem, 256))}
 	args = append(args, st.genArgs...)
 	for i, sk := range socks {
 		vm := fmt.Sprintf("name=vm%d,socket=%s,mac=%s", i+1, sk, vmMAC(i))
@@ -347,18 +355,41 @@ func runGen(prefix string, size int, socks []string, server bool, st setup) (gen
 	gen := exec.Command("taskset", append([]string{"-c", "0", filepath.Join(*binDir, "uplink-gen")}, args...)...)
 	var stderr strings.Builder
 	gen.Stderr = &stderr
-	genOut, err := gen.Output()
-	cleanPrefix(prefix + "-gen")
-	if err != nil {
-		return nil, fmt.Errorf("uplink-gen: %v\n%s", err, stderr.String())
+	stdout, err := gen.StdoutPipe()
+	check(err)
+	if err := gen.Start(); err != nil {
+		return nil, err
 	}
-	for _, line := range strings.Split(string(genOut), "\n") {
+	defer cleanPrefix(prefix + "-gen")
+	var report genReport
+	var baseErr error
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
 		var ev genReport
-		if json.Unmarshal([]byte(line), &ev) == nil && ev["event"] == "report" {
-			return ev, nil
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		switch ev["event"] {
+		case "measuring":
+			// The warm-up is over: the switch's counters start here.
+			if sw.baseline != nil && baseErr == nil {
+				baseErr = sw.baseline()
+			}
+		case "report":
+			report = ev
 		}
 	}
-	return nil, fmt.Errorf("uplink-gen wrote no report")
+	if err := gen.Wait(); err != nil {
+		return nil, fmt.Errorf("uplink-gen: %v\n%s", err, stderr.String())
+	}
+	if baseErr != nil {
+		return nil, fmt.Errorf("%s: baseline at the end of the warm-up: %v", sw.peer, baseErr)
+	}
+	if report == nil {
+		return nil, fmt.Errorf("uplink-gen wrote no report")
+	}
+	return report, nil
 }
 
 // withLoad runs the generator with st's control-plane load alongside.
@@ -422,13 +453,8 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 		sw = exec.Command("taskset", "-c", "0", "stdbuf", "-o0", "dpdk-testpmd", "-l", "0,1", "--main-lcore", "0", "--file-prefix", prefix,
 			"-m", "256", "--no-pci", "--vdev", "net_vhost0,iface="+sock+",queues=1",
 			"--vdev", nics[0], "--vdev", nics[1], "--",
-			"--forward-mode=io", "--record-core-cycles", "--auto-start", "--port-topology=chained",
+			"-i", "--forward-mode=io", "--record-core-cycles", "--auto-start", "--port-topology=chained",
 			"--nb-cores=1", "--rxq=1", "--txq=1")
-		sw.Stdout, sw.Stderr = &out, &out
-		// testpmd quits on a newline (or EOF) on stdin: keep it open.
-		var err error
-		stdin, err = sw.StdinPipe()
-		check(err)
 	case "testpmd-bond0", "testpmd-bond1", "testpmd-bond2", "testpmd-bond5":
 		if st.vms > 1 {
 			return res, errNotApplicable
@@ -441,14 +467,36 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 			"-m", "256", "--no-pci", "--vdev", nics[0], "--vdev", nics[1],
 			"--vdev", "net_bonding0,mode="+mode+",slave="+slave(nics[0])+",slave="+slave(nics[1]),
 			"--vdev", "net_vhost0,iface="+sock+",queues=1", "--",
-			"--forward-mode=io", "--record-core-cycles", "--auto-start", "--port-topology=paired", "--portmask=0xc",
+			"-i", "--forward-mode=io", "--record-core-cycles", "--auto-start", "--port-topology=paired", "--portmask=0xc",
 			"--nb-cores=1", "--rxq=1", "--txq=1")
+	default:
+		return res, fmt.Errorf("unknown peer %q (one of %s)", peer, strings.Join(allPeers, ", "))
+	}
+	// The window's cost per packet: uplinkd's worker totals at the end of
+	// the warm-up (its API), testpmd's forwarding statistics cleared then
+	// (its interactive prompt, kept open on stdin).
+	var base0 struct {
+		WorkerBusyCycles uint64 `json:"worker_busy_cycles"`
+		WorkerPackets    uint64 `json:"worker_packets"`
+	}
+	if strings.HasPrefix(peer, "uplinkd") {
+		run.baseline = func() error {
+			resp, err := apiClient(run.api).Get("http://uplinkd/v1/status")
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			return json.NewDecoder(resp.Body).Decode(&base0)
+		}
+	} else {
 		sw.Stdout, sw.Stderr = &out, &out
 		var err error
 		stdin, err = sw.StdinPipe()
 		check(err)
-	default:
-		return res, fmt.Errorf("unknown peer %q (one of %s)", peer, strings.Join(allPeers, ", "))
+		run.baseline = func() error {
+			_, err := io.WriteString(stdin, "clear fwd stats all\n")
+			return err
+		}
 	}
 	if err := sw.Start(); err != nil {
 		return res, err
@@ -462,11 +510,11 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 	for _, sk := range append(slices.Clone(socks), st.wires...) {
 		waitForPath(sk)
 	}
-	rep, err := withLoad(run, st, func() (genReport, error) { return runGen(prefix, size, socks, false, st) })
+	rep, err := withLoad(run, st, func() (genReport, error) { return runGen(run, prefix, size, socks, false, st) })
 	if err != nil {
 		return res, fmt.Errorf("%v\n%s", err, out.String())
 	}
-	res.mpps = rep.num("mpps")
+	res.mpps = rep.num("window_mpps")
 	res.lat = latencyOf(rep)
 	switch peer {
 	case "uplinkd", "uplinkd-registered", "uplinkd-vmaware", "uplinkd-dos":
@@ -479,13 +527,17 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 		for sc.Scan() {
 			var ev map[string]any
 			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev["event"] == "status" {
-				res.cycles, _ = ev["busy_cycles_per_pkt"].(float64)
+				cycles, _ := ev["worker_busy_cycles"].(float64)
+				pkts, _ := ev["worker_packets"].(float64)
+				if n := pkts - float64(base0.WorkerPackets); n > 0 {
+					res.cycles = (cycles - float64(base0.WorkerBusyCycles)) / n
+				}
 				res.gapUS, _ = ev["max_loop_gap_us"].(float64)
 				res.fill, _ = ev["pkts_per_busy_loop"].(float64)
 			}
 		}
 	default: // testpmd
-		stdin.Write([]byte("\n"))
+		io.WriteString(stdin, "stop\nquit\n")
 		stdin.Close()
 		if err := sw.Wait(); err != nil {
 			return res, fmt.Errorf("testpmd: %v\n%s", err, out.String())

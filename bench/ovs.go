@@ -194,13 +194,17 @@ func measureOVS(dir, peer string, size int, st setup) (result, error) {
 		waitForPath(w)
 	}
 	prefix := fmt.Sprintf("uplk-bench-%s-%d", peer, os.Getpid())
-	rep, err := withLoad(&switchRun{peer: peer, dir: odir, ovs: o}, st, func() (genReport, error) {
-		return runGen(prefix, size, socks, true, st)
-	})
+	run := &switchRun{peer: peer, dir: odir, ovs: o, baseline: func() error {
+		if out, err := o.appctl("dpif-netdev/pmd-stats-clear"); err != nil {
+			return fmt.Errorf("pmd-stats-clear: %v: %s", err, out)
+		}
+		return nil
+	}}
+	rep, err := withLoad(run, st, func() (genReport, error) { return runGen(run, prefix, size, socks, true, st) })
 	if err != nil {
 		return res, fmt.Errorf("%v\n%s", err, o.logTail())
 	}
-	res.mpps = rep.num("mpps")
+	res.mpps = rep.num("window_mpps")
 	res.lat = latencyOf(rep)
 	if res.cycles, err = o.cycles(); err != nil {
 		return res, err

@@ -122,7 +122,7 @@ SIGINT or SIGTERM.`,
 	f.DurationVar(&o.waitLink, "wait-link", 10*time.Second, "how long to wait for the switch to bring the links up")
 	f.StringArrayVar(&o.nics, "nic", nil, "play the network behind one of the switch's NICs, a net_vhost port the switch serves: socket=PATH (repeatable)")
 	f.BoolVar(&o.latency, "latency", false, "stamp every frame with the TSC and report the latency percentiles of those the --nic ports receive")
-	f.DurationVar(&o.warmup, "warmup", 0, "with --latency: frames sent in this first stretch are not measured")
+	f.DurationVar(&o.warmup, "warmup", 0, "a first stretch that is not measured: a \"measuring\" line marks its end, the report's window_mpps and latencies count only what follows")
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -324,6 +324,14 @@ func run(o options) (err error) {
 			sending = true
 		}
 	}
+	// The measured window starts after the warm-up: a "measuring" line
+	// tells whoever reads the switch's counters to take their baseline.
+	warmEnd := t0 + uint64(o.warmup.Seconds()*hz)
+	var warmSent uint64
+	var warmAt, sendEnd time.Time
+	if o.warmup <= 0 {
+		warmAt = start
+	}
 	var sentAll, nicReceived uint64
 	var lat *latencies
 	if o.latency {
@@ -331,11 +339,15 @@ func run(o options) (err error) {
 		if o.rate > 0 && o.duration > 0 {
 			expect = int(o.rate*o.duration.Seconds()*float64(len(vms))) + 1<<16
 		}
-		lat = newLatencies(t0+uint64(o.warmup.Seconds()*hz), expect)
+		lat = newLatencies(warmEnd, expect)
 	}
 	sendingNow.Store(sending)
 	for !stop.Load() {
 		now := dpdk.TSC()
+		if warmAt.IsZero() && now >= warmEnd {
+			warmSent, warmAt = sentAll, time.Now()
+			emit("measuring", map[string]any{"sent": warmSent})
+		}
 		if sending && (stopSending.Load() || o.duration > 0 && time.Since(start) >= o.duration) {
 			sending = false
 		}
@@ -399,6 +411,9 @@ func run(o options) (err error) {
 			}
 		}
 		sendingNow.Store(sending)
+		if !sending && sendEnd.IsZero() {
+			sendEnd = time.Now()
+		}
 		if !sending && !o.hold {
 			break
 		}
@@ -445,6 +460,13 @@ func run(o options) (err error) {
 		}
 	}
 	elapsed := time.Since(start)
+	window := 0.0
+	if sendEnd.IsZero() {
+		sendEnd = time.Now()
+	}
+	if !warmAt.IsZero() && sendEnd.After(warmAt) {
+		window = float64(sentAll-warmSent) / sendEnd.Sub(warmAt).Seconds() / 1e6
+	}
 	close(done)
 	// Close the ports first: the virtio PMD gives back the references its
 	// tx ring still holds only when its queues are released.
@@ -457,6 +479,7 @@ func run(o options) (err error) {
 	rep := map[string]any{
 		"vms": reports(vms), "seconds": elapsed.Seconds(),
 		"mpps":               float64(sentAll) / elapsed.Seconds() / 1e6,
+		"window_mpps":        window,
 		"mbufs_in_use_start": inUseStart, "mbufs_in_use_end": inUseEnd,
 		"nic_received": nicReceived,
 	}

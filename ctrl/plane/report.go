@@ -79,6 +79,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 	}
 	ls := p.worker.LoopStats()
 	hz := float64(p.TSCHz())
+	r.WorkerBusyCycles, r.WorkerPackets = ls.BusyCycles, ls.Packets
 	if ls.Packets > 0 {
 		r.BusyCyclesPerPkt = float64(ls.BusyCycles) / float64(ls.Packets)
 	}

@@ -38,6 +38,7 @@ func (s *statusPrinter) print() {
 	p.log.Info().Str("event", "status").Interface("vms", r.VMs).Interface("nics", r.NICs).
 		Uint32("mbufs_in_use", r.MbufsInUse).
 		Float64("busy_cycles_per_pkt", r.BusyCyclesPerPkt).
+		Uint64("worker_busy_cycles", r.WorkerBusyCycles).Uint64("worker_packets", r.WorkerPackets).
 		Float64("pkts_per_busy_loop", r.PktsPerBusyLoop).
 		Float64("max_loop_gap_us", r.MaxLoopGapUS).
 		Float64("recent_max_loop_gap_us", r.RecentMaxLoopGapUS).
