@@ -13,19 +13,19 @@ import (
 // line logs, the API serves and the metrics export. Rates are over the
 // window since the previous report of the same reader.
 type Report struct {
-	Time               time.Time             `json:"time"`
-	VMs                map[string]VMReport   `json:"vms"`
-	NICs               map[string]NICReport  `json:"nics"`
-	Teams              map[string]TeamReport `json:"teams"`
-	MbufsInUse         uint32                `json:"mbufs_in_use"`
-	BusyCyclesPerPkt   float64               `json:"busy_cycles_per_pkt"`
+	Time             time.Time             `json:"time"`
+	VMs              map[string]VMReport   `json:"vms"`
+	NICs             map[string]NICReport  `json:"nics"`
+	Teams            map[string]TeamReport `json:"teams"`
+	MbufsInUse       uint32                `json:"mbufs_in_use"`
+	BusyCyclesPerPkt float64               `json:"busy_cycles_per_pkt"`
 	// WorkerBusyCycles and WorkerPackets are the worker's totals since
 	// start, for a cost per packet over a window of one's choosing.
-	WorkerBusyCycles uint64 `json:"worker_busy_cycles"`
-	WorkerPackets    uint64 `json:"worker_packets"`
-	PktsPerBusyLoop    float64               `json:"pkts_per_busy_loop"`
-	MaxLoopGapUS       float64               `json:"max_loop_gap_us"`
-	RecentMaxLoopGapUS float64               `json:"recent_max_loop_gap_us"`
+	WorkerBusyCycles   uint64  `json:"worker_busy_cycles"`
+	WorkerPackets      uint64  `json:"worker_packets"`
+	PktsPerBusyLoop    float64 `json:"pkts_per_busy_loop"`
+	MaxLoopGapUS       float64 `json:"max_loop_gap_us"`
+	RecentMaxLoopGapUS float64 `json:"recent_max_loop_gap_us"`
 }
 
 // VMReport is one VM. Out is what it sent, in what was delivered to it.
