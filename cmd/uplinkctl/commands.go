@@ -6,30 +6,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/uplinkd/uplinkd/ctrl/report"
 )
 
-func (c *client) statusCmd() *cobra.Command {
+// reportCmd reads the report and prints the part pick chooses, as JSON
+// with --json, else as print's tables.
+func (c *client) reportCmd(use, short string, pick func(report.Report) any, print func(report.Report)) *cobra.Command {
 	return &cobra.Command{
-		Use:   "status",
-		Short: "VMs, NICs, teams and the worker's figures",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			r, err := c.report()
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(r)
-			}
-			c.printStatus(r)
-			return nil
-		},
-	}
-}
-
-func (c *client) listCmd(what, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:   what,
+		Use:   use,
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -38,16 +23,9 @@ func (c *client) listCmd(what, short string) *cobra.Command {
 				return err
 			}
 			if c.json {
-				return c.printJSON(map[string]any{"vms": r.VMs, "nics": r.NICs, "teams": r.Teams}[what])
+				return c.printJSON(pick(r))
 			}
-			switch what {
-			case "vms":
-				c.printVMs(r)
-			case "nics":
-				c.printNICs(r)
-			default:
-				c.printTeams(r)
-			}
+			print(r)
 			return nil
 		},
 	}

@@ -46,8 +46,11 @@ default, --json for scripts.`,
 	f := root.PersistentFlags()
 	f.StringVarP(&c.socket, "socket", "s", "/run/uplinkd/uplinkd.sock", "uplinkd's API socket")
 	f.BoolVar(&c.json, "json", false, "print JSON instead of tables")
-	root.AddCommand(c.statusCmd(), c.listCmd("vms", "the VMs: link, rates, allocation, drops, DoS state"),
-		c.listCmd("nics", "the NICs: link, failover state, rates, drops"), c.listCmd("teams", "the teams: policy, NICs, VMs"),
+	root.AddCommand(
+		c.reportCmd("status", "VMs, NICs, teams and the worker's figures", func(r report.Report) any { return r }, c.printStatus),
+		c.reportCmd("vms", "the VMs: link, rates, allocation, drops, DoS state", func(r report.Report) any { return r.VMs }, c.printVMs),
+		c.reportCmd("nics", "the NICs: link, failover state, rates, drops", func(r report.Report) any { return r.NICs }, c.printNICs),
+		c.reportCmd("teams", "the teams: policy, NICs, VMs", func(r report.Report) any { return r.Teams }, c.printTeams),
 		c.topCmd(), c.eventsCmd(), c.nicCmd(), c.vmCmd(), c.reloadCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
