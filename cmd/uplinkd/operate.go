@@ -76,9 +76,6 @@ func (d *daemon) Reload() ([]string, error) {
 		return nil, err
 	}
 	d.vms.SetHosts(vm.HostsFromConfig(next))
-	if len(changed) == 0 {
-		d.log.Info().Str("event", "config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
-	}
 	return changed, nil
 }
 

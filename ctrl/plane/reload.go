@@ -19,9 +19,14 @@ import (
 func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	changed, err := config.CheckReload(p.cfg(), next)
-	if err != nil || len(changed) == 0 {
+	old := p.cfg()
+	changed, err := config.CheckReload(old, next)
+	if err != nil {
 		return nil, err
+	}
+	if len(changed) == 0 {
+		p.log.Info().Str("event", "config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
+		return nil, nil
 	}
 	// Tables that cannot be built refuse the reload before anything
 	// changed.
@@ -33,7 +38,9 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	for t, team := range next.Teams {
 		p.shaped[t] = teamShaped(next, team.Name)
 		p.nicMgr.machines[t].SetConfig(failoverConfig(team))
-		if b := p.res.balancer[t]; b == nil || team.Policy != "load-based" || teamRebalanceChanged(changed, t) {
+		was := old.Teams[t]
+		if p.res.balancer[t] == nil || team.Policy != "load-based" ||
+			team.RebalanceThreshold != was.RebalanceThreshold || team.RebalanceHold != was.RebalanceHold {
 			p.res.balancer[t] = newBalancer(team)
 		}
 	}
@@ -66,17 +73,6 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	p.log.Info().Str("event", "config_reloaded").Strs("changed", changed).Uint64("tables", p.version).
 		Msgf("config reloaded: %d keys changed", len(changed))
 	return changed, nil
-}
-
-// teamRebalanceChanged says whether team t's rebalancing settings are
-// among the changed keys.
-func teamRebalanceChanged(changed []string, t int) bool {
-	for _, k := range changed {
-		if k == fmt.Sprintf("teams[%d].rebalance_threshold", t) || k == fmt.Sprintf("teams[%d].rebalance_hold", t) {
-			return true
-		}
-	}
-	return false
 }
 
 func teamIndex(c *config.Config, name string) int {
