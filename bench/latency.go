@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,10 +35,6 @@ var (
 	latRate  = flag.Int("latency-rate", 100000, "latency scenario's offered rate, frames/s")
 	latPeers = flag.String("latency-peers", strings.Join(allPeers, ","), "peers of the latency scenario")
 )
-
-// errNotApplicable: the peer cannot run this setup (the reason is the
-// scenario's to give).
-var errNotApplicable = errors.New("not applicable")
 
 type latency struct{ p50, p99, p999, max float64 } // microseconds
 

@@ -447,18 +447,12 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 		sw = exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"), "--config", run.cfg, "--log-format", "json", "--status-interval", "0")
 		sw.Stderr = &out
 	case "testpmd-io":
-		if st.vms > 1 {
-			return res, errNotApplicable
-		}
 		sw = exec.Command("taskset", "-c", "0", "stdbuf", "-o0", "dpdk-testpmd", "-l", "0,1", "--main-lcore", "0", "--file-prefix", prefix,
 			"-m", "256", "--no-pci", "--vdev", "net_vhost0,iface="+sock+",queues=1",
 			"--vdev", nics[0], "--vdev", nics[1], "--",
 			"-i", "--forward-mode=io", "--record-core-cycles", "--auto-start", "--port-topology=chained",
 			"--nb-cores=1", "--rxq=1", "--txq=1")
 	case "testpmd-bond0", "testpmd-bond1", "testpmd-bond2", "testpmd-bond5":
-		if st.vms > 1 {
-			return res, errNotApplicable
-		}
 		// The bonding PMD over the same two NICs; ports 0 and 1 are its
 		// slaves, 2 the bond, 3 the VM: forward only between 2 and 3.
 		mode := strings.TrimPrefix(peer, "testpmd-bond")
