@@ -212,8 +212,10 @@ func (p *Plane) cfg() *config.Config { return p.conf.Load() }
 func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
 
 // initTables sets the control state the tables are built from: links
-// unknown, NICs admin up, nothing failing over, each VM's rate its limit
-// until the resource manager computes one, no load-based assignment.
+// unknown, NICs admin up, nothing failing over, a shaped team's capacity
+// divided among its VMs as if all were backlogged (a plain bond's VMs get
+// their limit, 0 for none) until the resource manager measures, no
+// load-based assignment.
 func (p *Plane) initTables() {
 	c := p.cfg()
 	p.nicLink = make([]dpdk.Link, len(c.NICs))
@@ -239,6 +241,9 @@ func (p *Plane) initTables() {
 	p.shaped = make([]bool, len(c.Teams))
 	for t, team := range c.Teams {
 		p.shaped[t] = teamShaped(c, team.Name)
+		if p.shaped[t] {
+			p.seedRates(t)
+		}
 	}
 	p.res = newResources(p)
 	p.dos = newDoSGuard(c)

@@ -36,7 +36,11 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	now := time.Now()
 	p.conf.Store(next)
 	for t, team := range next.Teams {
+		wasShaped := p.shaped[t]
 		p.shaped[t] = teamShaped(next, team.Name)
+		if p.shaped[t] && !wasShaped {
+			p.seedRates(t)
+		}
 		p.nicMgr.machines[t].SetConfig(failoverConfig(team))
 		was := old.Teams[t]
 		if p.res.balancer[t] == nil || team.Policy != "load-based" ||

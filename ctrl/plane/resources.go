@@ -144,10 +144,10 @@ func (p *Plane) resourceStep(now time.Time) {
 	if first {
 		return
 	}
-	demand := r.est.Update(dt, r.samples)
+	r.est.Update(dt, r.samples)
 
 	p.mu.Lock()
-	changed := p.allocate(demand)
+	changed := p.allocate(r.heldNow)
 	changed = p.rebalance(now) || changed
 	if changed {
 		if err := p.publish(); err != nil {
@@ -170,64 +170,27 @@ func (p *Plane) resourceStep(now time.Time) {
 	}
 }
 
-// allocate recomputes every VM's rate from its team's capacity and the
-// VMs' demands; it reports whether a rate moved by more than 1 %. Callers
-// hold p.mu.
-func (p *Plane) allocate(demand []float64) bool {
+// allocate recomputes every shaped VM's bucket rate from its team's
+// capacity, the VMs' measured rates and whether the worker held them back
+// (ctrl/resource.BucketRates); it reports whether a rate moved by more than
+// 1 %. Callers hold p.mu.
+func (p *Plane) allocate(held []bool) bool {
 	c := p.cfg()
-	r := p.res
 	changed := false
-	for t, team := range c.Teams {
+	for t := range c.Teams {
 		if !p.shaped[t] {
 			continue
 		}
-		capacity := 0.0
-		for i, n := range c.NICs {
-			if n.Team == team.Name && p.nicUsable(i) {
-				capacity += p.nicSpeed(i)
-			}
-		}
-		var idx []int
-		var vms []resource.VM
-		for i, v := range c.VMs {
-			if v.Team != team.Name {
-				continue
-			}
-			idx = append(idx, i)
-			// A VM that is not held back is counted at what it uses, so
-			// the capacity it leaves goes to VMs that are held back; its
-			// bucket still gets the estimator's headroom (below) so that it
-			// can grow. A VM held back wants more than it got: asking for
-			// double (not everything) lets it ramp up in a few rounds
-			// without a high-priority VM's blip starving the rest.
-			d := r.est.Rate(i)
-			if math.IsInf(demand[i], 1) {
-				d = math.Inf(1)
-				if p.alloc[i] > 0 {
-					d = max(2*p.alloc[i], resource.MinDemand)
-				}
-			}
-			vms = append(vms, resource.VM{Shares: uint32(max(v.Shares, 1)), Priority: v.Priority,
-				Reservation: float64(v.Reservation), Limit: float64(v.Limit), Demand: d})
-		}
-		alloc := resource.Allocate(capacity, vms)
+		idx, members := p.teamMembers(t)
 		for k, i := range idx {
-			// A rate of 0 would mean unlimited to the worker: a VM that
-			// strict priority leaves nothing gets a trickle instead.
-			a := max(alloc[k], minRate)
-			if !math.IsInf(demand[i], 1) {
-				a = max(a, demand[i])
-			}
-			if l := float64(c.VMs[i].Limit); l > 0 {
-				a = min(a, l)
-			}
-			if capacity == 0 {
-				// No usable NIC: the VM is not polled at all; keep its
-				// rate for when a NIC returns.
-				continue
-			}
-			if differs(a, p.alloc[i]) {
-				p.alloc[i] = a
+			members[k].Rate = p.res.est.Rate(i)
+			members[k].Held = held[i]
+			members[k].Bucket = p.alloc[i]
+		}
+		rates := resource.BucketRates(p.teamCapacity(t, p.nicUsable), members, make([]float64, len(members)))
+		for k, i := range idx {
+			if differs(rates[k], p.alloc[i]) {
+				p.alloc[i] = rates[k]
 				changed = true
 			}
 		}
@@ -235,8 +198,47 @@ func (p *Plane) allocate(demand []float64) bool {
 	return changed
 }
 
-// minRate is the least a shaped VM is allocated, bits/s.
-const minRate = 1000
+// seedRates gives a shaped team's VMs their first bucket rates, before
+// anything is measured, from the capacity its NICs will have: a shaped VM
+// is never unlimited, not even for the first round. Callers hold p.mu
+// (or own p, before Start).
+func (p *Plane) seedRates(t int) {
+	idx, members := p.teamMembers(t)
+	capacity := p.teamCapacity(t, func(int) bool { return true })
+	rates := resource.InitialBucketRates(capacity, members, make([]float64, len(members)))
+	for k, i := range idx {
+		p.alloc[i] = rates[k]
+	}
+}
+
+// teamMembers lists team t's VMs (their config indexes) and what the
+// resource manager knows of them from the config.
+func (p *Plane) teamMembers(t int) ([]int, []resource.Member) {
+	c := p.cfg()
+	var idx []int
+	var members []resource.Member
+	for i, v := range c.VMs {
+		if v.Team != c.Teams[t].Name {
+			continue
+		}
+		idx = append(idx, i)
+		members = append(members, resource.Member{Shares: uint32(max(v.Shares, 1)), Priority: v.Priority,
+			Reservation: float64(v.Reservation), Limit: float64(v.Limit)})
+	}
+	return idx, members
+}
+
+// teamCapacity is the sum of the speeds of team t's NICs that count.
+func (p *Plane) teamCapacity(t int, counts func(nic int) bool) float64 {
+	c := p.cfg()
+	capacity := 0.0
+	for i, n := range c.NICs {
+		if n.Team == c.Teams[t].Name && counts(i) {
+			capacity += p.nicSpeed(i)
+		}
+	}
+	return capacity
+}
 
 func differs(a, b float64) bool {
 	return math.Abs(a-b) > 0.01*math.Max(a, b)

@@ -29,4 +29,15 @@
 //
 // The allocations never add up to more than the capacity (up to float
 // rounding), never exceed a non-zero Limit and are never negative.
+//
+// # Bucket rates
+//
+// BucketRates is one round of a team's resource manager, what ctrl/plane
+// runs every interval: it tells Allocate what each VM wants (a VM held back
+// by its bucket wants double what it got, at least its reservation; one that
+// was not wants its smoothed rate plus Slack) and turns the allocation into
+// token-bucket rates. Every bit of headroom is part of a demand, so the
+// rates, too, never add up to more than the capacity: a VM's bucket is never
+// raised above its allocation after the fact. InitialBucketRates divides a
+// team before anything is measured, so a shaped VM is never unlimited.
 package resource
