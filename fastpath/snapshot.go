@@ -51,7 +51,7 @@ type VM struct {
 	DoSWatch bool
 	// AttackClasses and AttackLimitPPS are the rate-limit response: frames
 	// from the network of these classes to the VM pass at most this many
-	// per second (0: none); the rest are dropped as dos.
+	// per second (0: not one); the rest are dropped as dos.
 	AttackClasses  DoSClass
 	AttackLimitPPS float64
 	// HoldIngress is the delay response: frames to the VM are held and

@@ -83,10 +83,13 @@ func (w *Worker) admitIngress(vm *VM, v int, m *dpdk.Mbuf) bool {
 	if class&vm.AttackClasses == 0 {
 		return true
 	}
-	d.attack.Refill(w.lastTSC)
-	if d.attack.Allow(1) == 1 {
-		d.attack.Take(1, 0)
-		return true
+	// A limit of 0 lets none through; the bucket would read 0 as no limit.
+	if vm.AttackLimitPPS > 0 {
+		d.attack.Refill(w.lastTSC)
+		if d.attack.Allow(1) == 1 {
+			d.attack.Take(1, 0)
+			return true
+		}
 	}
 	c[Drop(DropDoS)]++
 	w.io.Free(m)

@@ -82,6 +82,24 @@ func TestRateLimitResponseDropsAttackTrafficAboveItsRate(t *testing.T) {
 	assert.Equal(t, 13, r.io.PendingFree(), "dropped frames are freed")
 }
 
+func TestRateLimitOfZeroDropsEveryAttackFrame(t *testing.T) {
+	s := twoByTwo(t)
+	s.VMs[1].AttackClasses = ClassSYN
+	s.VMs[1].AttackLimitPPS = 0 // attack_limit_pps = 0: drop them all
+	r := newRig(t, s, 1024)
+	r.w.follow(s)
+	for tsc := uint64(1); tsc <= 3; tsc++ {
+		r.w.lastTSC = tsc * 1000 // long enough for any bucket to refill
+		r.w.ingress(s, 0, r.mbufs(to(macVM2, synFrom(v4a)), to(macVM2, synFrom(v4a)),
+			to(macVM2, ethIP(etherTypeIPv4, ip4(ipProtoTCP, v4a, v4b, 0, 0, tcp(80, 40000, tcpFlagACK))))))
+	}
+	r.w.publish()
+	c := r.w.VMCounters(1)
+	assert.EqualValues(t, 6, c[Drop(DropDoS)], "no SYN passes a limit of 0")
+	assert.EqualValues(t, 3, c[TxPackets], "frames outside the attack classes still do")
+	assert.Equal(t, 6, r.io.PendingFree(), "dropped frames are freed")
+}
+
 func TestDelayResponseHoldsDeliveriesAndReleasesThemInABatch(t *testing.T) {
 	s := twoByTwo(t)
 	s.VMs[0].HoldIngress = 10 * time.Second // 10 cycles of the rig's 1 Hz TSC

@@ -6,43 +6,67 @@ import (
 	"time"
 )
 
-// DoS is denial-of-service detection and response. The top-level [dos]
-// table sets the defaults; a team's and a VM's own dos tables override
-// them key by key (a key left out, or 0, inherits).
+// DoS is denial-of-service detection and response, as one table gives it.
+// The top-level [dos] table sets the defaults; a team's and a VM's own dos
+// tables override them key by key: a key the table leaves out inherits,
+// one it sets (to 0 too) is its own. A key is a pointer so that left out
+// (nil) and 0 stay apart; DoSFor resolves them into DoSSettings.
 type DoS struct {
 	// Enabled turns detection on for the VMs it applies to.
 	Enabled *bool `mapstructure:"enabled"`
-	// Window smooths every rate (EWMA time constant) and is the period of
-	// the distinct-source count.
-	Window time.Duration `mapstructure:"window"`
+	// Window smooths every rate (EWMA time constant); the top-level one is
+	// also the period of the distinct-source count. 0: no smoothing, each
+	// rate is the last tick's (and [dos] window 0 counts sources per 10ms).
+	Window *time.Duration `mapstructure:"window"`
 	// Hold: an attack ends when every rate stayed below its leave
-	// threshold this long.
-	Hold time.Duration `mapstructure:"hold"`
-	// Enter thresholds, of traffic from the network to the VM (0: not
-	// watched). Sources counts distinct source addresses per window.
-	PPS PacketRate `mapstructure:"pps"`
+	// threshold this long (0: at the first tick they all are).
+	Hold *time.Duration `mapstructure:"hold"`
+	// PPS: enter threshold in packets/s of traffic from the network to the
+	// VM. For every threshold, 0 means the rate is not watched.
+	PPS *PacketRate `mapstructure:"pps"`
 	// BPS: enter threshold in bit/s of traffic to the VM (0: not watched).
-	BPS BitRate `mapstructure:"bps"`
-	// SYNPPS: enter threshold in TCP SYNs without ACK per second.
-	SYNPPS PacketRate `mapstructure:"syn_pps"`
-	// FragmentsPPS: enter threshold in IP fragments per second.
-	FragmentsPPS PacketRate `mapstructure:"fragments_pps"`
+	BPS *BitRate `mapstructure:"bps"`
+	// SYNPPS: enter threshold in TCP SYNs without ACK per second (0: not
+	// watched).
+	SYNPPS *PacketRate `mapstructure:"syn_pps"`
+	// FragmentsPPS: enter threshold in IP fragments per second (0: not
+	// watched).
+	FragmentsPPS *PacketRate `mapstructure:"fragments_pps"`
 	// AmplificationPPS: enter threshold in UDP frames per second from the
-	// amplification ports (53, 123, 161, 389, 1900, 11211).
-	AmplificationPPS PacketRate `mapstructure:"amplification_pps"`
-	// Sources: enter threshold in distinct source addresses per window.
-	Sources int `mapstructure:"sources"`
-	// LeaveRatio: each leave threshold is its enter threshold times this.
-	LeaveRatio float64 `mapstructure:"leave_ratio"`
+	// amplification ports (53, 123, 161, 389, 1900, 11211) (0: not
+	// watched).
+	AmplificationPPS *PacketRate `mapstructure:"amplification_pps"`
+	// Sources: enter threshold in distinct source addresses per window (0:
+	// not watched).
+	Sources *int `mapstructure:"sources"`
+	// LeaveRatio: each leave threshold is its enter threshold times this,
+	// above 0 (at 0 no rate could fall below its leave threshold, and no
+	// attack would end) and at most 1.
+	LeaveRatio *float64 `mapstructure:"leave_ratio"`
 	// Responses, carried out in order when an attack starts and undone
 	// when it ends: rate-limit, delay, deprioritise, suspend,
-	// suspend-others, failover, migrate.
+	// suspend-others, failover, migrate ([]: detect and log only).
 	Responses []string `mapstructure:"responses"`
 	// AttackLimitPPS: rate-limit lets this many SYN, amplification and
 	// fragment frames a second through to the VM (0 drops them all).
-	AttackLimitPPS PacketRate `mapstructure:"attack_limit_pps"`
-	// Delay: the delay response delivers to the VM in batches this often.
-	Delay time.Duration `mapstructure:"delay"`
+	AttackLimitPPS *PacketRate `mapstructure:"attack_limit_pps"`
+	// Delay: the delay response delivers to the VM in batches this often
+	// (0: at once, the response holds nothing).
+	Delay *time.Duration `mapstructure:"delay"`
+}
+
+// DoSSettings are one VM's effective DoS settings: the keys of DoS, each
+// resolved from the VM's, its team's or the [dos] table, 0 meaning what
+// DoS says it means.
+type DoSSettings struct {
+	Enabled                          bool
+	Window, Hold, Delay              time.Duration
+	PPS, SYNPPS, FragmentsPPS        PacketRate
+	AmplificationPPS, AttackLimitPPS PacketRate
+	BPS                              BitRate
+	Sources                          int
+	LeaveRatio                       float64
+	Responses                        []string
 }
 
 // DoSResponses are the responses an attack can get.
@@ -62,10 +86,14 @@ func dosDefaults(set func(string, any)) {
 	set("dos.delay", "5ms")
 }
 
+// DoSDefaults are the [dos] table's settings, before any team or VM
+// overrides them.
+func (c *Config) DoSDefaults() DoSSettings { return DoSSettings{}.override(c.DoS) }
+
 // DoSFor is VM i's effective DoS settings: the defaults, overridden by its
 // team's, overridden by its own.
-func (c *Config) DoSFor(i int) DoS {
-	d := c.DoS
+func (c *Config) DoSFor(i int) DoSSettings {
+	d := c.DoSDefaults()
 	for _, t := range c.Teams {
 		if t.Name == c.VMs[i].Team {
 			d = d.override(t.DoS)
@@ -75,63 +103,66 @@ func (c *Config) DoSFor(i int) DoS {
 }
 
 // On says whether detection is enabled.
-func (d DoS) On() bool { return d.Enabled != nil && *d.Enabled }
+func (d DoSSettings) On() bool { return d.Enabled }
 
-func (d DoS) override(o DoS) DoS {
-	if o.Enabled != nil {
-		d.Enabled = o.Enabled
-	}
-	pick := func(dst *time.Duration, v time.Duration) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	pick(&d.Window, o.Window)
-	pick(&d.Hold, o.Hold)
-	pick(&d.Delay, o.Delay)
-	for _, p := range []struct{ dst, v *PacketRate }{{&d.PPS, &o.PPS}, {&d.SYNPPS, &o.SYNPPS},
-		{&d.FragmentsPPS, &o.FragmentsPPS}, {&d.AmplificationPPS, &o.AmplificationPPS}, {&d.AttackLimitPPS, &o.AttackLimitPPS}} {
-		if *p.v != 0 {
-			*p.dst = *p.v
-		}
-	}
-	if o.BPS != 0 {
-		d.BPS = o.BPS
-	}
-	if o.Sources != 0 {
-		d.Sources = o.Sources
-	}
-	if o.LeaveRatio != 0 {
-		d.LeaveRatio = o.LeaveRatio
-	}
+// override takes every key table o sets, 0 or not.
+func (d DoSSettings) override(o DoS) DoSSettings {
+	take(&d.Enabled, o.Enabled)
+	take(&d.Window, o.Window)
+	take(&d.Hold, o.Hold)
+	take(&d.PPS, o.PPS)
+	take(&d.BPS, o.BPS)
+	take(&d.SYNPPS, o.SYNPPS)
+	take(&d.FragmentsPPS, o.FragmentsPPS)
+	take(&d.AmplificationPPS, o.AmplificationPPS)
+	take(&d.Sources, o.Sources)
+	take(&d.LeaveRatio, o.LeaveRatio)
 	if o.Responses != nil {
 		d.Responses = o.Responses
 	}
+	take(&d.AttackLimitPPS, o.AttackLimitPPS)
+	take(&d.Delay, o.Delay)
 	return d
+}
+
+func take[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
 
 // validateDoS checks one dos table.
 func validateDoS(bad func(string, string, ...any), key string, d DoS) {
-	if d.Window < 0 || d.Window > 10*time.Second {
-		bad(key+".window", "%v is outside 0-10s", d.Window)
-	}
-	if d.Hold < 0 || d.Hold > 10*time.Minute {
-		bad(key+".hold", "%v is outside 0-10m", d.Hold)
-	}
-	if d.Delay < 0 || d.Delay > time.Second {
-		bad(key+".delay", "%v is outside 0-1s", d.Delay)
-	}
-	if d.LeaveRatio < 0 || d.LeaveRatio > 1 {
-		bad(key+".leave_ratio", "%v is outside 0-1", d.LeaveRatio)
-	}
-	if d.Sources < 0 {
-		bad(key+".sources", "%d is negative", d.Sources)
-	}
-	for k, v := range map[string]float64{"pps": float64(d.PPS), "bps": float64(d.BPS), "syn_pps": float64(d.SYNPPS),
-		"fragments_pps": float64(d.FragmentsPPS), "amplification_pps": float64(d.AmplificationPPS), "attack_limit_pps": float64(d.AttackLimitPPS)} {
-		if v < 0 {
-			bad(key+"."+k, "%v is negative", v)
+	within := func(k string, v *time.Duration, most time.Duration, bound string) {
+		if v != nil && (*v < 0 || *v > most) {
+			bad(key+"."+k, "%v is outside 0-%s", *v, bound)
 		}
+	}
+	within("window", d.Window, 10*time.Second, "10s")
+	within("hold", d.Hold, 10*time.Minute, "10m")
+	within("delay", d.Delay, time.Second, "1s")
+	if r := d.LeaveRatio; r != nil {
+		switch {
+		case *r < 0 || *r > 1:
+			bad(key+".leave_ratio", "%v is outside 0-1", *r)
+		case *r == 0:
+			bad(key+".leave_ratio", "0 would end no attack: every leave threshold would be 0, and no rate falls below 0")
+		}
+	}
+	if d.Sources != nil && *d.Sources < 0 {
+		bad(key+".sources", "%d is negative", *d.Sources)
+	}
+	for _, r := range []struct {
+		k string
+		v *PacketRate
+	}{{"pps", d.PPS}, {"syn_pps", d.SYNPPS}, {"fragments_pps", d.FragmentsPPS}, {"amplification_pps", d.AmplificationPPS},
+		{"attack_limit_pps", d.AttackLimitPPS}} {
+		if r.v != nil && *r.v < 0 {
+			bad(key+"."+r.k, "%v is negative", float64(*r.v))
+		}
+	}
+	if d.BPS != nil && *d.BPS < 0 {
+		bad(key+".bps", "%v is negative", float64(*d.BPS))
 	}
 	for j, r := range d.Responses {
 		if !slices.Contains(DoSResponses, r) {

@@ -107,6 +107,9 @@ func writeTable(b *strings.Builder, t reflect.Type, prefix string, docs map[stri
 		full := strings.TrimPrefix(prefix+"."+key, ".")
 		doc := docs[t.Name()][f.Name]
 		ft := f.Type
+		if ft.Kind() == reflect.Pointer { // a key that may be left out: shown as its value's type
+			ft = ft.Elem()
+		}
 		switch {
 		case ft.Kind() == reflect.Struct && ft != durationType:
 			subs = append(subs, sub{full, ft, false, doc})
@@ -134,7 +137,7 @@ func writeTable(b *strings.Builder, t reflect.Type, prefix string, docs map[stri
 			fmt.Fprintf(b, "[[%s]]\n", s.key)
 			writeTable(b, s.typ, s.key+"[]", docs, v)
 		} else if strings.Contains(prefix, "[") && s.typ == reflect.TypeOf(DoS{}) {
-			fmt.Fprintf(b, "# [%s]: the keys of [dos], each overriding it\n", strings.ReplaceAll(s.key, "[]", ""))
+			fmt.Fprintf(b, "# [%s]: the keys of [dos], each overriding it (a key left out\n# inherits; one set, to 0 too, is the table's own)\n", strings.ReplaceAll(s.key, "[]", ""))
 		} else {
 			fmt.Fprintf(b, "[%s]\n", strings.ReplaceAll(s.key, "[]", ""))
 			writeTable(b, s.typ, s.key, docs, v)

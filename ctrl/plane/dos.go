@@ -15,7 +15,7 @@ import (
 // Callers hold p.mu.
 type dosGuard struct {
 	det     *dos.Detector
-	cfg     []config.DoS // per VM, effective
+	cfg     []config.DoSSettings // per VM, effective
 	watched bool
 	every   time.Duration
 	// Per VM: under attack now (as answered), the fast-path responses in
@@ -42,7 +42,7 @@ const (
 )
 
 func newDoSGuard(c *config.Config) *dosGuard {
-	g := &dosGuard{cfg: make([]config.DoS, len(c.VMs)), attacked: make([]bool, len(c.VMs)), responding: make([][]string, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
+	g := &dosGuard{cfg: make([]config.DoSSettings, len(c.VMs)), attacked: make([]bool, len(c.VMs)), responding: make([][]string, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
 		attacks: make([]uint64, len(c.VMs)), protecting: make([][]int, len(c.VMs)),
 		evacuatedBy: make([]int, len(c.Teams)), evacuated: make([]bool, len(c.NICs)), every: dosTickMax}
 	g.det = dos.New(make([]dos.Config, len(c.VMs)))

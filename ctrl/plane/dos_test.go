@@ -1,6 +1,7 @@
 package plane
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +109,25 @@ func TestSuspendOthersSparesVMsUnderAttackThemselves(t *testing.T) {
 	assert.Equal(t, []string{"suspend c"}, rec.calls, "b is under attack too: left running")
 	p.answer(dos.Event{VM: 0})
 	assert.Equal(t, []string{"suspend c", "resume c"}, rec.calls)
+}
+
+func TestAVMsOwnZeroDoSKeysMeanNotWatchedAndDropAll(t *testing.T) {
+	// a sets syn_pps and attack_limit_pps to 0 in its own table: SYNs are
+	// not watched for it (b's SYNs still are), and its rate limit lets no
+	// attack frame through (not "no limit").
+	p := planeFor(t, strings.Replace(dosTOML, "name = \"a\"\n", "name = \"a\"\ndos = { syn_pps = 0, attack_limit_pps = 0 }\n", 1))
+	now := time.Now()
+	for v := range 2 {
+		p.dos.det.Observe(v, now, dos.Sample{})
+	}
+	_, started := p.dos.det.Observe(0, now.Add(10*time.Millisecond), dos.Sample{SYN: 10000})
+	assert.False(t, started, "a's SYNs are not watched")
+	ev, started := p.dos.det.Observe(1, now.Add(10*time.Millisecond), dos.Sample{SYN: 10000})
+	require.True(t, started, "b's are, at [dos]'s threshold")
+	assert.Equal(t, dos.SYN, ev.Metric)
+
+	p.answer(dos.Event{VM: 0, Start: true, At: now, Metric: dos.Fragments})
+	a := p.snapshotForTest(t).VMs[0]
+	assert.NotZero(t, a.AttackClasses, "rate-limit in force")
+	assert.Zero(t, a.AttackLimitPPS, "at a's own 0, which the worker reads as drop all")
 }

@@ -367,7 +367,7 @@ func (p *Plane) publish() error {
 // build makes the tables for config c (the one in force, or one a reload
 // tries) from the control state. Callers hold p.mu, except during Start.
 func (p *Plane) build(c *config.Config) (*fastpath.Snapshot, error) {
-	s := &fastpath.Snapshot{MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen), DoSWindow: c.DoS.Window}
+	s := &fastpath.Snapshot{MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen), DoSWindow: c.DoSDefaults().Window}
 	team, nic := map[string]int{}, map[string]int{}
 	for i, t := range c.Teams {
 		team[t.Name] = i
