@@ -4,11 +4,14 @@
 // Machine is a pure state machine in the style of etcd's raft: no
 // goroutines, no clock reads. The caller feeds it what it observed (link
 // status from LSC events or polling, admin up/down from the API, beacon
-// loss counted over its own intervals) and the time, via Step and Tick, and
-// gets back the Transitions to carry out and log.
+// loss counted over its own intervals) and decided (the DoS responder
+// evacuating a NIC while an attack lasts) and the time, via Step and Tick,
+// and gets back the Transitions to carry out and log.
 //
-// A NIC is healthy when its link is up, it is admin up and it hears beacons
-// (a caller that does not probe never reports BeaconLost). Its states:
+// A NIC is healthy when its link is up, it is admin up, it hears beacons
+// (a caller that does not probe never reports BeaconLost) and it is not
+// evacuated. Each of those that fails is a fault, named by its event's
+// cause (Faults). Its states:
 //
 //	Up ──unhealthy──▶ Failing ──DownDelay──▶ Down ──healthy──▶ Recovering ──UpDelay──▶ Up
 //	▲                    │                     ▲                   │
@@ -22,7 +25,9 @@
 // suspended while it lasts. DownDelay only decides whether the failure was a
 // blip: a NIC that comes back while Failing returns straight to Up (it never
 // failed, so no up-delay and no standby), one that stays unhealthy for
-// DownDelay is Down. Admin down is operator intent and skips DownDelay.
+// DownDelay is Down. Admin down is operator intent and a DoS evacuation the
+// responder's, not blips: both skip DownDelay. The end of an evacuation is
+// a recovery like any other (UpDelay, then Failback decides).
 // Every Up→Down path passes through Failing, in the same call when the delay
 // is skipped or zero, so the caller has one place to start a failover.
 //
@@ -84,10 +89,25 @@ const (
 	AdminDown
 	BeaconLost // no beacon heard from any other member for N intervals (the caller counts intervals)
 	BeaconHeard
+	// DoSEvacuate: the DoS responder moves the team off the NIC while one
+	// of the team's VMs is under attack (the failover response);
+	// DoSReturn: the attack is over.
+	DoSEvacuate
+	DoSReturn
 )
 
 var causes = [...]string{LinkUp: "link up", LinkDown: "link down", AdminUp: "admin up",
-	AdminDown: "admin down", BeaconLost: "beacons lost", BeaconHeard: "beacons heard"}
+	AdminDown: "admin down", BeaconLost: "beacons lost", BeaconHeard: "beacons heard",
+	DoSEvacuate: "dos-evacuate", DoSReturn: "dos-return"}
+
+// Fault names, as Faults reports them: the causes of the events that make
+// a NIC unhealthy.
+const (
+	FaultLinkDown    = "link down"
+	FaultAdminDown   = "admin down"
+	FaultBeaconsLost = "beacons lost"
+	FaultEvacuated   = "dos-evacuate"
+)
 
 // Event is what the NIC manager observed.
 type Event struct {
@@ -99,7 +119,7 @@ type Event struct {
 type Transition struct {
 	NIC      int
 	From, To State
-	Cause    string // "link down", "admin down", "beacons lost", "down-delay elapsed", "up-delay elapsed", "link up", "link flapped", ...
+	Cause    string // "link down", "admin down", "beacons lost", "dos-evacuate", "down-delay elapsed", "up-delay elapsed", "link up", "dos-return", "link flapped", ...
 	At       time.Time
 	Duration time.Duration // time spent in From
 }
@@ -112,14 +132,20 @@ type Machine struct {
 }
 
 type nicState struct {
-	linkDown, adminDown, beaconLost bool
-	state                           State
+	linkDown, adminDown, beaconLost, evacuated bool
+	state                                      State
 	since                           time.Time // entered state
 	deadline                        time.Time // delay expiry while Failing or Recovering
 	standby                         bool
 }
 
-func (n *nicState) healthy() bool { return !n.linkDown && !n.adminDown && !n.beaconLost }
+func (n *nicState) healthy() bool {
+	return !n.linkDown && !n.adminDown && !n.beaconLost && !n.evacuated
+}
+
+// intended says an event is a decision rather than an observation: it
+// cannot be a blip, so it skips DownDelay.
+func intended(k EventKind) bool { return k == AdminDown || k == DoSEvacuate }
 
 // New returns a machine for n NICs, all link up, admin up, hearing beacons
 // and Up since now.
@@ -155,6 +181,8 @@ func (m *Machine) Step(now time.Time, ev Event) []Transition {
 		n.linkDown = ev.Kind == LinkDown
 	case AdminUp, AdminDown:
 		n.adminDown = ev.Kind == AdminDown
+	case DoSEvacuate, DoSReturn:
+		n.evacuated = ev.Kind == DoSEvacuate
 	default:
 		n.beaconLost = ev.Kind == BeaconLost
 	}
@@ -164,7 +192,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Transition {
 	case StateUp:
 		if !healthy {
 			out = m.move(out, ev.NIC, StateFailing, cause, now)
-			if ev.Kind == AdminDown || m.cfg.DownDelay <= 0 {
+			if intended(ev.Kind) || m.cfg.DownDelay <= 0 {
 				out = m.move(out, ev.NIC, StateDown, cause, now)
 			}
 		}
@@ -175,7 +203,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Transition {
 				flap = "beacons flapped"
 			}
 			out = m.move(out, ev.NIC, StateUp, flap, now)
-		} else if ev.Kind == AdminDown {
+		} else if intended(ev.Kind) {
 			out = m.move(out, ev.NIC, StateDown, cause, now)
 		}
 	case StateDown:
@@ -222,6 +250,31 @@ func (m *Machine) State(nic int) State {
 		return StateDown
 	}
 	return m.nics[nic].state
+}
+
+// Faults are what keeps nic from being healthy now, in a fixed order
+// (FaultLinkDown, FaultAdminDown, FaultBeaconsLost, FaultEvacuated); nil
+// when nothing does (it may still be Recovering).
+func (m *Machine) Faults(nic int) []string {
+	if nic < 0 || nic >= len(m.nics) {
+		return nil
+	}
+	n := &m.nics[nic]
+	var f []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{n.linkDown, FaultLinkDown}, {n.adminDown, FaultAdminDown}, {n.beaconLost, FaultBeaconsLost}, {n.evacuated, FaultEvacuated}} {
+		if x.on {
+			f = append(f, x.name)
+		}
+	}
+	return f
+}
+
+// Evacuated reports whether the DoS responder has moved the team off nic.
+func (m *Machine) Evacuated(nic int) bool {
+	return nic >= 0 && nic < len(m.nics) && m.nics[nic].evacuated
 }
 
 // Usable reports whether nic may carry traffic (StateUp, standby or not).

@@ -100,6 +100,31 @@ func TestPaths(t *testing.T) {
 			ev(0, LinkDown, "up>failing:link down", "failing>down:link down"),
 			ev(1*ms, LinkUp, "down>recovering:link up", "recovering>up:up-delay elapsed"),
 		}, StateUp},
+		{"dos evacuation skips down-delay, its end recovers through up-delay", delays, []op{
+			ev(0, DoSEvacuate, "up>failing:dos-evacuate", "failing>down:dos-evacuate"),
+			tick(time.Second),
+			ev(time.Second, DoSReturn, "down>recovering:dos-return"),
+			tick(time.Second + 100*ms - 1),
+			tick(time.Second+100*ms, "recovering>up:up-delay elapsed"),
+		}, StateUp},
+		{"dos evacuation while failing goes down at once", delays, []op{
+			ev(0, LinkDown, "up>failing:link down"),
+			ev(5*ms, DoSEvacuate, "failing>down:dos-evacuate"),
+		}, StateDown},
+		{"dos evacuation while recovering restarts the recovery", delays, []op{
+			ev(0, LinkDown, "up>failing:link down"),
+			ev(30*ms, LinkUp, "failing>down:down-delay elapsed", "down>recovering:link up"),
+			ev(50*ms, DoSEvacuate, "recovering>down:dos-evacuate"),
+			tick(time.Second),
+		}, StateDown},
+		{"an evacuated NIC that lost its link recovers when both are over", delays, []op{
+			ev(0, DoSEvacuate, "up>failing:dos-evacuate", "failing>down:dos-evacuate"),
+			ev(1*ms, LinkDown),
+			ev(2*ms, DoSReturn),
+			ev(3*ms, DoSEvacuate),
+			ev(4*ms, DoSReturn),
+			ev(5*ms, LinkUp, "down>recovering:link up"),
+		}, StateRecovering},
 		{"unknown event kind ignored", delays, []op{
 			ev(0, EventKind(99)),
 		}, StateUp},
@@ -269,4 +294,27 @@ func TestSetConfigAppliesToDelaysStartingAfter(t *testing.T) {
 	m.Step(at(300*ms), Event{NIC: 0, Kind: LinkUp})
 	m.Tick(at(300 * ms))
 	assert.True(t, m.Standby(0), "failback off now")
+}
+
+func TestFaultsNameWhatKeepsANICUnhealthy(t *testing.T) {
+	m := New(2, Config{UpDelay: 10 * ms, Failback: false}, t0)
+	assert.Nil(t, m.Faults(0))
+	m.Step(at(0), Event{NIC: 0, Kind: DoSEvacuate})
+	assert.Equal(t, []string{FaultEvacuated}, m.Faults(0))
+	assert.True(t, m.Evacuated(0))
+	assert.False(t, m.Evacuated(1))
+	m.Step(at(1*ms), Event{NIC: 0, Kind: LinkDown})
+	m.Step(at(2*ms), Event{NIC: 0, Kind: BeaconLost})
+	m.Step(at(3*ms), Event{NIC: 0, Kind: AdminDown})
+	assert.Equal(t, []string{FaultLinkDown, FaultAdminDown, FaultBeaconsLost, FaultEvacuated}, m.Faults(0))
+	for _, k := range []EventKind{LinkUp, BeaconHeard, AdminUp, DoSReturn} {
+		m.Step(at(4*ms), Event{NIC: 0, Kind: k})
+	}
+	assert.Nil(t, m.Faults(0), "no fault left")
+	assert.False(t, m.Evacuated(0))
+	assert.Equal(t, StateRecovering, m.State(0), "yet not Up before its up-delay")
+	m.Tick(at(14 * ms))
+	assert.True(t, m.Standby(0), "back from an evacuation without failback: standby, as from any failure")
+	assert.Nil(t, m.Faults(5), "out of range")
+	assert.False(t, m.Evacuated(-1))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/dos"
+	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
@@ -30,9 +31,9 @@ type dosGuard struct {
 	// protecting[v]: the VMs suspended to protect them from v's attack.
 	protecting [][]int
 	// evacuatedBy[t]: VMs of team t whose attacks moved the team onto its
-	// dos_standby NICs; evacuated[n]: NIC n carries nothing meanwhile.
+	// dos_standby NICs. Which NICs are evacuated is the NIC manager's
+	// state: evacuation is one of its faults.
 	evacuatedBy []int
-	evacuated   []bool
 }
 
 const (
@@ -44,7 +45,7 @@ const (
 func newDoSGuard(c *config.Config) *dosGuard {
 	g := &dosGuard{cfg: make([]config.DoSSettings, len(c.VMs)), attacked: make([]bool, len(c.VMs)), responding: make([][]string, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
 		attacks: make([]uint64, len(c.VMs)), protecting: make([][]int, len(c.VMs)),
-		evacuatedBy: make([]int, len(c.Teams)), evacuated: make([]bool, len(c.NICs)), every: dosTickMax}
+		evacuatedBy: make([]int, len(c.Teams)), every: dosTickMax}
 	g.det = dos.New(make([]dos.Config, len(c.VMs)))
 	g.configure(c, time.Time{})
 	return g
@@ -82,6 +83,7 @@ func (p *Plane) dosStep(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g := p.dos
+	before := p.snap.Load()
 	changed := false
 	for v := range g.cfg {
 		if !g.cfg[v].On() {
@@ -102,9 +104,9 @@ func (p *Plane) dosStep(now time.Time) {
 		}
 	}
 	if changed {
-		if err := p.publish(); err != nil {
-			p.log.Error().Err(err).Msg("publishing tables")
-		}
+		// With the NIC transitions a failover response caused, logged
+		// (and suspending VMs) as any other.
+		p.publishTransitions(before)
 	}
 }
 
@@ -196,9 +198,13 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 }
 
 // evacuate moves VM v's team onto its dos_standby NICs while v is under
-// attack (and back when no attack on the team is left): the other NICs
-// carry nothing, their queued packets move, and moved MACs are announced,
-// as in a link failover.
+// attack (and back when no attack on the team is left). It is a failover
+// like a link's: the NIC manager fails the other NICs with the cause
+// dos-evacuate, so they carry nothing, their queued packets move, moved
+// MACs are announced, suspend_on_failover VMs are suspended around it, the
+// resource manager stops counting their capacity, and they come back
+// through the team's up_delay and failback. The transitions join
+// p.pending for the caller's publishTransitions.
 func (p *Plane) evacuate(v int, start bool) {
 	g := p.dos
 	team := p.cfg().VMs[v].Team
@@ -215,8 +221,12 @@ func (p *Plane) evacuate(v int, start bool) {
 		// Over every NIC of the team, standby or not: a reload may have
 		// changed which NICs are the standby since the attack started.
 		want := g.evacuatedBy[t] > 0 && !slices.Contains(p.cfg().Teams[t].DoSStandby, nc.Name)
-		if was := g.evacuated[n]; was != want {
-			g.evacuated[n] = want
+		if was := p.nicMgr.evacuated(n); was != want {
+			kind := nic.DoSReturn
+			if want {
+				kind = nic.DoSEvacuate
+			}
+			p.pending = append(p.pending, p.nicMgr.step(time.Now(), n, kind)...)
 			p.log.Warn().Str("event", "dos_failover").Str("nic", nc.Name).Str("team", team).Bool("evacuated", want).
 				Strs("standby", p.cfg().Teams[t].DoSStandby).Msg("team fails over to its DoS standby NICs")
 		}

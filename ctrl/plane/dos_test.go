@@ -1,14 +1,19 @@
 package plane
 
 import (
+	"bytes"
+	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/uplinkd/uplinkd/ctrl/dos"
+	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
@@ -71,8 +76,9 @@ func TestEveryDoSResponseHappensAndIsUndoneWhenTheAttackEnds(t *testing.T) {
 	assert.Equal(t, fastpath.ClassSYN|fastpath.ClassAmplification|fastpath.ClassFragment, a.AttackClasses, "rate-limit")
 	assert.Equal(t, 2000.0, a.AttackLimitPPS)
 	assert.Equal(t, 3*time.Millisecond, a.HoldIngress, "delay")
-	assert.False(t, s.NICs[0].AdminUp || s.NICs[1].AdminUp, "failover: n1 and n2 carry nothing")
-	assert.True(t, s.NICs[2].AdminUp, "the team's DoS standby does")
+	assert.False(t, s.NICs[0].Usable() || s.NICs[1].Usable(), "failover: n1 and n2 carry nothing")
+	assert.True(t, s.NICs[0].AdminUp && s.NICs[1].AdminUp, "though nobody set them admin down")
+	assert.True(t, s.NICs[2].Usable(), "the team's DoS standby does")
 	assert.Equal(t, []int{2}, s.Teams[0].Up)
 	assert.Zero(t, s.VMs[1].AttackClasses, "b is not attacked")
 	assert.Equal(t, []string{"weight a 20", "suspend a", "suspend b", "suspend c", "migrate a away from upstream-a"}, rec.calls)
@@ -83,7 +89,7 @@ func TestEveryDoSResponseHappensAndIsUndoneWhenTheAttackEnds(t *testing.T) {
 	a = s.VMs[0]
 	assert.Zero(t, a.AttackClasses)
 	assert.Zero(t, a.HoldIngress)
-	assert.True(t, s.NICs[0].AdminUp && s.NICs[1].AdminUp && s.NICs[2].AdminUp)
+	assert.True(t, s.NICs[0].Usable() && s.NICs[1].Usable() && s.NICs[2].Usable())
 	assert.Equal(t, []string{"weight a 100", "resume a", "resume b", "resume c"}, rec.calls, "migration is not undone")
 }
 
@@ -93,9 +99,9 @@ func TestTheTeamStaysOnItsDoSStandbyUntilTheLastAttackEnds(t *testing.T) {
 	p.answer(dos.Event{VM: 0, Start: true, At: now})
 	p.answer(dos.Event{VM: 1, Start: true, At: now})
 	p.answer(dos.Event{VM: 0, At: now})
-	require.False(t, p.snapshotForTest(t).NICs[0].AdminUp, "b is still under attack")
+	require.False(t, p.snapshotForTest(t).NICs[0].Usable(), "b is still under attack")
 	p.answer(dos.Event{VM: 1, At: now})
-	assert.True(t, p.snapshotForTest(t).NICs[0].AdminUp)
+	assert.True(t, p.snapshotForTest(t).NICs[0].Usable())
 }
 
 func TestSuspendOthersSparesVMsUnderAttackThemselves(t *testing.T) {
@@ -130,4 +136,112 @@ func TestAVMsOwnZeroDoSKeysMeanNotWatchedAndDropAll(t *testing.T) {
 	a := p.snapshotForTest(t).VMs[0]
 	assert.NotZero(t, a.AttackClasses, "rate-limit in force")
 	assert.Zero(t, a.AttackLimitPPS, "at a's own 0, which the worker reads as drop all")
+}
+
+const evacuateTOML = `
+[dos]
+enabled = true
+responses = ["failover"]
+[[teams]]
+name = "t"
+policy = "vm-affinity"
+up_delay = "50ms"
+dos_standby = ["n2"]
+[[nics]]
+name = "n1"
+vdev = "net_null0"
+team = "t"
+speed = "30M"
+[[nics]]
+name = "n2"
+vdev = "net_null1"
+team = "t"
+speed = "10M"
+[[vms]]
+name = "a"
+socket = "/tmp/a.sock"
+macs = ["02:00:00:00:00:01"]
+team = "t"
+preferred_nic = "n1"
+shares = 1
+[[vms]]
+name = "b"
+socket = "/tmp/b.sock"
+macs = ["02:00:00:00:00:02"]
+team = "t"
+preferred_nic = "n1"
+suspend_on_failover = true
+`
+
+// nicStateEvents are the nic_state events in a JSON log.
+func nicStateEvents(t *testing.T, log *bytes.Buffer) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var e map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &e), line)
+		if e["event"] == "nic_state" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
+	p := planeFor(t, evacuateTOML)
+	var log bytes.Buffer
+	p.log = zerolog.New(&log)
+	rec := &recordingActions{}
+	p.actions = rec
+	inf := math.Inf(1)
+	for range 10 {
+		p.allocate([]float64{inf, inf})
+	}
+	require.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "both NICs' capacity")
+	before := p.snapshotForTest(t)
+
+	p.answer(dos.Event{VM: 0, Start: true, At: time.Now()})
+	require.NoError(t, p.publishTransitions(before))
+	s := p.snap.Load()
+	assert.True(t, s.NICs[0].AdminUp, "n1 is still admin up")
+	assert.False(t, s.NICs[0].Usable(), "but carries nothing")
+	assert.True(t, s.NICs[0].Failed)
+	assert.Equal(t, []int{1}, s.Teams[0].Up)
+	assert.Equal(t, nic.StateDown, p.nicMgr.state(0))
+	assert.Equal(t, []string{nic.FaultEvacuated}, p.nicMgr.faults(0))
+	assert.Nil(t, p.nicMgr.faults(1), "the DoS standby is not evacuated")
+	var moves []fastpath.Announcement
+	assert.Len(t, s.Moves(before, moves), 2, "a's and b's MACs move to n2 and are announced there")
+
+	evs := nicStateEvents(t, &log)
+	require.Len(t, evs, 2)
+	assert.Equal(t, []any{"up", "failing", "dos-evacuate"}, []any{evs[0]["from"], evs[0]["to"], evs[0]["cause"]})
+	assert.Equal(t, []any{"failing", "down", "dos-evacuate"}, []any{evs[1]["from"], evs[1]["to"], evs[1]["cause"]})
+	assert.Equal(t, "n1", evs[0]["nic"])
+	assert.Equal(t, []any{"a", "b"}, evs[0]["vms"])
+	assert.Equal(t, []string{"suspend b", "resume b"}, rec.calls, "b asked to be suspended around its NIC's failover")
+
+	for range 10 {
+		p.allocate([]float64{inf, inf})
+	}
+	assert.InDelta(t, 10e6, p.alloc[0]+p.alloc[1], 1e3, "the resource manager divides n2's capacity only")
+
+	// The attack ends: n1 recovers through the team's up_delay.
+	log.Reset()
+	before = p.snap.Load()
+	p.answer(dos.Event{VM: 0, At: time.Now()})
+	require.NoError(t, p.publishTransitions(before))
+	assert.Equal(t, nic.StateRecovering, p.nicMgr.state(0))
+	assert.Nil(t, p.nicMgr.faults(0))
+	assert.False(t, p.snap.Load().NICs[0].Usable(), "not before its up-delay")
+	evs = nicStateEvents(t, &log)
+	require.Len(t, evs, 1)
+	assert.Equal(t, []any{"down", "recovering", "dos-return"}, []any{evs[0]["from"], evs[0]["to"], evs[0]["cause"]})
+
+	p.pending = append(p.pending, p.nicMgr.tick(time.Now().Add(time.Second))...)
+	require.NoError(t, p.publishTransitions(p.snap.Load()))
+	assert.True(t, p.snap.Load().NICs[0].Usable(), "back after its up-delay")
+	for range 10 {
+		p.allocate([]float64{inf, inf})
+	}
+	assert.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "and counted again")
 }

@@ -97,6 +97,10 @@ func (m *nicManager) failingOver(i int) bool {
 	return m.machines[m.team[i]].FailingOver(m.local[i])
 }
 func (m *nicManager) standby(i int) bool { return m.machines[m.team[i]].Standby(m.local[i]) }
+func (m *nicManager) evacuated(i int) bool {
+	return m.machines[m.team[i]].Evacuated(m.local[i])
+}
+func (m *nicManager) faults(i int) []string { return m.machines[m.team[i]].Faults(m.local[i]) }
 
 // logTransitions writes one line per transition, with the VMs that used
 // the NIC in snap, the tables before the change, and suspends or resumes

@@ -381,7 +381,7 @@ func (p *Plane) build(c *config.Config) (*fastpath.Snapshot, error) {
 		t := team[n.Team]
 		nic[n.Name] = i
 		fo := p.nicMgr.failingOver(i)
-		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i] && !p.dos.evacuated[i],
+		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i],
 			FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i), SpeedBps: p.nicSpeed(i),
 			MAC: p.nicMAC[i]})
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)

@@ -33,7 +33,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	if _, err := p.build(next); err != nil {
 		return nil, fmt.Errorf("new config: %w", err)
 	}
-	now := time.Now()
+	now, before := time.Now(), p.snap.Load()
 	p.conf.Store(next)
 	for t, team := range next.Teams {
 		wasShaped := p.shaped[t]
@@ -69,9 +69,10 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 		p.answer(ev)
 	}
 	p.syncLoops()
-	if err := p.publish(); err != nil {
-		// build succeeded above with the same inputs; this is a bug.
-		p.log.Error().Err(err).Msg("publishing reloaded tables")
+	// With the NIC transitions of attacks the reload ended (a failover
+	// response undone). build succeeded above with the same inputs: an
+	// error here is a bug.
+	if err := p.publishTransitions(before); err != nil {
 		return changed, err
 	}
 	p.log.Info().Str("event", "config_reloaded").Strs("changed", changed).Uint64("tables", p.version).

@@ -77,7 +77,7 @@ func TestAnAttackOnAVMNoLongerWatchedEndsAndIsUndone(t *testing.T) {
 	attack(t, p, 0, time.Now())
 	s := p.snapshotForTest(t)
 	require.NotZero(t, s.VMs[0].AttackClasses)
-	require.False(t, s.NICs[0].AdminUp, "evacuated")
+	require.False(t, s.NICs[0].Usable(), "evacuated")
 
 	next := strings.Replace(dosTOML, "name = \"a\"\n", "name = \"a\"\ndos = { enabled = false }\n", 1)
 	next = strings.Replace(next, `dos_standby = ["n3"]`, `dos_standby = ["n2"]`, 1)
@@ -88,7 +88,7 @@ func TestAnAttackOnAVMNoLongerWatchedEndsAndIsUndone(t *testing.T) {
 	assert.False(t, s.VMs[0].DoSWatch)
 	assert.Zero(t, s.VMs[0].AttackClasses, "rate limit lifted")
 	assert.Zero(t, s.VMs[0].HoldIngress, "delay lifted")
-	assert.True(t, s.NICs[0].AdminUp && s.NICs[1].AdminUp && s.NICs[2].AdminUp, "every NIC back, whichever is the standby now")
+	assert.True(t, s.NICs[0].Usable() && s.NICs[1].Usable() && s.NICs[2].Usable(), "every NIC back, whichever is the standby now")
 	assert.Equal(t, []string{"weight a 20", "suspend a", "weight a 100", "resume a"}, rec.calls,
 		"the responses the attack started with are undone")
 }
@@ -108,6 +108,6 @@ func TestAnAttackEndsWithTheResponsesItStartedWith(t *testing.T) {
 	p.answer(dos.Event{VM: 0, At: now.Add(time.Second), Since: now})
 	s := p.snapshotForTest(t)
 	assert.Zero(t, s.VMs[0].HoldIngress)
-	assert.True(t, s.NICs[0].AdminUp)
+	assert.True(t, s.NICs[0].Usable())
 	assert.Equal(t, []string{"weight a 100", "resume a", "resume b", "resume c"}, rec.calls)
 }
