@@ -134,9 +134,9 @@ type Machine struct {
 type nicState struct {
 	linkDown, adminDown, beaconLost, evacuated bool
 	state                                      State
-	since                           time.Time // entered state
-	deadline                        time.Time // delay expiry while Failing or Recovering
-	standby                         bool
+	since                                      time.Time // entered state
+	deadline                                   time.Time // delay expiry while Failing or Recovering
+	standby                                    bool
 }
 
 func (n *nicState) healthy() bool {
