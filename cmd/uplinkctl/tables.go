@@ -50,7 +50,7 @@ func (c *client) printVMs(r report.Report) {
 
 func (c *client) printNICs(r report.Report) {
 	w := c.table()
-	fmt.Fprintln(w, "NIC\tTEAM\tLINK\tADMIN\tSTATE\tTX PPS\tRX PPS\tTX BIT/S\tTX PKTS\tRX PKTS\tREROUTED\tANNOUNCED\tDROPS")
+	fmt.Fprintln(w, "NIC\tTEAM\tLINK\tADMIN\tSTATE\tFAULTS\tTX PPS\tRX PPS\tTX BIT/S\tTX PKTS\tRX PKTS\tREROUTED\tANNOUNCED\tDROPS")
 	for _, name := range slices.Sorted(maps.Keys(r.NICs)) {
 		n := r.NICs[name]
 		link, admin := "down", "down"
@@ -60,7 +60,7 @@ func (c *client) printNICs(r report.Report) {
 		if n.AdminUp {
 			admin = "up"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", name, n.Team, link, admin, n.State, report.SI(n.TxPPS), report.SI(n.RxPPS),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", name, n.Team, link, admin, n.State, list(n.Faults), report.SI(n.TxPPS), report.SI(n.RxPPS),
 			report.SI(n.TxBPS), n.TxPkts, n.RxPkts, n.Rerouted, n.Announced, drops(n.Drops))
 	}
 	w.Flush()
@@ -68,10 +68,10 @@ func (c *client) printNICs(r report.Report) {
 
 func (c *client) printTeams(r report.Report) {
 	w := c.table()
-	fmt.Fprintln(w, "TEAM\tPOLICY\tNICS\tUSABLE\tVMS")
+	fmt.Fprintln(w, "TEAM\tPOLICY\tNICS\tUSABLE\tCAPACITY BIT/S\tVMS")
 	for _, name := range slices.Sorted(maps.Keys(r.Teams)) {
 		t := r.Teams[name]
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", name, t.Policy, list(t.NICs), list(t.Up), list(t.VMs))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", name, t.Policy, list(t.NICs), list(t.Up), report.SI(t.CapacityBPS), list(t.VMs))
 	}
 	w.Flush()
 }

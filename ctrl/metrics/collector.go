@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/uplinkd/uplinkd/ctrl/report"
@@ -40,6 +42,7 @@ var (
 	nicLink     = desc("nic_link_up", "1 while the NIC's link is up.", "nic")
 	nicAdmin    = desc("nic_admin_up", "1 while the NIC is administratively up.", "nic")
 	nicState    = desc("nic_state", "1 for the NIC's failover state (up, failing, down, recovering), 0 for the others.", "nic", "state")
+	nicFault    = desc("nic_fault", "1 while the fault (link down, admin down, beacons lost, dos-evacuate) keeps the NIC from carrying traffic.", "nic", "fault")
 	nicFailover = desc("nic_state_transitions_total", "Failover state machine transitions of the NIC.", "nic")
 	nicRerouted = desc("nic_rerouted_packets_total", "Packets queued for the NIC that left by another after a failover.", "nic")
 	nicAnnounce = desc("nic_announcements_total", "RARP announcements of moved VM MACs sent on the NIC.", "nic")
@@ -51,6 +54,9 @@ var (
 // nicStates are the failover state machine's states (ctrl/nic).
 var nicStates = []string{"up", "failing", "down", "recovering"}
 
+// nicFaults are the NIC manager's faults (ctrl/nic's Fault names).
+var nicFaults = []string{"link down", "admin down", "beacons lost", "dos-evacuate"}
+
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("uplinkd_"+name, help, labels, nil)
 }
@@ -58,7 +64,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{vmPackets, vmBytes, vmDrops, vmConnected, vmAlloc, vmOverAlloc, vmAttack, vmAttacks, vmDoS,
-		vmActions, nicPackets, nicBytes, nicDrops, nicLink, nicAdmin, nicState, nicFailover, nicRerouted, nicAnnounce, mbufs, cycles, loopGap} {
+		vmActions, nicPackets, nicBytes, nicDrops, nicLink, nicAdmin, nicState, nicFault, nicFailover, nicRerouted, nicAnnounce, mbufs, cycles, loopGap} {
 		ch <- d
 	}
 }
@@ -115,6 +121,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(nicAdmin, b(n.AdminUp), name)
 		for _, st := range nicStates {
 			gauge(nicState, b(n.State == st), name, st)
+		}
+		for _, f := range nicFaults {
+			gauge(nicFault, b(slices.Contains(n.Faults, f)), name, f)
 		}
 		counter(nicFailover, n.Transitions, name)
 		counter(nicRerouted, n.Rerouted, name)

@@ -51,10 +51,10 @@ func (p *Plane) report(w *rateWindow) report.Report {
 		c := p.worker.NICCounters(i)
 		prev := &w.nicPrev[i]
 		n := &snap.NICs[i]
-		state, transitions := p.nicState(i)
+		state, faults, transitions := p.nicState(i)
 		r.NICs[n.Name] = report.NICReport{
 			Team: snap.Teams[n.Team].Name, LinkUp: n.LinkUp, AdminUp: n.AdminUp, FailingOver: n.FailingOver,
-			State: state, Transitions: transitions, SpeedBPS: n.SpeedBps,
+			State: state, Faults: faults, Transitions: transitions, SpeedBPS: n.SpeedBps,
 			TxBPS: rate(c[fastpath.TxBytes], prev[fastpath.TxBytes]) * 8, TxPPS: rate(c[fastpath.TxPackets], prev[fastpath.TxPackets]),
 			RxPPS: rate(c[fastpath.RxPackets], prev[fastpath.RxPackets]), TxPkts: c[fastpath.TxPackets], RxPkts: c[fastpath.RxPackets],
 			TxBytes: c[fastpath.TxBytes], RxBytes: c[fastpath.RxBytes],
@@ -65,7 +65,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 	}
 	for t := range snap.Teams {
 		team := &snap.Teams[t]
-		tr := report.TeamReport{Policy: team.Policy.String(), NICs: []string{}, Up: []string{}, VMs: []string{}}
+		tr := report.TeamReport{Policy: team.Policy.String(), NICs: []string{}, Up: []string{}, VMs: []string{}, CapacityBPS: p.teamCapacity(team.NICs)}
 		for _, n := range team.NICs {
 			tr.NICs = append(tr.NICs, snap.NICs[n].Name)
 		}
@@ -143,8 +143,26 @@ func (p *Plane) decisionCount(vm int) uint64 {
 	return p.res.decisions[vm]
 }
 
-func (p *Plane) nicState(i int) (string, uint64) {
+func (p *Plane) nicState(i int) (state string, faults []string, transitions uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.nicMgr.state(i).String(), p.nicMgr.changes[i]
+	faults = p.nicMgr.faults(i)
+	if faults == nil {
+		faults = []string{}
+	}
+	return p.nicMgr.state(i).String(), faults, p.nicMgr.changes[i]
+}
+
+// teamCapacity is the speed of those of nics the resource manager counts
+// (p.nicUsable).
+func (p *Plane) teamCapacity(nics []int) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := 0.0
+	for _, n := range nics {
+		if p.nicUsable(n) {
+			c += p.nicSpeed(n)
+		}
+	}
+	return c
 }

@@ -60,11 +60,15 @@ type DoSReport struct {
 
 // NICReport is one NIC. Tx is what was queued to it, rx what it received.
 type NICReport struct {
-	Team         string            `json:"team"`
-	LinkUp       bool              `json:"link_up"`
-	AdminUp      bool              `json:"admin_up"`
-	FailingOver  bool              `json:"failing_over"`
-	State        string            `json:"state"`
+	Team        string `json:"team"`
+	LinkUp      bool   `json:"link_up"`
+	AdminUp     bool   `json:"admin_up"`
+	FailingOver bool   `json:"failing_over"`
+	State       string `json:"state"`
+	// Faults are what keeps the NIC from carrying traffic now, by the NIC
+	// manager: link down, admin down, beacons lost, dos-evacuate (the DoS
+	// failover response moved its team off it); empty when none.
+	Faults       []string          `json:"faults"`
 	Transitions  uint64            `json:"transitions"`
 	SpeedBPS     float64           `json:"speed_bps"`
 	TxBPS        float64           `json:"tx_bps"`
@@ -87,6 +91,9 @@ type TeamReport struct {
 	NICs   []string `json:"nics"`
 	Up     []string `json:"usable_nics"`
 	VMs    []string `json:"vms"`
+	// CapacityBPS is the speed of the NICs the NIC manager lets carry
+	// traffic: what the resource manager divides among the team's VMs.
+	CapacityBPS float64 `json:"capacity_bps"`
 }
 
 // SI formats a rate compactly: 950, 12.3k, 4.56M, 10.0G.
