@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/uplinkd/uplinkd/cmd/internal/lab"
+	"github.com/uplinkd/uplinkd/ctrl/report"
 )
 
 // Denial of service: floods from "the network" (frames written into a
@@ -25,9 +29,15 @@ func dosTop(responses string, extra string) string {
 // dosLab starts uplinkd with vm1 and vm2 on nic1 of a two-tap team, and
 // uplink-gen playing vm1 (receiving only) and vm2 (sending 10 kpps).
 func dosLab(t *testing.T, responses, extra, team string) (*lab.Lab, *lab.Daemon, [2]*lab.Tap, *lab.Gen) {
+	return dosLabWith(t, responses, extra, team, "", "")
+}
+
+// dosLabWith is dosLab with nic, the TOML keys of both NICs, and vm2, more
+// of vm2's.
+func dosLabWith(t *testing.T, responses, extra, team, nic, vm2 string) (*lab.Lab, *lab.Daemon, [2]*lab.Tap, *lab.Gen) {
 	l := lab.New(t, bins)
-	d := l.StartUplinkd(labConfig(l, dosTop(responses, extra), "policy = \"vm-affinity\"\n"+team, []string{"", ""},
-		vmConf{name: "vm1", mac: polMAC1, keys: `preferred_nic = "nic1"`}, vmConf{name: "vm2", mac: polMAC2, keys: `preferred_nic = "nic1"`}))
+	d := l.StartUplinkd(labConfig(l, dosTop(responses, extra), "policy = \"vm-affinity\"\n"+team, []string{nic, nic},
+		vmConf{name: "vm1", mac: polMAC1, keys: `preferred_nic = "nic1"`}, vmConf{name: "vm2", mac: polMAC2, keys: "preferred_nic = \"nic1\"\n" + vm2}))
 	taps := [2]*lab.Tap{l.OpenTap("dtap0"), l.OpenTap("dtap1")}
 	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1)+",rate=-1", "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2)+",rate=10000",
 		"--size", "128", "--duration", "60s", "--progress", "50ms")
@@ -149,23 +159,75 @@ func TestDelayHoldsDeliveriesInBatchesDuringTheAttackOnly(t *testing.T) {
 	d.Stop()
 }
 
+// nicState matches nic's nic_state transitions to state by cause.
+func nicState(nic, to, cause string) func(lab.Event) bool {
+	return func(e lab.Event) bool {
+		return e.Str("event") == "nic_state" && e.Str("nic") == nic && e.Str("to") == to && e.Str("cause") == cause
+	}
+}
+
+// apiStatus is the daemon's report, read through its API.
+func apiStatus(t *testing.T, l *lab.Lab) report.Report {
+	var r report.Report
+	require.NoError(t, json.Unmarshal([]byte(apiGet(t, l, "/v1/status")), &r))
+	return r
+}
+
+// The failover response is a failover of the NIC manager's, with its own
+// cause: everything a link failover does follows it, and nothing pretends
+// an operator set the NICs down.
 func TestFailoverMovesTheTeamToItsDoSStandbyNICsAndBack(t *testing.T) {
-	_, d, taps, g := dosLab(t, `"failover"`, "", `dos_standby = ["nic2"]`)
+	hookLog := filepath.Join(t.TempDir(), "hook.log")
+	hook := filepath.Join(filepath.Dir(hookLog), "vm-hook")
+	require.NoError(t, os.WriteFile(hook, []byte("#!/bin/sh\necho \"$*\" >> "+hookLog+"\n"), 0o755))
+	l, d, taps, g := dosLabWith(t, `"failover"`, "", "dos_standby = [\"nic2\"]\nup_delay = \"300ms\"", `speed = "100M"`,
+		"suspend_on_failover = true\ndriver = \"exec\"\nexec = [\""+hook+"\"]")
+	require.Equal(t, 200e6, apiStatus(t, l).Teams["uplink"].CapacityBPS, "both NICs count")
+
 	mark := d.Mark()
 	f := taps[0].Flood(lab.FloodSpec{Dst: polMAC1, Kind: "syn", PPS: 20000, Sources: 1000})
 	d.WaitEventSince(mark, "attack on vm1", isDoS("dos_start", "vm1"))
-	d.WaitEventSince(mark, "nic1 evacuated", func(e lab.Event) bool {
-		return e.Str("event") == "dos_failover" && e.Str("nic") == "nic1" && e["evacuated"] == true
-	})
+	failing := d.WaitEventSince(mark, "nic1 failing over for the attack", nicState("nic1", "failing", "dos-evacuate"))
+	assert.Equal(t, []any{"vm1", "vm2"}, failing["vms"], "the transition names the VMs it moves")
+	d.WaitEventSince(mark, "nic1 down for the attack", nicState("nic1", "down", "dos-evacuate"))
 	before := taps[1].FromSrc(polMAC2)
 	assert.GreaterOrEqual(t, taps[1].WaitFromSrc(polMAC2, before+2000, 20*time.Second), before+2000, "vm2's traffic leaves by nic2")
 	assert.GreaterOrEqual(t, taps[1].WaitRARPs(polMAC2, 1, 20*time.Second), 1, "and its MAC is announced there")
+	suspend := d.WaitEventSince(mark, "vm2 suspended around nic1's failover", vmActionOf("vm2", "suspend", "ok"))
+	assert.Equal(t, "failover of nic1", suspend.Str("reason"))
+	d.WaitEventSince(mark, "vm2 resumed once its traffic moved", vmActionOf("vm2", "resume", "ok"))
+
+	st := apiStatus(t, l)
+	nic1 := st.NICs["nic1"]
+	assert.True(t, nic1.AdminUp, "nobody set nic1 admin down")
+	assert.Equal(t, "down", nic1.State)
+	assert.Equal(t, []string{"dos-evacuate"}, nic1.Faults, "the API says why")
+	assert.Empty(t, st.NICs["nic2"].Faults)
+	assert.Equal(t, []string{"nic2"}, st.Teams["uplink"].Up)
+	assert.Equal(t, 100e6, st.Teams["uplink"].CapacityBPS, "the resource manager counts nic2 only")
+	fams := scrape(t, l)
+	assert.Equal(t, 1.0, value(t, fams, "uplinkd_nic_admin_up", map[string]string{"nic": "nic1"}))
+	assert.Equal(t, 1.0, value(t, fams, "uplinkd_nic_fault", map[string]string{"nic": "nic1", "fault": "dos-evacuate"}))
+	assert.Equal(t, 0.0, value(t, fams, "uplinkd_nic_fault", map[string]string{"nic": "nic1", "fault": "admin down"}))
+	assert.Equal(t, 1.0, value(t, fams, "uplinkd_nic_state", map[string]string{"nic": "nic1", "state": "down"}))
+	line := d.WaitStatusLines(1)
+	assert.Equal(t, []any{"dos-evacuate"}, line.At("nics.nic1.faults"), "and so does the status line")
+	assert.Equal(t, true, line.At("nics.nic1.admin_up"))
 
 	f.Stop()
 	d.WaitEventSince(mark, "attack over", isDoS("dos_end", "vm1"))
+	d.WaitEventSince(mark, "nic1 recovering", nicState("nic1", "recovering", "dos-return"))
+	d.WaitEventSince(mark, "nic1 up after its up-delay", nicState("nic1", "up", "up-delay elapsed"))
 	back := taps[0].FromSrc(polMAC2)
 	assert.GreaterOrEqual(t, taps[0].WaitFromSrc(polMAC2, back+2000, 20*time.Second), back+2000, "and comes back to nic1")
+	assert.GreaterOrEqual(t, taps[0].WaitRARPs(polMAC2, 1, 20*time.Second), 1, "announced there again")
+	st = apiStatus(t, l)
+	assert.Empty(t, st.NICs["nic1"].Faults)
+	assert.Equal(t, 200e6, st.Teams["uplink"].CapacityBPS)
+	hooked, err := os.ReadFile(hookLog)
+	require.NoError(t, err)
+	assert.Equal(t, "suspend vm2\nresume vm2\n", string(hooked), "the exec driver carried out both")
 	g.Finish(true)
-	st := d.Stop()
-	assert.Zero(t, st.Drops("vms.vm2"), "vm2 lost nothing on the way")
+	end := d.Stop()
+	assert.Zero(t, end.Drops("vms.vm2"), "vm2 lost nothing on the way")
 }
