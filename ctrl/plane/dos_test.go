@@ -3,7 +3,6 @@ package plane
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -192,9 +191,9 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	p.log = zerolog.New(&log)
 	rec := &recordingActions{}
 	p.actions = rec
-	inf := math.Inf(1)
+	held := []bool{true, true}
 	for range 10 {
-		p.allocate([]float64{inf, inf})
+		p.allocate(held)
 	}
 	require.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "both NICs' capacity")
 	before := p.snapshotForTest(t)
@@ -221,7 +220,7 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	assert.Equal(t, []string{"suspend b", "resume b"}, rec.calls, "b asked to be suspended around its NIC's failover")
 
 	for range 10 {
-		p.allocate([]float64{inf, inf})
+		p.allocate(held)
 	}
 	assert.InDelta(t, 10e6, p.alloc[0]+p.alloc[1], 1e3, "the resource manager divides n2's capacity only")
 
@@ -241,7 +240,7 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	require.NoError(t, p.publishTransitions(p.snap.Load()))
 	assert.True(t, p.snap.Load().NICs[0].Usable(), "back after its up-delay")
 	for range 10 {
-		p.allocate([]float64{inf, inf})
+		p.allocate(held)
 	}
 	assert.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "and counted again")
 }

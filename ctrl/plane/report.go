@@ -65,7 +65,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 	}
 	for t := range snap.Teams {
 		team := &snap.Teams[t]
-		tr := report.TeamReport{Policy: team.Policy.String(), NICs: []string{}, Up: []string{}, VMs: []string{}, CapacityBPS: p.teamCapacity(team.NICs)}
+		tr := report.TeamReport{Policy: team.Policy.String(), NICs: []string{}, Up: []string{}, VMs: []string{}, CapacityBPS: p.countedCapacity(t)}
 		for _, n := range team.NICs {
 			tr.NICs = append(tr.NICs, snap.NICs[n].Name)
 		}
@@ -153,16 +153,9 @@ func (p *Plane) nicState(i int) (state string, faults []string, transitions uint
 	return p.nicMgr.state(i).String(), faults, p.nicMgr.changes[i]
 }
 
-// teamCapacity is the speed of those of nics the resource manager counts
-// (p.nicUsable).
-func (p *Plane) teamCapacity(nics []int) float64 {
+// countedCapacity is team t's capacity as the resource manager divides it.
+func (p *Plane) countedCapacity(t int) float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := 0.0
-	for _, n := range nics {
-		if p.nicUsable(n) {
-			c += p.nicSpeed(n)
-		}
-	}
-	return c
+	return p.teamCapacity(t, p.nicUsable)
 }
