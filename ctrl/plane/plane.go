@@ -99,9 +99,11 @@ func EALArgs(c *config.Config) []string {
 func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 	p = &Plane{log: log}
 	p.conf.Store(cfg)
+	// The error returns below set p to nil: tear down what this plane set up.
+	started := p
 	defer func() {
 		if err != nil {
-			p.teardown()
+			started.teardown()
 		}
 	}()
 	args := EALArgs(cfg)
