@@ -39,10 +39,17 @@ func (m *Mbuf) Buffer() []byte {
 
 // SetRefcnt sets the reference count of an mbuf that this thread owns
 // alone (just received, not yet queued anywhere): used to send one mbuf to
-// several ports without copying it.
+// several ports without copying it. Every segment gets it: a free goes
+// segment by segment, so a chained frame with only its head counted would
+// lose its tail at the first port's free.
 func (m *Mbuf) SetRefcnt(n uint16) {
-	*(*uint16)(unsafe.Add(unsafe.Pointer(m), refcntOffset)) = n
+	for s := m; s != nil; s = (*Mbuf)(unsafe.Pointer(s.next)) {
+		*(*uint16)(unsafe.Add(unsafe.Pointer(s), refcntOffset)) = n
+	}
 }
+
+// Segs is how many segments the frame spans.
+func (m *Mbuf) Segs() int { return int(m.nb_segs) }
 
 // Refcnt reads the reference count.
 func (m *Mbuf) Refcnt() uint16 {

@@ -21,6 +21,15 @@ type Pool struct {
 // DefaultDataRoom fits a 1518-byte frame plus headroom in one segment.
 const DefaultDataRoom = C.RTE_MBUF_DEFAULT_BUF_SIZE
 
+// Headroom is the room an mbuf keeps in front of a received frame.
+const Headroom = C.RTE_PKTMBUF_HEADROOM
+
+// DataRoomFor is the data room of mbufs that hold a frame of up to
+// maxFrame bytes in one segment: never less than DefaultDataRoom.
+func DataRoomFor(maxFrame int) uint16 {
+	return uint16(max(DefaultDataRoom, Headroom+maxFrame))
+}
+
 // NewPool creates a pool of n mbufs with a per-lcore cache.
 func NewPool(name string, n, cache uint32, dataRoom uint16) (*Pool, error) {
 	cname := C.CString(name)

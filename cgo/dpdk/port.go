@@ -55,8 +55,28 @@ func PortByName(name string) (Port, error) {
 	return Port{ID: uint16(id), Name: name}, nil
 }
 
+// MTULimit is the largest MTU a port can carry, as its driver reports it
+// (rte_eth_dev_info): MaxMTU is what ethdev accepts as the port's MTU,
+// MaxFrame the longest frame it receives.
+type MTULimit struct {
+	Driver   string
+	MaxMTU   int
+	MaxFrame uint32
+}
+
+// MTULimit reads the port's MTU limit.
+func (p Port) MTULimit() (MTULimit, error) {
+	var mtu, frame C.uint32_t
+	var driver *C.char
+	if rc := C.uplk_port_mtu_max(C.uint16_t(p.ID), &mtu, &frame, &driver); rc != 0 {
+		return MTULimit{}, fmt.Errorf("port %s: device info: %w", p.Name, Errno(-rc))
+	}
+	return MTULimit{Driver: C.GoString(driver), MaxMTU: int(mtu), MaxFrame: uint32(frame)}, nil
+}
+
 // Configure sets up nrxq rx and ntxq tx queues with ndesc descriptors each,
-// rx buffers from pool, and turns on link-state interrupts where the PMD
+// rx buffers from pool, the port's MTU (0: ethdev's default, 1500; check it
+// against MTULimit first), and turns on link-state interrupts where the PMD
 // has them.
 func (p Port) Configure(nrxq, ntxq, ndesc uint16, pool *Pool, mtu uint16) error {
 	var cerr C.int

@@ -28,6 +28,18 @@ func NewDetachedMbuf(room uint16) *Mbuf {
 	return (*Mbuf)(unsafe.Pointer(C.uplk_fake_mbuf(C.uint16_t(room))))
 }
 
+// ChainDetached appends next to m's chain of detached mbufs, as a PMD
+// chains the segments of a frame longer than one mbuf's room.
+func ChainDetached(m, next *Mbuf) {
+	last := m
+	for last.next != nil {
+		last = (*Mbuf)(unsafe.Pointer(last.next))
+	}
+	last.next = (*C.struct_rte_mbuf)(unsafe.Pointer(next))
+	m.nb_segs++
+	m.pkt_len += C.uint32_t(next.data_len)
+}
+
 // FreeDetachedMbuf releases a NewDetachedMbuf.
 func FreeDetachedMbuf(m *Mbuf) { C.free(unsafe.Pointer(m)) }
 

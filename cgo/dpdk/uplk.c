@@ -77,8 +77,9 @@ int uplk_port_setup(uint16_t port, uint16_t nrxq, uint16_t ntxq, uint16_t nb_des
 	if (ret != 0) { *err = -ret; return -1; }
 	if (info.dev_flags && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC))
 		conf.intr_conf.lsc = 1;
-	if (mtu && mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN <= info.max_rx_pktlen)
-		conf.rxmode.mtu = mtu;
+	/* The caller checked mtu against uplk_port_mtu_max: ethdev refuses
+	 * one the device cannot carry, and configure fails with EINVAL. */
+	conf.rxmode.mtu = mtu;
 	ret = rte_eth_dev_configure(port, nrxq, ntxq, &conf);
 	if (ret != 0) { *err = -ret; return -2; }
 	uint16_t nrx = nb_desc, ntx = nb_desc;
@@ -96,6 +97,28 @@ int uplk_port_setup(uint16_t port, uint16_t nrxq, uint16_t ntxq, uint16_t nb_des
 		if (ret != 0) { *err = -ret; return -5; }
 	}
 	*err = 0;
+	return 0;
+}
+
+/* The largest MTU a port carries, by the rule rte_eth_dev_configure checks
+ * rxmode.mtu with: at most max_mtu, and MTU plus the device's L2 overhead
+ * (max_rx_pktlen - max_mtu when the PMD reports both, else Ethernet header
+ * and CRC) at most max_rx_pktlen. */
+int uplk_port_mtu_max(uint16_t port, uint32_t *mtu, uint32_t *max_frame, const char **driver)
+{
+	struct rte_eth_dev_info info;
+	int ret = rte_eth_dev_info_get(port, &info);
+	if (ret != 0)
+		return ret;
+	uint32_t overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+	if (info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu)
+		overhead = info.max_rx_pktlen - info.max_mtu;
+	uint32_t max = info.max_mtu;
+	if (info.max_rx_pktlen >= overhead && info.max_rx_pktlen - overhead < max)
+		max = info.max_rx_pktlen - overhead;
+	*mtu = max;
+	*max_frame = info.max_rx_pktlen;
+	*driver = info.driver_name;
 	return 0;
 }
 
