@@ -3,8 +3,34 @@ package main
 import (
 	"encoding/binary"
 
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
+
+// maxFrameSize is the longest frame --size takes: the virtio PMD's largest
+// MTU (9698: its 9728-byte receive limit less the Ethernet and virtio-net
+// headers and a VLAN tag) plus the Ethernet header. That is enough for
+// uplinkd's largest MTU (9600) with a VLAN tag, and over it for oversize
+// tests.
+const maxFrameSize = 9698 + 14
+
+// portMTU is the MTU the generator's ports are configured with: ethdev's
+// default (1500) unless --size asks for longer frames, so that a jumbo
+// frame is within the port's MTU both ways.
+func portMTU(size int) uint16 {
+	if size <= 1514 {
+		return 0
+	}
+	return uint16(size - 14)
+}
+
+// frameDataRoom is the data room of the generator's mbufs: one segment
+// holds a --size frame, also on receive, where the virtio PMD wants room for
+// a VLAN tag and its 12-byte virtio-net header on top of the port's MTU
+// (scatter is not enabled).
+func frameDataRoom(size int) uint16 {
+	return dpdk.DataRoomFor(size + 4 + 12)
+}
 
 // buildFrame writes an Ethernet/IPv4/UDP frame of size bytes for flow f
 // into b. Flows differ in source IP and UDP ports, so a 5-tuple hash tells

@@ -135,6 +135,7 @@ type vmState struct {
 	next   int
 	// Counters, written by the loop, read by the progress printer.
 	sent, received, rxOwn, rxBcast, rxMcast, rxOther atomic.Uint64
+	rxBytes                                          atomic.Uint64
 }
 
 type vmReport struct {
@@ -145,11 +146,13 @@ type vmReport struct {
 	RxBcast  uint64 `json:"rx_broadcast"`
 	RxMcast  uint64 `json:"rx_multicast"`
 	RxOther  uint64 `json:"rx_other"`
+	RxBytes  uint64 `json:"rx_bytes"`
 }
 
 func (v *vmState) report() vmReport {
 	return vmReport{Name: v.spec.Name, Sent: v.sent.Load(), Received: v.received.Load(),
-		RxOwn: v.rxOwn.Load(), RxBcast: v.rxBcast.Load(), RxMcast: v.rxMcast.Load(), RxOther: v.rxOther.Load()}
+		RxOwn: v.rxOwn.Load(), RxBcast: v.rxBcast.Load(), RxMcast: v.rxMcast.Load(), RxOther: v.rxOther.Load(),
+		RxBytes: v.rxBytes.Load()}
 }
 
 var out = json.NewEncoder(os.Stdout)
@@ -172,8 +175,8 @@ func run(o options) (err error) {
 	if len(specs) == 0 {
 		return fmt.Errorf("at least one --vm is needed")
 	}
-	if o.size < 1 || o.size > 9000 {
-		return fmt.Errorf("--size %d: must be 1-9000", o.size)
+	if o.size < 1 || o.size > maxFrameSize {
+		return fmt.Errorf("--size %d: must be 1-%d", o.size, maxFrameSize)
 	}
 	if o.flows < 1 {
 		return fmt.Errorf("--flows %d: must be at least 1", o.flows)
@@ -192,7 +195,7 @@ func run(o options) (err error) {
 	// One prepared frame per flow (sent by reference, so 100k flows cost
 	// 100k mbufs: size --memory for it), and room for what the ports hold.
 	nframes := min(o.flows, 1<<17)
-	pool, err := dpdk.NewPool("gen_pkts", uint32(len(specs)*(nframes+4096)+len(o.nics)*4096+4096), 256, uint16(max(dpdk.DefaultDataRoom, o.size+128)))
+	pool, err := dpdk.NewPool("gen_pkts", uint32(len(specs)*(nframes+4096)+len(o.nics)*4096+4096), 256, frameDataRoom(o.size))
 	if err != nil {
 		return err
 	}
@@ -218,7 +221,7 @@ func run(o options) (err error) {
 			return port, fmt.Errorf("%s: %w", what, err)
 		}
 		opened = append(opened, port)
-		if err := port.Configure(1, 1, uint16(o.queueSize), pool, 0); err != nil {
+		if err := port.Configure(1, 1, uint16(o.queueSize), pool, portMTU(o.size)); err != nil {
 			return port, fmt.Errorf("%s: %w", what, err)
 		}
 		if err := port.Start(); err != nil {
@@ -433,8 +436,9 @@ func run(o options) (err error) {
 			if n == 0 {
 				continue
 			}
-			var own, bc, mc, other uint64
+			var own, bc, mc, other, bytes uint64
 			for _, m := range rxbuf[:n] {
+				bytes += uint64(m.PktLen())
 				d := m.Data()
 				if len(d) < 6 {
 					other++
@@ -457,6 +461,7 @@ func run(o options) (err error) {
 			v.rxBcast.Add(bc)
 			v.rxMcast.Add(mc)
 			v.rxOther.Add(other)
+			v.rxBytes.Add(bytes)
 		}
 	}
 	elapsed := time.Since(start)
