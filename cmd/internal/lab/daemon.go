@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -31,6 +33,20 @@ func (l *Lab) StartUplinkd(config string) *Daemon {
 	l.T.Cleanup(func() { removePrefix(l, prefix) })
 	d.waitFor("ready", 30*time.Second, isEvent("ready"))
 	return d
+}
+
+// RunUplinkd runs uplinkd on the config WriteConfig wrote, in the lab's
+// namespace, for a config it must refuse: it returns uplinkd's output and
+// exit error once it has ended (or been killed after 30 s).
+func (l *Lab) RunUplinkd() (string, error) {
+	l.T.Helper()
+	prefix := l.Prefix("d")
+	l.T.Cleanup(func() { removePrefix(l, prefix) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.NS, l.Bins.Uplinkd,
+		"--config", l.ConfigPath(), "--log-format", "json").CombinedOutput()
+	return string(out), err
 }
 
 // ConfigPath is the file the lab's uplinkd reads its config from.

@@ -107,6 +107,10 @@ type GuestSpec struct {
 	Dst      string // destination MAC of the traffic (default "02:00:00:00:ff:ff": unicast, as uplinkd tests want)
 	Incoming string // "" or e.g. "tcp:127.0.0.1:4444": start as a migration destination (-incoming), no boot wait
 	MemoryMB int    // default 256
+	MTU      int    // eth0's MTU inside the guest, and the virtio-net device's host_mtu (0: the default 1500)
+	// PingCount > 0 with Traffic "ping": that many echoes of PingSize bytes
+	// (default 56), ping's output on the console prefixed UPLK-GUEST-PING.
+	PingCount, PingSize int
 }
 
 // Guest is a running QEMU.
@@ -169,6 +173,9 @@ func (s GuestSpec) withDefaults() GuestSpec {
 	if s.MemoryMB == 0 {
 		s.MemoryMB = 256
 	}
+	if s.PingSize == 0 {
+		s.PingSize = 56
+	}
 	return s
 }
 
@@ -181,7 +188,15 @@ func (s GuestSpec) withDefaults() GuestSpec {
 func (g *Guest) args(img GuestImage) []string {
 	s := g.Spec
 	mem := fmt.Sprintf("%dM", s.MemoryMB)
-	cmdline := fmt.Sprintf("console=ttyS0 quiet panic=-1 uplk.traffic=%s uplk.pps=%d uplk.dst=%s", s.Traffic, s.PPS, s.Dst)
+	cmdline := fmt.Sprintf("console=ttyS0 quiet panic=-1 uplk.traffic=%s uplk.pps=%d uplk.dst=%s uplk.count=%d uplk.size=%d",
+		s.Traffic, s.PPS, s.Dst, s.PingCount, s.PingSize)
+	nic := "virtio-net-pci,netdev=net0,mac=" + s.MAC + ",vectors=0,romfile="
+	if s.MTU > 0 {
+		// host_mtu offers the MTU to the guest (VIRTIO_NET_F_MTU) and tells
+		// the vhost-user backend (VHOST_USER_NET_SET_MTU).
+		cmdline += fmt.Sprintf(" uplk.mtu=%d", s.MTU)
+		nic += fmt.Sprintf(",host_mtu=%d", s.MTU)
+	}
 	args := []string{
 		"-name", "guest=" + s.Name,
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
@@ -190,7 +205,7 @@ func (g *Guest) args(img GuestImage) []string {
 		"-numa", "node,memdev=mem0",
 		"-chardev", "socket,id=vhu0,path=" + s.Socket + ",reconnect=1",
 		"-netdev", "vhost-user,id=net0,chardev=vhu0",
-		"-device", "virtio-net-pci,netdev=net0,mac=" + s.MAC + ",vectors=0,romfile=",
+		"-device", nic,
 		"-kernel", img.Kernel, "-initrd", img.Initrd, "-append", cmdline,
 		// The console is QEMU's stdout: a pipe whose lines the lab reads.
 		"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
@@ -276,6 +291,13 @@ func (g *Guest) Kill() {
 	require.NoError(t, g.proc.cmd.Process.Signal(syscall.SIGKILL))
 	err := g.proc.waitExit(10 * time.Second)
 	require.True(t, g.exited(), "guest %s: QEMU (pid %d) still running after SIGKILL: %v", g.Spec.Name, g.PID, err)
+}
+
+// WaitConsole waits until the guest prints a line containing substr and
+// returns it.
+func (g *Guest) WaitConsole(substr string, timeout time.Duration) string {
+	g.lab.T.Helper()
+	return g.proc.waitLine("guest "+g.Spec.Name+" "+substr, timeout, func(s string) bool { return strings.Contains(s, substr) })
 }
 
 // Console is what the guest printed so far (and QEMU's own messages).

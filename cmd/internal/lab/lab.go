@@ -91,6 +91,16 @@ func (l *Lab) InNS(args ...string) {
 	run(l.T, append([]string{"ip", "netns", "exec", l.NS}, args...)...)
 }
 
+// AddVeth creates a veth pair in the lab's namespace with both ends up at
+// mtu: a NIC for uplinkd (net_pcap on one end) whose far end a Tap reads,
+// for what a net_tap NIC cannot carry (DPDK 22.11's tap PMD takes frames of
+// at most 1522 bytes).
+func (l *Lab) AddVeth(name, peer string, mtu int) {
+	l.InNS("ip", "link", "add", name, "mtu", fmt.Sprint(mtu), "type", "veth", "peer", "name", peer, "mtu", fmt.Sprint(mtu))
+	l.InNS("ip", "link", "set", name, "up")
+	l.InNS("ip", "link", "set", peer, "up")
+}
+
 func run(t testing.TB, args ...string) {
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	require.NoError(t, err, "%s: %s", strings.Join(args, " "), out)

@@ -28,6 +28,7 @@ type Tap struct {
 	bySrc   map[string]int
 	byFlow  map[Flow]int
 	rarp    map[string]int
+	bySize  map[int]int
 	total   int
 	changed *sync.Cond
 	// Per source MAC: when its last frame arrived and the longest gap
@@ -77,7 +78,7 @@ func (l *Lab) inNS(f func() error) error {
 // OpenTap opens a capture/injection socket on iface in the lab's namespace.
 func (l *Lab) OpenTap(iface string) *Tap {
 	l.T.Helper()
-	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, done: make(chan struct{}),
+	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, bySize: map[int]int{}, done: make(chan struct{}),
 		last: map[string]time.Time{}, maxGap: map[string]time.Duration{}}
 	t.changed = sync.NewCond(&t.mu)
 	err := l.inNS(func() error {
@@ -136,6 +137,7 @@ func (t *Tap) read() {
 			continue
 		}
 		t.bySrc[src]++
+		t.bySize[n]++
 		now := time.Now()
 		if last, ok := t.last[src]; ok && now.Sub(last) > t.maxGap[src] {
 			t.maxGap[src] = now.Sub(last)
@@ -215,6 +217,14 @@ func (t *Tap) Counts() map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return maps.Clone(t.bySrc)
+}
+
+// Sizes is how many frames of each length were captured (MAC
+// announcements apart).
+func (t *Tap) Sizes() map[int]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.bySize)
 }
 
 // Total is how many frames were captured.
