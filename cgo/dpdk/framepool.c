@@ -24,18 +24,19 @@ struct rte_mempool *uplk_frame_pool_create(const char *name, unsigned n, uint16_
 	return mp;
 }
 
-/* Take n prepared frames from mp, give them length len, and send them;
- * the unsent go back to the pool. Returns how many the PMD accepted, 0 when
- * the pool has fewer than n frames (the rest are still in the PMD's ring). */
+/* Take n prepared frames from mp and send them; the unsent go back to the
+ * pool. Returns how many the PMD accepted, 0 when the pool has fewer than n
+ * frames (the rest are still in the PMD's ring).
+ *
+ * The frames are taken as they are, without rte_pktmbuf_reset: a
+ * single-segment, unshared mbuf comes back from the PMD's free with its
+ * header as it was sent (lengths, data offset, one segment, no flags), so
+ * the header PrepareFrames wrote is still the one to send. */
 uint16_t uplk_tx_frames(uint16_t port, uint16_t queue, struct rte_mempool *mp,
-			struct rte_mbuf **pkts, uint16_t n, uint16_t len)
+			struct rte_mbuf **pkts, uint16_t n)
 {
-	if (rte_pktmbuf_alloc_bulk(mp, pkts, n) != 0)
+	if (rte_mempool_get_bulk(mp, (void **)pkts, n) != 0)
 		return 0;
-	for (uint16_t i = 0; i < n; i++) {
-		pkts[i]->data_len = len;
-		pkts[i]->pkt_len = len;
-	}
 	uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
 	if (sent < n)
 		rte_pktmbuf_free_bulk(pkts + sent, n - sent);

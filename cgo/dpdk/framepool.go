@@ -28,8 +28,9 @@ func NewFramePool(name string, n uint32, dataRoom uint16) (*Pool, error) {
 }
 
 // PrepareFrames writes a frame into every mbuf of a frame pool, in the
-// order they will be sent: build(i, buf) fills the i-th frame's room.
-// The mbufs go back to the pool in that order.
+// order they will be sent: build(i, m) fills the i-th frame and sets its
+// length (SetLen), once: TxFrames sends the mbufs as they are. The mbufs go
+// back to the pool in that order.
 func PrepareFrames(p *Pool, build func(i int, m *Mbuf)) error {
 	all := NewBurstBuf(int(p.size))
 	defer FreeBurstBuf(all)
@@ -43,13 +44,13 @@ func PrepareFrames(p *Pool, build func(i int, m *Mbuf)) error {
 	return nil
 }
 
-// TxFrames sends len(ms) frames from frame pool p with length n each (ms
-// is scratch space in C memory, from NewBurstBuf); returns how many were
+// TxFrames sends the next len(ms) prepared frames of frame pool p (ms is
+// scratch space in C memory, from NewBurstBuf); returns how many were
 // accepted, 0 when fewer than len(ms) frames are free. One cgo call.
-func TxFrames(q QueueRef, p *Pool, ms []*Mbuf, n uint16) int {
+func TxFrames(q QueueRef, p *Pool, ms []*Mbuf) int {
 	if len(ms) == 0 {
 		return 0
 	}
 	return int(C.uplk_tx_frames(C.uint16_t(q.Port), C.uint16_t(q.Queue), p.p,
-		(**C.struct_rte_mbuf)(unsafe.Pointer(&ms[0])), C.uint16_t(len(ms)), C.uint16_t(n)))
+		(**C.struct_rte_mbuf)(unsafe.Pointer(&ms[0])), C.uint16_t(len(ms))))
 }

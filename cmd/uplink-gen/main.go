@@ -418,7 +418,7 @@ func run(o options) (err error) {
 					dpdk.FreeBulk(burst[n:want])
 					v.next = (v.next + n) % nf
 				} else {
-					n = dpdk.TxFrames(dpdk.QueueRef{Port: v.port.ID}, v.framePool, burst[:want], uint16(o.size))
+					n = dpdk.TxFrames(dpdk.QueueRef{Port: v.port.ID}, v.framePool, burst[:want])
 				}
 				v.sent.Store(sent + uint64(n))
 				sentAll += uint64(n)
