@@ -47,6 +47,7 @@ type result struct {
 	lat      latency
 	mpps     float64
 	cycles   float64
+	util     float64 // % of the switch core's cycles in the window that were busy (utilisation)
 	gapUS    float64
 	fill     float64 // uplinkd: packets per busy loop
 	steal    float64 // % of CPU time the hypervisor stole during the run
@@ -110,7 +111,7 @@ func main() {
 				if res.fill > 0 {
 					fill = fmt.Sprintf("  %4.1f pkts/busy loop", res.fill)
 				}
-				fmt.Printf("  %-19s %5d B  run %d: %6.2f Mpps  %7.1f cycles/pkt%s  load %s  steal %.1f%%\n", peer, size, r+1, res.mpps, res.cycles, fill, res.load, res.steal)
+				fmt.Printf("  %-19s %5d B  run %d: %6.2f Mpps  %7.1f cycles/pkt  util %5.1f%%%s  load %s  steal %.1f%%\n", peer, size, r+1, res.mpps, res.cycles, res.util, fill, res.load, res.steal)
 				results = append(results, res)
 			}
 		}
@@ -119,6 +120,7 @@ func main() {
 	check(err)
 	throughput := results
 	rep.printed("Throughput", func(w io.Writer) { report(w, throughput) })
+	rep.markdown("Headline (for the README)", func(w io.Writer) { reportHeadline(w, throughput) })
 	if *scaleRuns > 0 {
 		sc := runScale(dir)
 		rep.printed("Throughput with 1, 2 and 8 VMs, 1k and 100k flows", func(w io.Writer) { reportScale(w, sc) })
@@ -251,7 +253,11 @@ policy = %q
 		b.WriteString(st.nicKeys)
 	}
 	for i, sock := range socks {
-		fmt.Fprintf(&b, "[[vms]]\nname = \"vm%d\"\nsocket = %q\nmacs = [%q]\nteam = \"t\"\n", i+1, sock, vmMAC(i))
+		var macs []string
+		for j := range max(st.macs, 1) {
+			macs = append(macs, fmt.Sprintf("%q", vmSrcMAC(i, j)))
+		}
+		fmt.Fprintf(&b, "[[vms]]\nname = \"vm%d\"\nsocket = %q\nmacs = [%s]\nteam = \"t\"\n", i+1, sock, strings.Join(macs, ", "))
 		if vmaware {
 			// Limits and reservations well above what one generator core
 			// offers: the buckets and the share computation run, but
@@ -269,7 +275,28 @@ policy = %q
 	return b.String()
 }
 
-func vmMAC(i int) string { return fmt.Sprintf("02:00:00:00:00:%02x", i+1) }
+func vmMAC(i int) string { return vmSrcMAC(i, 0) }
+
+// vmSrcMAC is VM i's j-th source MAC, as uplink-gen's macs=N counts them:
+// the fifth byte counts up.
+func vmSrcMAC(i, j int) string { return fmt.Sprintf("02:00:00:00:%02x:%02x", j, i+1) }
+
+// genDst is the destination MAC of every frame the VMs send: a host
+// behind the NICs, which OVS is told about (ovsLearnDst).
+const genDst = "02:fe:00:00:00:01"
+
+// throughputMACs is how many source MACs each VM of the throughput
+// scenarios sends from, its flows spread over them: a VM with several
+// addresses (or a guest bridging containers), and enough to give the
+// source-MAC hashes (uplinkd's src-mac-hash, the bonding PMD's balance-xor,
+// OVS's balance-slb) both NICs.
+const throughputMACs = 8
+
+// genBound is the utilisation (percent) below which a throughput cell is
+// marked generator-bound: the switch idled part of the window, so its
+// cycles per packet include per-burst overhead a loaded switch spreads
+// over more packets.
+const genBound = 95
 
 // setup is what one measurement runs: how many VMs, how many flows in
 // all, the NICs' devargs, uplinkd's team policy (default: src-mac-hash),
@@ -278,6 +305,7 @@ type setup struct {
 	scenario string
 	vms      int
 	flows    int
+	macs     int // source MACs per VM (0: one)
 	nics     []string
 	policy   string
 	genArgs  []string
@@ -293,9 +321,9 @@ type setup struct {
 }
 
 // throughputSetup is the size sweep's: one VM (eight for uplinkd-vmaware),
-// 64 flows, two net_null NICs.
+// 64 flows from throughputMACs source MACs, two net_null NICs.
 func throughputSetup(peer string) setup {
-	st := setup{scenario: "throughput", vms: 1, flows: 64}
+	st := setup{scenario: "throughput", vms: 1, flows: 64, macs: throughputMACs}
 	if peer == "uplinkd-vmaware" {
 		st.vms = vmawareVMs
 	}
@@ -342,7 +370,7 @@ func runGen(sw *switchRun, prefix string, size int, socks []string, server bool,
 		"--progress", "0", "--flows", strconv.Itoa(flows), "--memory", strconv.Itoa(max(mem, 256))}
 	args = append(args, st.genArgs...)
 	for i, sk := range socks {
-		vm := fmt.Sprintf("name=vm%d,socket=%s,mac=%s", i+1, sk, vmMAC(i))
+		vm := fmt.Sprintf("name=vm%d,socket=%s,mac=%s,macs=%d,dst=%s", i+1, sk, vmMAC(i), max(st.macs, 1), genDst)
 		if server {
 			vm += ",server=1"
 		}
@@ -526,6 +554,7 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 				if n := pkts - float64(base0.WorkerPackets); n > 0 {
 					res.cycles = (cycles - float64(base0.WorkerBusyCycles)) / n
 				}
+				res.util = utilisation(cycles-float64(base0.WorkerBusyCycles), rep)
 				res.gapUS, _ = ev["max_loop_gap_us"].(float64)
 				res.fill, _ = ev["pkts_per_busy_loop"].(float64)
 			}
@@ -536,16 +565,30 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 		if err := sw.Wait(); err != nil {
 			return res, fmt.Errorf("testpmd: %v\n%s", err, out.String())
 		}
-		m := regexp.MustCompile(`CPU cycles/packet=([0-9.]+)`).FindStringSubmatch(out.String())
+		// "total cycles" are the forwarding core's busy cycles: testpmd
+		// counts only the polls that received packets.
+		m := regexp.MustCompile(`CPU cycles/packet=([0-9.]+) \(total cycles=([0-9]+)`).FindStringSubmatch(out.String())
 		if m == nil {
 			return res, fmt.Errorf("testpmd printed no cycles/packet:\n%s", out.String())
 		}
 		res.cycles, _ = strconv.ParseFloat(m[1], 64)
+		busy, _ := strconv.ParseFloat(m[2], 64)
+		res.util = utilisation(busy, rep)
 	}
 	if res.cycles == 0 || res.mpps == 0 {
 		return res, fmt.Errorf("no figures (mpps %.2f, cycles %.1f):\n%s", res.mpps, res.cycles, out.String())
 	}
 	return res, nil
+}
+
+// utilisation is busy cycles of the switch core over all its cycles in
+// the generator's window, in percent.
+func utilisation(busy float64, rep genReport) float64 {
+	all := rep.num("tsc_hz") * rep.num("window_seconds")
+	if all <= 0 {
+		return 0
+	}
+	return 100 * busy / all
 }
 
 // waitForPath waits up to 6 s for a socket a peer creates; the caller's
@@ -577,8 +620,10 @@ func stats(v []float64) mmm {
 func (m mmm) String() string { return fmt.Sprintf("%.1f / %.1f / %.1f", m.min, m.med, m.max) }
 
 func report(w io.Writer, rs []result) {
-	fmt.Fprintln(w, "\nmin / median / max over runs; busy cycles per packet on the switch core")
-	fmt.Fprintf(w, "%-6s %-19s %-24s %-9s %-26s %s\n", "size", "peer", "Mpps", "Gbit/s", "cycles/pkt", "uplinkd max loop gap (us)")
+	fmt.Fprintln(w, "\nmin / median / max over runs; busy cycles per packet on the switch core;")
+	fmt.Fprintf(w, "util: the switch core's busy cycles over all its cycles in the window; %s: median util below %d %%,\n", genBoundMark, genBound)
+	fmt.Fprintln(w, "the generator set the pace and the switch's cycles per packet include idle-burst overhead")
+	fmt.Fprintf(w, "%-6s %-19s %-24s %-9s %-26s %-30s %s\n", "size", "peer", "Mpps", "Gbit/s", "cycles/pkt", "util %", "uplinkd max loop gap (us)")
 	sizesSeen := []int{}
 	for _, r := range rs {
 		if !slices.Contains(sizesSeen, r.size) {
@@ -587,11 +632,13 @@ func report(w io.Writer, rs []result) {
 	}
 	for _, size := range sizesSeen {
 		med := map[string]float64{}
+		bound := map[string]bool{}
 		for _, peer := range strings.Split(*peerList, ",") {
-			var mpps, cyc, gap []float64
+			var mpps, cyc, util, gap []float64
 			for _, r := range rs {
 				if r.size == size && r.peer == peer {
 					mpps, cyc, gap = append(mpps, r.mpps), append(cyc, r.cycles), append(gap, r.gapUS)
+					util = append(util, r.util)
 				}
 			}
 			if len(cyc) == 0 {
@@ -603,17 +650,33 @@ func report(w io.Writer, rs []result) {
 			}
 			c, m := stats(cyc), stats(mpps)
 			med[peer] = c.med
-			fmt.Fprintf(w, "%-6d %-19s %-24s %-9.2f %-26s %s\n", size, peer, m, m.med*float64(size)*8/1000, c, g)
+			u, mark := utilCell(util)
+			bound[peer] = mark != ""
+			fmt.Fprintf(w, "%-6d %-19s %-24s %-9.2f %-26s %-30s %s\n", size, peer, m, m.med*float64(size)*8/1000, c, u+mark, g)
+		}
+		// A ratio with a generator-bound side compares idle overhead, not
+		// the switches' work: say so beside it.
+		note := func(peers ...string) string {
+			var b []string
+			for _, p := range peers {
+				if bound[p] {
+					b = append(b, p)
+				}
+			}
+			if len(b) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("  [%s: %s]", genBoundMark, strings.Join(b, ", "))
 		}
 		floor := med["testpmd-io"]
 		for _, peer := range strings.Split(*peerList, ",") {
 			if strings.HasPrefix(peer, "uplinkd") && med[peer] > 0 && floor > 0 {
-				fmt.Fprintf(w, "%-6d ratio %s/testpmd-io busy cycles per packet (medians): %.2fx (target <= %.2fx)\n", size, peer, med[peer]/floor, targets[peer])
+				fmt.Fprintf(w, "%-6d ratio %s/testpmd-io busy cycles per packet (medians): %.2fx (target <= %.2fx)%s\n", size, peer, med[peer]/floor, targets[peer], note(peer, "testpmd-io"))
 			}
 		}
 		if med["uplinkd-dos"] > 0 && med["uplinkd"] > 0 {
-			fmt.Fprintf(w, "%-6d DoS counters' cost: uplinkd-dos %.1f vs uplinkd %.1f busy cycles per packet (medians), +%.1f\n",
-				size, med["uplinkd-dos"], med["uplinkd"], med["uplinkd-dos"]-med["uplinkd"])
+			fmt.Fprintf(w, "%-6d DoS counters' cost: uplinkd-dos %.1f vs uplinkd %.1f busy cycles per packet (medians), +%.1f%s\n",
+				size, med["uplinkd-dos"], med["uplinkd"], med["uplinkd-dos"]-med["uplinkd"], note("uplinkd-dos", "uplinkd"))
 		}
 		for _, bond := range []string{"testpmd-bond0", "testpmd-bond1", "testpmd-bond2", "testpmd-bond5", "ovs-slb", "ovs-ab"} {
 			if med[bond] > 0 && med["uplinkd-vmaware"] > 0 {
@@ -621,11 +684,25 @@ func report(w io.Writer, rs []result) {
 				if strings.HasPrefix(bond, "ovs-") {
 					target = " (target >= 1.5x)"
 				}
-				fmt.Fprintf(w, "%-6d %s / uplinkd-vmaware busy cycles per packet (medians): %.2fx%s\n",
-					size, bond, med[bond]/med["uplinkd-vmaware"], target)
+				fmt.Fprintf(w, "%-6d %s / uplinkd-vmaware busy cycles per packet (medians): %.2fx%s%s\n",
+					size, bond, med[bond]/med["uplinkd-vmaware"], target, note(bond, "uplinkd-vmaware"))
 			}
 		}
 	}
+}
+
+// genBoundMark marks a throughput cell whose switch was not kept busy.
+const genBoundMark = "gen-bound"
+
+// utilCell is a cell's utilisation figures, min / median / max, and the
+// generator-bound mark when the median is below genBound.
+func utilCell(util []float64) (string, string) {
+	u := stats(slices.Clone(util))
+	cell := fmt.Sprintf("%.0f / %.0f / %.0f", u.min, u.med, u.max)
+	if u.med < genBound {
+		return cell, " " + genBoundMark
+	}
+	return cell, ""
 }
 
 func check(err error) {

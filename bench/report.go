@@ -60,6 +60,13 @@ func (r *reportDir) section(title, text string) {
 	fmt.Fprintf(&r.md, "## %s\n\n```\n%s```\n\n", title, text)
 }
 
+// markdown adds a section of markdown (a table, prose) written by report.
+func (r *reportDir) markdown(title string, report func(io.Writer)) {
+	fmt.Fprintf(&r.md, "## %s\n\n", title)
+	report(&r.md)
+	r.md.WriteString("\n")
+}
+
 // printed runs report on the terminal and into a section titled title.
 func (r *reportDir) printed(title string, report func(io.Writer)) {
 	var t strings.Builder
@@ -88,7 +95,7 @@ func (r *reportDir) writeCSV() error {
 	}
 	defer f.Close()
 	w := csv.NewWriter(f)
-	w.Write([]string{"scenario", "peer", "size_bytes", "vms", "flows", "mpps", "busy_cycles_per_pkt", "pkts_per_busy_loop",
+	w.Write([]string{"scenario", "peer", "size_bytes", "vms", "flows", "mpps", "busy_cycles_per_pkt", "util_pct", "pkts_per_busy_loop",
 		"max_loop_gap_us", "p50_us", "p99_us", "p999_us", "max_us", "jain", "failover_gap_ms", "switchover_ms", "sent", "lost", "load", "steal_pct"})
 	f64 := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	for _, x := range r.results {
@@ -97,10 +104,10 @@ func (r *reportDir) writeCSV() error {
 			lat = []string{f64(x.lat.p50), f64(x.lat.p99), f64(x.lat.p999), f64(x.lat.max)}
 		}
 		w.Write(append(append([]string{x.scenario, x.peer, strconv.Itoa(x.size), strconv.Itoa(x.vms), strconv.Itoa(x.flows),
-			f64(x.mpps), f64(x.cycles), f64(x.fill), f64(x.gapUS)}, lat...), "", "", "", "", "", x.load, f64(x.steal)))
+			f64(x.mpps), f64(x.cycles), f64(x.util), f64(x.fill), f64(x.gapUS)}, lat...), "", "", "", "", "", x.load, f64(x.steal)))
 	}
 	for _, x := range r.fair {
-		w.Write([]string{"fairness", "uplinkd", "64", strconv.Itoa(fairVMs), "", "", "", "", "", "", "", "", "", f64(x.jain), "", "", "", "", "", ""})
+		w.Write([]string{"fairness", "uplinkd", "64", strconv.Itoa(fairVMs), "", "", "", "", "", "", "", "", "", "", f64(x.jain), "", "", "", "", "", ""})
 	}
 	ms := func(d time.Duration) string {
 		if d < 0 {
@@ -109,7 +116,7 @@ func (r *reportDir) writeCSV() error {
 		return f64(float64(d.Microseconds()) / 1000)
 	}
 	for _, x := range r.fo {
-		w.Write([]string{"failover", x.peer, "64", "1", "1", "", "", "", "", "", "", "", "", "", ms(x.gap), ms(x.switchover),
+		w.Write([]string{"failover", x.peer, "64", "1", "1", "", "", "", "", "", "", "", "", "", "", ms(x.gap), ms(x.switchover),
 			strconv.Itoa(x.sent), strconv.Itoa(x.lost), "", ""})
 	}
 	w.Flush()

@@ -53,14 +53,14 @@ func runScale(dir string) []result {
 					if scaleNA(peer, vms) != "" {
 						continue
 					}
-					st := setup{scenario: "scale", vms: vms, flows: flows, policy: "flow-hash"}
+					st := setup{scenario: "scale", vms: vms, flows: flows, macs: throughputMACs, policy: "flow-hash"}
 					res, err := measureSetup(dir, peer, 64, st)
 					if err != nil {
 						fmt.Fprintf(os.Stderr, "scale %s %d VMs %d flows run %d: %v\n", peer, vms, flows, r+1, err)
 						os.Exit(1)
 					}
-					fmt.Printf("  scale %-14s %d VMs %6d flows run %d: %6.2f Mpps  %7.1f cycles/pkt  load %s\n",
-						peer, vms, flows, r+1, res.mpps, res.cycles, res.load)
+					fmt.Printf("  scale %-14s %d VMs %6d flows run %d: %6.2f Mpps  %7.1f cycles/pkt  util %5.1f%%  load %s\n",
+						peer, vms, flows, r+1, res.mpps, res.cycles, res.util, res.load)
 					out = append(out, res)
 				}
 			}
@@ -71,8 +71,9 @@ func runScale(dir string) []result {
 
 func reportScale(w io.Writer, rs []result) {
 	fmt.Fprintln(w, "\nscale: 64 B frames, flows in all spread over the VMs, two net_null NICs; uplinkd with flow-hash;")
-	fmt.Fprintln(w, "min / median / max over runs; Gbit/s at the median; busy cycles per packet on the switch core")
-	fmt.Fprintf(w, "%-4s %-7s %-19s %-22s %-7s %-24s %s\n", "VMs", "flows", "peer", "Mpps", "Gbit/s", "cycles/pkt", "vs uplinkd (cycles)")
+	fmt.Fprintln(w, "min / median / max over runs; Gbit/s at the median; busy cycles per packet on the switch core;")
+	fmt.Fprintf(w, "util %%: busy over all cycles of the switch core in the window, %s below %d %%\n", genBoundMark, genBound)
+	fmt.Fprintf(w, "%-4s %-7s %-19s %-22s %-7s %-24s %-26s %s\n", "VMs", "flows", "peer", "Mpps", "Gbit/s", "cycles/pkt", "util %", "vs uplinkd (cycles)")
 	for _, peer := range strings.Split(*scalePeers, ",") {
 		if strings.HasPrefix(peer, "uplinkd-") {
 			fmt.Fprintf(w, "%-4s %-7s %-19s not applicable: %s\n", "any", "any", peer, scaleNA(peer, 1))
@@ -88,10 +89,10 @@ func reportScale(w io.Writer, rs []result) {
 					}
 					continue
 				}
-				var mpps, cyc []float64
+				var mpps, cyc, util []float64
 				for _, r := range rs {
 					if r.scenario == "scale" && r.peer == peer && r.vms == vms && r.flows == flows {
-						mpps, cyc = append(mpps, r.mpps), append(cyc, r.cycles)
+						mpps, cyc, util = append(mpps, r.mpps), append(cyc, r.cycles), append(util, r.util)
 					}
 				}
 				if len(cyc) == 0 {
@@ -104,7 +105,8 @@ func reportScale(w io.Writer, rs []result) {
 				} else if base > 0 {
 					ratio = fmt.Sprintf("%.2fx", c.med/base)
 				}
-				fmt.Fprintf(w, "%-4d %-7d %-19s %-22s %-7.2f %-24s %s\n", vms, flows, peer, m, m.med*64*8/1000, c, ratio)
+				u, mark := utilCell(util)
+				fmt.Fprintf(w, "%-4d %-7d %-19s %-22s %-7.2f %-24s %-26s %s\n", vms, flows, peer, m, m.med*64*8/1000, c, u+mark, ratio)
 			}
 		}
 	}

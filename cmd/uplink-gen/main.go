@@ -2,7 +2,8 @@
 // DPDK process with one net_virtio_user port per VM that sends frames at a
 // set rate and size over a set number of flows, counts what it receives,
 // and reports both as JSON lines on stdout. Frames are built once and
-// re-sent by reference, so the generator does no per-frame copy.
+// re-sent from a pool of prepared frames (framepool.go), so the generator
+// does no per-frame copy.
 package main
 
 import (
@@ -34,10 +35,13 @@ type vmSpec struct {
 	// Server: the VM serves the vhost-user socket and the switch connects
 	// (OVS's dpdkvhostuserclient ports, QEMU's server=on).
 	Server bool
+	// MACs is how many source MACs the VM's flows are spread over: MAC,
+	// MAC+0x100, MAC+0x200, ... (see srcMAC).
+	MACs int
 }
 
 func parseVM(s string) (vmSpec, error) {
-	v := vmSpec{Dst: 0x02fe00000001}
+	v := vmSpec{Dst: 0x02fe00000001, MACs: 1}
 	for _, kv := range strings.Split(s, ",") {
 		k, val, _ := strings.Cut(kv, "=")
 		var err error
@@ -55,6 +59,11 @@ func parseVM(s string) (vmSpec, error) {
 			v.HasRate = true
 		case "server":
 			v.Server = val == "" || val == "1" || val == "true"
+		case "macs":
+			v.MACs, err = strconv.Atoi(val)
+			if err == nil && (v.MACs < 1 || v.MACs > 256) {
+				err = fmt.Errorf("%d: must be 1-256", v.MACs)
+			}
 		default:
 			err = fmt.Errorf("unknown field %q", k)
 		}
@@ -106,7 +115,7 @@ SIGINT or SIGTERM.`,
 		RunE:         func(*cobra.Command, []string) error { return run(o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,dst=MAC][,rate=FPS][,server=1] (repeatable)")
+	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,macs=N][,dst=MAC][,rate=FPS][,server=1] (repeatable)")
 	f.IntVar(&o.size, "size", 64, "frame size in bytes, without CRC")
 	f.Float64Var(&o.rate, "rate", 0, "frames per second per VM (0: as fast as possible; negative: send nothing)")
 	f.Uint64Var(&o.count, "count", 0, "frames per VM, then stop sending (0: no limit)")
@@ -131,8 +140,11 @@ SIGINT or SIGTERM.`,
 type vmState struct {
 	spec   vmSpec
 	port   dpdk.Port
-	frames []*dpdk.Mbuf // C array of prepared frames
-	next   int
+	frames []*dpdk.Mbuf // --latency: C array of prepared frames to copy
+	// framePool holds the prepared frames sent as they are (without
+	// --latency).
+	framePool *dpdk.Pool
+	next      int
 	// Counters, written by the loop, read by the progress printer.
 	sent, received, rxOwn, rxBcast, rxMcast, rxOther atomic.Uint64
 	rxBytes                                          atomic.Uint64
@@ -192,10 +204,15 @@ func run(o options) (err error) {
 	}
 	defer dpdk.Cleanup()
 
-	// One prepared frame per flow (sent by reference, so 100k flows cost
-	// 100k mbufs: size --memory for it), and room for what the ports hold.
+	// One prepared frame per flow (each VM's frame pool without
+	// --latency, the copies' source in this pool with it: 100k flows cost
+	// 100k mbufs, size --memory for it), and room for what the ports hold.
 	nframes := min(o.flows, 1<<17)
-	pool, err := dpdk.NewPool("gen_pkts", uint32(len(specs)*(nframes+4096)+len(o.nics)*4096+4096), 256, frameDataRoom(o.size))
+	inPool := 0
+	if o.latency {
+		inPool = nframes
+	}
+	pool, err := dpdk.NewPool("gen_pkts", uint32(len(specs)*(inPool+4096)+len(o.nics)*4096+4096), 256, frameDataRoom(o.size))
 	if err != nil {
 		return err
 	}
@@ -270,14 +287,21 @@ func run(o options) (err error) {
 		}
 	}
 
-	for _, v := range vms {
+	for i, v := range vms {
+		if !o.latency {
+			if v.framePool, err = newFramePool(i, v.spec, nframes, o.size, o.queueSize); err != nil {
+				return err
+			}
+			defer v.framePool.Free()
+			continue
+		}
 		v.frames = dpdk.NewBurstBuf(nframes)
 		defer dpdk.FreeBurstBuf(v.frames)
 		if err := pool.AllocBulk(v.frames); err != nil {
 			return err
 		}
 		for f, m := range v.frames {
-			buildFrame(m.Buffer(), v.spec.Dst, v.spec.MAC, o.size, uint32(f))
+			buildFrame(m.Buffer(), v.spec.Dst, srcMAC(v.spec.MAC, v.spec.MACs, f), o.size, uint32(f))
 			m.SetLen(uint16(o.size))
 		}
 	}
@@ -319,7 +343,7 @@ func run(o options) (err error) {
 	t0 := dpdk.TSC()
 	rxbuf := dpdk.NewBurstBuf(dpdk.Burst)
 	defer dpdk.FreeBurstBuf(rxbuf)
-	burst := dpdk.NewBurstBuf(dpdk.Burst)
+	burst := dpdk.NewBurstBuf(sendBurst)
 	defer dpdk.FreeBurstBuf(burst)
 	sending := o.rate >= 0
 	for _, v := range vms {
@@ -330,6 +354,9 @@ func run(o options) (err error) {
 	// The measured window starts after the warm-up: a "measuring" line
 	// tells whoever reads the switch's counters to take their baseline.
 	warmEnd := t0 + uint64(o.warmup.Seconds()*hz)
+	// The end of sending in TSC cycles: the loop reads the TSC anyway, a
+	// clock read per loop would cost the generator a tenth of its speed.
+	sendUntil := t0 + uint64(o.duration.Seconds()*hz)
 	var warmSent uint64
 	var warmAt, sendEnd time.Time
 	if o.warmup <= 0 {
@@ -351,7 +378,7 @@ func run(o options) (err error) {
 			warmSent, warmAt = sentAll, time.Now()
 			emit("measuring", map[string]any{"sent": warmSent})
 		}
-		if sending && (stopSending.Load() || o.duration > 0 && time.Since(start) >= o.duration) {
+		if sending && (stopSending.Load() || o.duration > 0 && now >= sendUntil) {
 			sending = false
 		}
 		if sending {
@@ -365,7 +392,7 @@ func run(o options) (err error) {
 					continue
 				}
 				sent := v.sent.Load()
-				want := uint64(dpdk.Burst)
+				want := uint64(sendBurst)
 				if o.count > 0 {
 					want = min(want, o.count-sent)
 				}
@@ -383,9 +410,9 @@ func run(o options) (err error) {
 				if want == 0 {
 					continue
 				}
-				nf := len(v.frames)
 				var n int
 				if lat != nil {
+					nf := len(v.frames)
 					if pool.AllocBulk(burst[:want]) != nil {
 						continue // the pool is empty for now: the switch holds them
 					}
@@ -394,17 +421,7 @@ func run(o options) (err error) {
 					dpdk.FreeBulk(burst[n:want])
 					v.next = (v.next + n) % nf
 				} else {
-					for i := range want {
-						burst[i] = v.frames[v.next]
-						v.next++
-						if v.next == nf {
-							v.next = 0
-						}
-					}
-					n = dpdk.TxRepeat(dpdk.QueueRef{Port: v.port.ID}, burst[:want])
-					// Step back over what was not accepted (want may exceed
-					// the number of prepared frames).
-					v.next = ((v.next-int(want)+n)%nf + nf) % nf
+					n = dpdk.TxFrames(dpdk.QueueRef{Port: v.port.ID}, v.framePool, burst[:want])
 				}
 				v.sent.Store(sent + uint64(n))
 				sentAll += uint64(n)
@@ -465,12 +482,13 @@ func run(o options) (err error) {
 		}
 	}
 	elapsed := time.Since(start)
-	window := 0.0
+	window, windowSec := 0.0, 0.0
 	if sendEnd.IsZero() {
 		sendEnd = time.Now()
 	}
 	if !warmAt.IsZero() && sendEnd.After(warmAt) {
-		window = float64(sentAll-warmSent) / sendEnd.Sub(warmAt).Seconds() / 1e6
+		windowSec = sendEnd.Sub(warmAt).Seconds()
+		window = float64(sentAll-warmSent) / windowSec / 1e6
 	}
 	close(done)
 	// Close the ports first: the virtio PMD gives back the references its
@@ -481,10 +499,19 @@ func run(o options) (err error) {
 		clear(v.frames)
 	}
 	inUseEnd := pool.InUse()
+	for _, v := range vms {
+		// Every prepared frame must be back in its pool too.
+		if v.framePool != nil {
+			inUseEnd += v.framePool.InUse()
+		}
+	}
 	rep := map[string]any{
 		"vms": reports(vms), "seconds": elapsed.Seconds(),
-		"mpps":               float64(sentAll) / elapsed.Seconds() / 1e6,
-		"window_mpps":        window,
+		"mpps":        float64(sentAll) / elapsed.Seconds() / 1e6,
+		"window_mpps": window,
+		// The window's length and the TSC's rate: a switch's busy cycles
+		// over tsc_hz*window_seconds is its core's utilisation.
+		"window_seconds": windowSec, "tsc_hz": hz,
 		"mbufs_in_use_start": inUseStart, "mbufs_in_use_end": inUseEnd,
 		"nic_received": nicReceived,
 	}
