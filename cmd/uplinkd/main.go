@@ -4,7 +4,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -18,8 +17,8 @@ import (
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/configs"
-	"github.com/uplinkd/uplinkd/ctrl/api"
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/event"
 	"github.com/uplinkd/uplinkd/ctrl/plane"
 	"github.com/uplinkd/uplinkd/ctrl/vm"
 )
@@ -45,11 +44,14 @@ fixed while uplinkd runs (configs/reference.toml says which), is refused
 with the key and the reason, and the old one stays.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			events := api.NewEventLog(1024)
-			log, err := newLogger(logFormat, logLevel, events)
+			out, err := newLogger(logFormat, logLevel)
 			if err != nil {
 				return err
 			}
+			// Events are kept whatever the log level (uplinkctl events
+			// reads them); the log shows those at its level.
+			events := event.New(1024, event.ToLog(out))
+			log := out.With().Timestamp().Logger()
 			// load reads the config as at start, and again on reload.
 			load := func() (*config.Config, error) {
 				cfg, err := loadConfig(cfgPath)
@@ -87,8 +89,9 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-// newLogger logs to stderr in format, and every line's JSON to events too.
-func newLogger(format, level string, events io.Writer) (zerolog.Logger, error) {
+// newLogger logs to stderr in format from level on. It adds no timestamp:
+// events carry their own time, other lines add it.
+func newLogger(format, level string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		return zerolog.Logger{}, fmt.Errorf("--log-level: %w", err)
@@ -96,7 +99,7 @@ func newLogger(format, level string, events io.Writer) (zerolog.Logger, error) {
 	// On a terminal the status line's message says it all; the per-VM and
 	// per-NIC objects are for JSON consumers.
 	var out = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", FieldsExclude: []string{"vms", "nics"}}
-	json := zerolog.New(zerolog.MultiLevelWriter(os.Stderr, events)).Level(lvl).With().Timestamp().Logger()
+	json := zerolog.New(os.Stderr).Level(lvl)
 	switch format {
 	case "json":
 		return json, nil
@@ -108,10 +111,10 @@ func newLogger(format, level string, events io.Writer) (zerolog.Logger, error) {
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format: %q is not json, console or auto", format)
 	}
-	return zerolog.New(zerolog.MultiLevelWriter(out, events)).Level(lvl).With().Timestamp().Logger(), nil
+	return zerolog.New(out).Level(lvl), nil
 }
 
-func run(cfg *config.Config, load func() (*config.Config, error), log zerolog.Logger, events *api.EventLog) error {
+func run(cfg *config.Config, load func() (*config.Config, error), log zerolog.Logger, events *event.Log) error {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	// Each worker holds a P for good (it polls in Go). With fewer Ps than
 	// workers + 2, the API, the loops and the garbage collector get a P
@@ -128,17 +131,17 @@ func run(cfg *config.Config, load func() (*config.Config, error), log zerolog.Lo
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	p, err := plane.Start(cfg, log)
+	p, err := plane.Start(cfg, log, events)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return err
 	}
-	vms := vm.NewManager(log, vm.FromConfig(cfg))
+	vms := vm.NewManager(events, vm.FromConfig(cfg))
 	vms.Start()
 	p.SetVMActions(vms)
 	opCtx, stopOps := context.WithCancel(ctx)
 	var ops sync.WaitGroup
-	runErr := operate(opCtx, &ops, &daemon{cfg: cfg, load: load, log: log, p: p, vms: vms, hup: hup}, events, log)
+	runErr := operate(opCtx, &ops, &daemon{cfg: cfg, load: load, events: events, p: p, vms: vms, hup: hup}, log)
 	if runErr == nil {
 		runErr = p.Run(ctx)
 	}
@@ -156,7 +159,7 @@ func run(cfg *config.Config, load func() (*config.Config, error), log zerolog.Lo
 		log.Error().Err(closeErr).Msg("stopped with errors")
 		return closeErr
 	}
-	log.Info().Str("event", "exit").Str("file_prefix", cfg.EAL.FilePrefix).
+	events.Info("exit").Str("file_prefix", cfg.EAL.FilePrefix).
 		Int("hugepage_files_left", len(dpdk.HugepageFiles(cfg.EAL.HugeDir, cfg.EAL.FilePrefix))).Msg("stopped cleanly")
 	return nil
 }

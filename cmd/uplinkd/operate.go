@@ -15,6 +15,7 @@ import (
 
 	"github.com/uplinkd/uplinkd/ctrl/api"
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/event"
 	"github.com/uplinkd/uplinkd/ctrl/metrics"
 	"github.com/uplinkd/uplinkd/ctrl/plane"
 	"github.com/uplinkd/uplinkd/ctrl/report"
@@ -24,11 +25,11 @@ import (
 // daemon is what the API and the metrics see: the data plane and the VM
 // manager together.
 type daemon struct {
-	cfg  *config.Config // as at start: the listeners' addresses
-	load func() (*config.Config, error)
-	log  zerolog.Logger
-	p    *plane.Plane
-	vms  *vm.Manager
+	cfg    *config.Config // as at start: the listeners' addresses
+	load   func() (*config.Config, error)
+	events *event.Log
+	p      *plane.Plane
+	vms    *vm.Manager
 	// reloading serialises reloads (SIGHUP and the API at once).
 	reloading sync.Mutex
 	hup       <-chan os.Signal
@@ -72,7 +73,7 @@ func (d *daemon) Reload() ([]string, error) {
 		changed, err = d.p.Reload(next)
 	}
 	if err != nil {
-		d.log.Error().Str("event", "config_reload_refused").Err(err).Msg("config reload refused; the running config stays in force")
+		d.events.Error("config_reload_refused").Err(err).Msg("config reload refused; the running config stays in force")
 		return nil, err
 	}
 	d.vms.SetHosts(vm.HostsFromConfig(next))
@@ -98,7 +99,7 @@ func reloadOnHUP(ctx context.Context, wg *sync.WaitGroup, d *daemon, hup <-chan 
 // until ctx ends. The socket failing is fatal (the operator could not
 // reach the daemon); the TCP endpoint failing is logged, and the data
 // plane runs on.
-func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, events *api.EventLog, log zerolog.Logger) error {
+func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, log zerolog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.New(d.p.MetricsReport, d.vms.Counts))
 	mh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -109,11 +110,11 @@ func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, events *api.Eve
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := api.Serve(ctx, ln, api.Handler(d, mh, events, log)); err != nil {
+		if err := api.Serve(ctx, ln, api.Handler(d, mh, d.events)); err != nil {
 			log.Error().Err(err).Msg("API")
 		}
 	}()
-	log.Info().Str("event", "api").Str("socket", d.cfg.API.Socket).Msg("API listening")
+	d.events.Info("api").Str("socket", d.cfg.API.Socket).Msg("API listening")
 	reloadOnHUP(ctx, wg, d, d.hup)
 	if addr := d.cfg.Metrics.Listen; addr != "" {
 		mln, err := net.Listen("tcp", addr)
@@ -125,7 +126,7 @@ func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, events *api.Eve
 		wg.Add(2)
 		go func() { defer wg.Done(); srv.Serve(mln) }()
 		go func() { defer wg.Done(); <-ctx.Done(); srv.Close() }()
-		log.Info().Str("event", "metrics").Str("listen", mln.Addr().String()).Msg("metrics listening")
+		d.events.Info("metrics").Str("listen", mln.Addr().String()).Msg("metrics listening")
 	}
 	return nil
 }

@@ -16,8 +16,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rs/zerolog"
-
+	"github.com/uplinkd/uplinkd/ctrl/event"
 	"github.com/uplinkd/uplinkd/ctrl/report"
 )
 
@@ -59,8 +58,8 @@ func Listen(path string) (net.Listener, error) {
 }
 
 // Handler routes the API. metrics serves /metrics, events /v1/events
-// (either nil: none).
-func Handler(b Backend, metrics http.Handler, events *EventLog, log zerolog.Logger) http.Handler {
+// (either nil: none); the API's own actions are recorded in events.
+func Handler(b Backend, metrics http.Handler, events *event.Log) http.Handler {
 	mux := http.NewServeMux()
 	if events != nil {
 		// ?since=N&wait=30s: the events from N on, waiting for one.
@@ -88,7 +87,7 @@ func Handler(b Backend, metrics http.Handler, events *EventLog, log zerolog.Logg
 			fail(w, http.StatusNotFound, err)
 			return
 		}
-		log.Info().Str("event", "api").Str("nic", name).Str("admin", state).Msg("NIC set " + state + " through the API")
+		events.Info("api").Str("nic", name).Str("admin", state).Msg("NIC set " + state + " through the API")
 		reply(w, http.StatusOK, map[string]string{"nic": name, "admin": state})
 	})
 	mux.HandleFunc("POST /v1/vms/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +97,7 @@ func Handler(b Backend, metrics http.Handler, events *EventLog, log zerolog.Logg
 			fail(w, http.StatusBadRequest, err)
 			return
 		}
-		log.Info().Str("event", "api").Str("vm", name).Str("action", action).Str("host", host).Msg("VM action queued through the API")
+		events.Info("api").Str("vm", name).Str("action", action).Str("host", host).Msg("VM action queued through the API")
 		reply(w, http.StatusAccepted, map[string]string{"vm": name, "action": action, "host": host, "result": "queued"})
 	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {

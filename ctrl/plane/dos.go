@@ -120,11 +120,11 @@ func (p *Plane) answer(ev dos.Event) {
 	responses := g.responding[v]
 	if ev.Start {
 		g.attacks[v]++
-		p.log.Warn().Str("event", "dos_start").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
+		p.events.Warn("dos_start").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
 			Float64("threshold", ev.Threshold).Strs("responses", responses).
 			Msgf("VM %s under attack: %s %.0f >= %.0f; responding: %s", vm, ev.Metric, ev.Value, ev.Threshold, strings.Join(responses, ", "))
 	} else {
-		p.log.Info().Str("event", "dos_end").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
+		p.events.Info("dos_end").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
 			Float64("threshold", ev.Threshold).Dur("lasted", ev.At.Sub(ev.Since)).
 			Msgf("attack on VM %s over: %s %.0f < %.0f", vm, ev.Metric, ev.Value, ev.Threshold)
 	}
@@ -181,7 +181,7 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 	}
 	for _, o := range g.protecting[v] {
 		name := p.cfg().VMs[o].Name
-		p.log.Info().Str("event", "dos_protect").Str("vm", name).Str("attacked_vm", p.cfg().VMs[v].Name).Bool("suspend", start).
+		p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.cfg().VMs[v].Name).Bool("suspend", start).
 			Msg("protecting VM from an attack on its team mate")
 		if p.actions == nil {
 			continue
@@ -227,7 +227,7 @@ func (p *Plane) evacuate(v int, start bool) {
 				kind = nic.DoSEvacuate
 			}
 			p.pending = append(p.pending, p.nicMgr.step(time.Now(), n, kind)...)
-			p.log.Warn().Str("event", "dos_failover").Str("nic", nc.Name).Str("team", team).Bool("evacuated", want).
+			p.events.Warn("dos_failover").Str("nic", nc.Name).Str("team", team).Bool("evacuated", want).
 				Strs("standby", p.cfg().Teams[t].DoSStandby).Msg("team fails over to its DoS standby NICs")
 		}
 	}

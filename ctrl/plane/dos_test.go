@@ -1,17 +1,16 @@
 package plane
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/uplinkd/uplinkd/ctrl/dos"
+	"github.com/uplinkd/uplinkd/ctrl/event"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -172,12 +171,15 @@ preferred_nic = "n1"
 suspend_on_failover = true
 `
 
-// nicStateEvents are the nic_state events in a JSON log.
-func nicStateEvents(t *testing.T, log *bytes.Buffer) []map[string]any {
+// nicStateEvents are the nic_state events recorded, as their JSON.
+func nicStateEvents(t *testing.T, events *event.Log) []map[string]any {
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+	all, _ := events.Since(0, 0)
+	for _, ev := range all {
+		line, err := json.Marshal(ev)
+		require.NoError(t, err)
 		var e map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &e), line)
+		require.NoError(t, json.Unmarshal(line, &e), string(line))
 		if e["event"] == "nic_state" {
 			out = append(out, e)
 		}
@@ -187,8 +189,7 @@ func nicStateEvents(t *testing.T, log *bytes.Buffer) []map[string]any {
 
 func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	p := planeFor(t, evacuateTOML)
-	var log bytes.Buffer
-	p.log = zerolog.New(&log)
+	p.events = event.New(64)
 	rec := &recordingActions{}
 	p.actions = rec
 	held := []bool{true, true}
@@ -211,7 +212,7 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	var moves []fastpath.Announcement
 	assert.Len(t, s.Moves(before, moves), 2, "a's and b's MACs move to n2 and are announced there")
 
-	evs := nicStateEvents(t, &log)
+	evs := nicStateEvents(t, p.events)
 	require.Len(t, evs, 2)
 	assert.Equal(t, []any{"up", "failing", "dos-evacuate"}, []any{evs[0]["from"], evs[0]["to"], evs[0]["cause"]})
 	assert.Equal(t, []any{"failing", "down", "dos-evacuate"}, []any{evs[1]["from"], evs[1]["to"], evs[1]["cause"]})
@@ -225,14 +226,14 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	assert.InDelta(t, 10e6, p.alloc[0]+p.alloc[1], 1e3, "the resource manager divides n2's capacity only")
 
 	// The attack ends: n1 recovers through the team's up_delay.
-	log.Reset()
+	p.events = event.New(64)
 	before = p.snap.Load()
 	p.answer(dos.Event{VM: 0, At: time.Now()})
 	require.NoError(t, p.publishTransitions(before))
 	assert.Equal(t, nic.StateRecovering, p.nicMgr.state(0))
 	assert.Nil(t, p.nicMgr.faults(0))
 	assert.False(t, p.snap.Load().NICs[0].Usable(), "not before its up-delay")
-	evs = nicStateEvents(t, &log)
+	evs = nicStateEvents(t, p.events)
 	require.Len(t, evs, 1)
 	assert.Equal(t, []any{"down", "recovering", "dos-return"}, []any{evs[0]["from"], evs[0]["to"], evs[0]["cause"]})
 

@@ -5,9 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
+	"github.com/uplinkd/uplinkd/ctrl/event"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -82,7 +81,7 @@ const safetyPoll = 250 * time.Millisecond
 // refreshLinks reads every port's link state and returns one log line per
 // change, to be written once the new tables are published: whoever reads
 // "attached" may send at once. Callers hold p.mu, except during Start.
-func (p *Plane) refreshLinks(cause string) (changes []*zerolog.Event) {
+func (p *Plane) refreshLinks(cause string) (changes []*event.Pending) {
 	for i, port := range p.nics {
 		l, err := port.Link()
 		if err != nil || l == p.nicLink[i] {
@@ -97,7 +96,7 @@ func (p *Plane) refreshLinks(cause string) (changes []*zerolog.Event) {
 			}
 			p.pending = append(p.pending, p.nicMgr.step(time.Now(), i, kind)...)
 		}
-		changes = append(changes, p.log.Info().Str("event", "nic_link").Str("nic", p.cfg().NICs[i].Name).
+		changes = append(changes, p.events.Info("nic_link").Str("nic", p.cfg().NICs[i].Name).
 			Bool("up", l.Up).Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause))
 	}
 	for i, port := range p.vms {
@@ -106,13 +105,13 @@ func (p *Plane) refreshLinks(cause string) (changes []*zerolog.Event) {
 			continue
 		}
 		p.vmUp[i] = l.Up
-		changes = append(changes, p.log.Info().Str("event", "vm_vhost").Str("vm", p.cfg().VMs[i].Name).
+		changes = append(changes, p.events.Info("vm_vhost").Str("vm", p.cfg().VMs[i].Name).
 			Bool("connected", l.Up).Str("cause", cause))
 	}
 	return changes
 }
 
-func logChanges(changes []*zerolog.Event) {
+func logChanges(changes []*event.Pending) {
 	for _, e := range changes {
 		e.Msg("link changed")
 	}

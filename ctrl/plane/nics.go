@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
@@ -121,11 +123,11 @@ func (p *Plane) logTransitions(snap *fastpath.Snapshot, tr []nic.Transition) {
 			}
 		}
 		p.suspendAround(x, idx)
-		ev := p.log.Info()
+		lvl := zerolog.InfoLevel
 		if x.To != nic.StateUp {
-			ev = p.log.Warn()
+			lvl = zerolog.WarnLevel
 		}
-		ev.Str("event", "nic_state").Str("nic", p.cfg().NICs[x.NIC].Name).Str("from", x.From.String()).
+		p.events.WithLevel(lvl, "nic_state").Str("nic", p.cfg().NICs[x.NIC].Name).Str("from", x.From.String()).
 			Str("to", x.To.String()).Str("cause", x.Cause).Dur("in_previous_state", x.Duration).
 			Strs("vms", vms).Uint64("transitions", p.nicMgr.changes[x.NIC]).
 			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)%s", p.cfg().NICs[x.NIC].Name, x.From, x.To, x.Cause, vmList(vms)))
@@ -154,7 +156,7 @@ func (p *Plane) suspendAround(x nic.Transition, affected []int) {
 			}
 			p.suspendedFor[v] = x.NIC
 			vm := p.cfg().VMs[v].Name
-			p.log.Warn().Str("event", "vm_suspend").Str("vm", vm).Str("nic", name).Msg("suspending VM during failover")
+			p.events.Warn("vm_suspend").Str("vm", vm).Str("nic", name).Msg("suspending VM during failover")
 			if p.actions != nil {
 				p.actions.Suspend(vm, "failover of "+name)
 			}
@@ -166,7 +168,7 @@ func (p *Plane) suspendAround(x nic.Transition, affected []int) {
 			}
 			p.suspendedFor[v] = -1
 			vm := p.cfg().VMs[v].Name
-			p.log.Info().Str("event", "vm_resume").Str("vm", vm).Str("nic", name).Str("nic_state", x.To.String()).
+			p.events.Info("vm_resume").Str("vm", vm).Str("nic", name).Str("nic_state", x.To.String()).
 				Msg("resuming VM after failover")
 			if p.actions != nil {
 				p.actions.Resume(vm, "failover of "+name+" over")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/event"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -32,6 +33,9 @@ type Plane struct {
 	nics []dpdk.Port
 	vms  []dpdk.Port
 	io   *dpdk.IO
+	// events records what happens, whatever the log level; log takes
+	// the other lines.
+	events *event.Log
 
 	worker *fastpath.Worker
 	lcore  *dpdk.Lcore
@@ -95,9 +99,10 @@ func EALArgs(c *config.Config) []string {
 }
 
 // Start brings the data plane up. On error, whatever it had set up is torn
-// down again, hugepage files included.
-func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
-	p = &Plane{log: log}
+// down again, hugepage files included. Events (ready, link and state
+// changes, ...) go to events, other lines to log.
+func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane, err error) {
+	p = &Plane{log: log, events: events}
 	p.conf.Store(cfg)
 	// The error returns below set p to nil: tear down what this plane set up.
 	started := p
@@ -204,7 +209,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (p *Plane, err error) {
 			log.Warn().Err(err).Msg("pinning control threads")
 		}
 	}
-	log.Info().Str("event", "ready").Uint("lcore", lcore).Str("worker_thread", cfg.EAL.WorkerThread).Int("worker_tid", workerTID).
+	events.Info("ready").Uint("lcore", lcore).Str("worker_thread", cfg.EAL.WorkerThread).Int("worker_tid", workerTID).
 		Uint32("mbufs_in_use", p.poolStart).Int("nics", len(p.nics)).Int("vms", len(p.vms)).
 		Msg("data plane running")
 	return p, nil
@@ -356,12 +361,12 @@ func (p *Plane) Close() error {
 	if p.io != nil {
 		freed := p.io.Close()
 		end := p.pool.InUse()
-		ev := p.log.Info()
+		lvl := zerolog.InfoLevel
 		if end != p.poolStart {
-			ev = p.log.Error()
+			lvl = zerolog.ErrorLevel
 			errs = append(errs, fmt.Errorf("mbuf leak: %d in use at start, %d at stop", p.poolStart, end))
 		}
-		ev.Str("event", "stopped").Uint32("mbufs_in_use_start", p.poolStart).Uint32("mbufs_in_use_end", end).
+		p.events.WithLevel(lvl, "stopped").Uint32("mbufs_in_use_start", p.poolStart).Uint32("mbufs_in_use_end", end).
 			Int("freed_queued", freed).Msg("worker stopped")
 	}
 	p.teardown()

@@ -25,7 +25,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 		return nil, err
 	}
 	if len(changed) == 0 {
-		p.log.Info().Str("event", "config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
+		p.events.Info("config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
 		return nil, nil
 	}
 	// Tables that cannot be built refuse the reload before anything
@@ -75,7 +75,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	if err := p.publishTransitions(before); err != nil {
 		return changed, err
 	}
-	p.log.Info().Str("event", "config_reloaded").Strs("changed", changed).Uint64("tables", p.version).
+	p.events.Info("config_reloaded").Strs("changed", changed).Uint64("tables", p.version).
 		Msgf("config reloaded: %d keys changed", len(changed))
 	return changed, nil
 }

@@ -157,7 +157,7 @@ func (p *Plane) resourceStep(now time.Time) {
 	decisions := r.over.Observe(now, r.heldNow)
 	for _, d := range decisions {
 		r.decisions[d.VM]++
-		p.log.Warn().Str("event", "over_allocation").Str("vm", p.cfg().VMs[d.VM].Name).Str("action", string(d.Action)).
+		p.events.Warn("over_allocation").Str("vm", p.cfg().VMs[d.VM].Name).Str("action", string(d.Action)).
 			Time("since", d.Since).Int("repeat", d.Repeat).Float64("alloc_bps", p.alloc[d.VM]).
 			Msg("VM stays over its allocation")
 	}
@@ -281,7 +281,7 @@ func (p *Plane) rebalance(now time.Time) bool {
 			vm, from, to := vmIdx[m.VM], nicIdx[m.From], nicIdx[m.To]
 			p.assigned[vm] = to
 			moved = true
-			p.log.Info().Str("event", "rebalance").Str("vm", c.VMs[vm].Name).Str("from", c.NICs[from].Name).
+			p.events.Info("rebalance").Str("vm", c.VMs[vm].Name).Str("from", c.NICs[from].Name).
 				Str("to", c.NICs[to].Name).Float64("from_util", nics[m.From].Load/nics[m.From].Capacity).
 				Msg("moved a VM off a hot NIC")
 		}

@@ -51,7 +51,7 @@ func (m *Manager) SetHosts(hosts []Host) {
 func (m *Manager) MigrateAway(vm, avoid, reason string) {
 	h, ok := SelectHost(m.Hosts(), avoid, 0)
 	if !ok {
-		m.log.Error().Str("event", "vm_action").Str("vm", vm).Str("action", string(Migrate)).Str("reason", reason).
+		m.events.Error("vm_action").Str("vm", vm).Str("action", string(Migrate)).Str("reason", reason).
 			Str("avoid_connection", avoid).Str("result", string(Failed)).Msg("no host to migrate to")
 		return
 	}

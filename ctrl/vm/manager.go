@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/uplinkd/uplinkd/ctrl/event"
 )
 
 // Request is one action asked of a VM.
@@ -57,7 +59,7 @@ var ErrQueueFull = errors.New("request queue full")
 // Manager runs every VM's requests on that VM's own goroutine, so a slow
 // or dead hypervisor holds up only its VM, and the caller never waits.
 type Manager struct {
-	log    zerolog.Logger
+	events *event.Log
 	policy Policy
 	// hostsMu guards hosts, which a config reload replaces.
 	hostsMu sync.Mutex
@@ -94,13 +96,14 @@ type Options struct {
 	OnResult func(Result)
 }
 
-// NewManager makes a manager; start it with Start.
-func NewManager(log zerolog.Logger, o Options) *Manager {
+// NewManager makes a manager that records its actions in events; start
+// it with Start.
+func NewManager(events *event.Log, o Options) *Manager {
 	p := o.Policy
 	if p.QueueLen <= 0 {
 		p.QueueLen = DefaultPolicy.QueueLen
 	}
-	m := &Manager{log: log, policy: p, hosts: o.Hosts, vms: make(map[string]*runner, len(o.Drivers)), onResult: o.OnResult}
+	m := &Manager{events: events, policy: p, hosts: o.Hosts, vms: make(map[string]*runner, len(o.Drivers)), onResult: o.OnResult}
 	for name, d := range o.Drivers {
 		m.vms[name] = &runner{name: name, drv: d, queue: make(chan Request, p.QueueLen)}
 	}
@@ -133,7 +136,7 @@ func (m *Manager) Do(vm string, req Request) error {
 	case r.queue <- req:
 		return nil
 	default:
-		m.log.Error().Str("event", "vm_action").Str("vm", vm).Str("action", string(req.Action)).Str("reason", req.Reason).
+		m.events.Error("vm_action").Str("vm", vm).Str("action", string(req.Action)).Str("reason", req.Reason).
 			Str("result", "refused").Msg("VM action refused: queue full")
 		return fmt.Errorf("vm %q: %s: %w", vm, req.Action, ErrQueueFull)
 	}
@@ -205,7 +208,7 @@ func (m *Manager) carryOut(r *runner, req Request) Result {
 		if res.Err == nil || res.Attempts > m.policy.Retries || m.ctx.Err() != nil {
 			break
 		}
-		m.log.Warn().Str("event", "vm_action_retry").Str("vm", r.name).Str("engine", res.Engine).
+		m.events.Warn("vm_action_retry").Str("vm", r.name).Str("engine", res.Engine).
 			Str("action", string(req.Action)).Int("attempt", res.Attempts).Err(res.Err).Msg("VM action failed; retrying")
 		select {
 		case <-time.After(time.Duration(res.Attempts) * m.policy.Backoff):
@@ -268,17 +271,17 @@ func (r *runner) apply(ctx context.Context, req Request) error {
 
 // finish writes the audit line and counts the result.
 func (m *Manager) finish(r *runner, res Result) {
-	ev := m.log.Info()
+	lvl := zerolog.InfoLevel
 	switch res.Outcome {
 	case OK:
 		r.counts[0].Add(1)
 	case Failed:
 		r.counts[1].Add(1)
-		ev = m.log.Error()
+		lvl = zerolog.ErrorLevel
 	case Skipped:
 		r.counts[2].Add(1)
 	}
-	ev = ev.Str("event", "vm_action").Str("vm", res.VM).Str("engine", res.Engine).Str("action", string(res.Request.Action)).
+	ev := m.events.WithLevel(lvl, "vm_action").Str("vm", res.VM).Str("engine", res.Engine).Str("action", string(res.Request.Action)).
 		Str("reason", res.Request.Reason).Str("result", string(res.Outcome)).Int("attempts", res.Attempts).Dur("took", res.Took)
 	switch res.Request.Action {
 	case Migrate:

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
@@ -63,7 +62,7 @@ func (s *scripted) Calls() []string {
 // on a channel.
 func rig(t *testing.T, p Policy, d Driver, hosts ...Host) (*Manager, <-chan Result) {
 	results := make(chan Result, 64)
-	m := NewManager(zerolog.Nop(), Options{Policy: p, Drivers: map[string]Driver{"a": d}, Hosts: hosts,
+	m := NewManager(nil, Options{Policy: p, Drivers: map[string]Driver{"a": d}, Hosts: hosts,
 		OnResult: func(r Result) { results <- r }})
 	m.Start()
 	t.Cleanup(m.Stop)

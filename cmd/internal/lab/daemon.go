@@ -18,6 +18,9 @@ type Daemon struct {
 	*proc
 	lab    *Lab
 	Prefix string
+	// quiet: started with a log level that hides info lines, so that
+	// what it does is read from its API's events, not from its log.
+	quiet bool
 }
 
 // StartUplinkd writes config (TOML) and runs uplinkd on it inside the
@@ -47,6 +50,23 @@ func (l *Lab) RunUplinkd() (string, error) {
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", l.NS, l.Bins.Uplinkd,
 		"--config", l.ConfigPath(), "--log-format", "json").CombinedOutput()
 	return string(out), err
+}
+
+// StartQuietUplinkd is StartUplinkd with --log-level level (warn, error):
+// the log then shows neither "ready" nor the status line, so it waits for
+// the API socket to answer and for "ready" among the API's events.
+func (l *Lab) StartQuietUplinkd(config, level string) *Daemon {
+	l.T.Helper()
+	path := l.ConfigPath()
+	l.WriteConfig(config)
+	prefix := l.Prefix("d")
+	d := &Daemon{lab: l, Prefix: prefix, quiet: true}
+	d.proc = start(l.T, "uplinkd", false, "ip", "netns", "exec", l.NS, l.Bins.Uplinkd,
+		"--config", path, "--log-format", "json", "--log-level", level, "--status-interval", "50ms")
+	l.T.Cleanup(func() { removePrefix(l, prefix) })
+	d.waitAPI(30 * time.Second)
+	d.WaitAPIEvent(0, "ready", isEvent("ready"))
+	return d
 }
 
 // ConfigPath is the file the lab's uplinkd reads its config from.
@@ -149,6 +169,13 @@ func (d *Daemon) Stop() Event {
 	t.Helper()
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, d.waitExit(30*time.Second), "uplinkd exit status")
+	if d.quiet {
+		// No stopped line to read: the exit status stands for it, as
+		// uplinkd exits 1 when mbufs are still in use at stop.
+		assert.Empty(t, d.lab.HugepageFiles(d.Prefix), "uplinkd left hugepage files")
+		assert.NoDirExists(t, filepath.Join("/var/run/dpdk", d.Prefix))
+		return nil
+	}
 	stopped := d.last(isEvent("stopped"))
 	require.NotNil(t, stopped, "uplinkd logged no stopped event")
 	assert.Equal(t, stopped.Num("mbufs_in_use_start"), stopped.Num("mbufs_in_use_end"), "uplinkd mbufs in use at start and at stop")
