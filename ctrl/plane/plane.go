@@ -122,6 +122,14 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 		return nil, err
 	}
 	p.onUndo(func() { dpdk.Cleanup() })
+	// dpdk-dumpcap and dpdk-pdump attach through this; without DPDK's
+	// multi-process support (e.g. --in-memory in eal.extra_args) there is
+	// nothing for them to attach to, which is no reason to refuse to run.
+	if err := dpdk.EnableCapture(); err != nil {
+		log.Warn().Err(err).Msg("packet capture (dpdk-dumpcap, dpdk-pdump) cannot attach: rte_pdump_init failed")
+	} else {
+		p.onUndo(dpdk.DisableCapture)
+	}
 
 	d := cfg.Dataplane
 	room := PoolDataRoom(d.MTU)
