@@ -83,21 +83,9 @@ func HugepageFiles(hugeDir, prefix string) []string {
 	return m
 }
 
-// MainLcore is the lcore that called Init.
-func MainLcore() uint { return uint(C.rte_get_main_lcore()) }
-
 // LcoreCPU is the first CPU an lcore is pinned to, or -1.
 func LcoreCPU(lcore uint) int {
 	return int(C.rte_lcore_to_cpu_id(C.int(lcore)))
-}
-
-// WorkerLcores lists the enabled lcores other than the main one.
-func WorkerLcores() []uint {
-	var out []uint
-	for l := C.rte_get_next_lcore(C.uint(C.RTE_MAX_LCORE), 1, 0); l < C.RTE_MAX_LCORE; l = C.rte_get_next_lcore(l, 1, 0) {
-		out = append(out, uint(l))
-	}
-	return out
 }
 
 // PinThreads sets the CPU affinity of every thread of this process except

@@ -70,9 +70,6 @@ func WatchEvents(ctx context.Context, ports []Port) (<-chan Event, error) {
 	return out, nil
 }
 
-// HasLSC reports whether the port's PMD raises link-state interrupts.
-func (p Port) HasLSC() bool { return C.uplk_has_lsc(C.uint16_t(p.ID)) == 1 }
-
 // PollLinks reads the link of ports every interval on EAL's interrupt
 // thread and reports each change as an EventLink on the WatchEvents
 // channel. Call WatchEvents first; StopPollingLinks ends it.

@@ -9,7 +9,7 @@
  * The frames therefore go out in the order they were prepared, round after
  * round, every flow included.
  *
- * Why not an extra reference per send (uplk_tx_repeat): the virtio PMD
+ * Why not an extra reference per send: the virtio PMD
  * pushes its virtio-net header into the headroom of an mbuf only when the
  * mbuf is not shared (refcnt 1); a shared one costs a second descriptor per
  * frame, which makes the switch on the other side do more work per packet

@@ -209,16 +209,6 @@ func (q *TxQueue) Drain(w *IO) int {
 	return n
 }
 
-// TxRepeat sends prepared mbufs without giving them up: each gets an extra
-// reference first, so the PMD's free leaves them in the caller's hands.
-// Returns how many were accepted. For traffic generators.
-func TxRepeat(q QueueRef, ms []*Mbuf) int {
-	if len(ms) == 0 {
-		return 0
-	}
-	return int(C.uplk_tx_repeat(C.uint16_t(q.Port), C.uint16_t(q.Queue), (**C.struct_rte_mbuf)(unsafe.Pointer(&ms[0])), C.uint16_t(len(ms))))
-}
-
 // TxBurst sends mbufs, giving up those accepted; returns how many were.
 // The caller still owns (and must free) ms[n:].
 func TxBurst(q QueueRef, ms []*Mbuf) int {

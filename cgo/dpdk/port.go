@@ -1,6 +1,10 @@
 package dpdk
 
 /*
+// The control plane reads a port's counters for every report: without
+// these, cgo would move the rte_eth_stats it fills to the heap each time.
+#cgo noescape rte_eth_stats_get
+#cgo nocallback rte_eth_stats_get
 #include <stdlib.h>
 #include "uplk.h"
 */
@@ -96,14 +100,6 @@ func (p Port) Start() error {
 	return nil
 }
 
-// Stop stops the port.
-func (p Port) Stop() error {
-	if rc := C.rte_eth_dev_stop(C.uint16_t(p.ID)); rc != 0 {
-		return fmt.Errorf("port %s: stop: %w", p.Name, Errno(-rc))
-	}
-	return nil
-}
-
 // Detach stops and closes the port and removes its device, which deletes a
 // tap interface or a vhost server socket.
 func (p Port) Detach() error {
@@ -151,12 +147,17 @@ func (p Port) Link() (Link, error) {
 	}, nil
 }
 
-// Stats are a port's basic counters.
+// Stats are a port's basic counters, as its PMD keeps them: IMissed are
+// frames the NIC dropped because its rx ring was full (the worker did not
+// poll in time), RxNoMbuf the times it found no mbuf to refill the ring,
+// IErrors and OErrors frames it received or sent in error.
 type Stats struct {
 	IPackets, OPackets, IBytes, OBytes, IMissed, IErrors, OErrors, RxNoMbuf uint64
 }
 
-// Stats reads the basic counters.
+// Stats reads the basic counters. Other threads may call it while the
+// worker owns the port's queues: the PMDs uplinkd runs (net_tap, vhost,
+// pcap, null) only read counters in stats_get.
 func (p Port) Stats() (Stats, error) {
 	var s C.struct_rte_eth_stats
 	if rc := C.rte_eth_stats_get(C.uint16_t(p.ID), &s); rc != 0 {
@@ -168,35 +169,4 @@ func (p Port) Stats() (Stats, error) {
 		IMissed: uint64(s.imissed), IErrors: uint64(s.ierrors),
 		OErrors: uint64(s.oerrors), RxNoMbuf: uint64(s.rx_nombuf),
 	}, nil
-}
-
-// XStat is one extended statistic.
-type XStat struct {
-	Name  string
-	Value uint64
-}
-
-// XStats reads the PMD's extended statistics.
-func (p Port) XStats() ([]XStat, error) {
-	id := C.uint16_t(p.ID)
-	n := C.rte_eth_xstats_get_names(id, nil, 0)
-	if n < 0 {
-		return nil, fmt.Errorf("port %s: xstats: %w", p.Name, Errno(-n))
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	names := make([]C.struct_rte_eth_xstat_name, n)
-	vals := make([]C.struct_rte_eth_xstat, n)
-	if got := C.rte_eth_xstats_get_names(id, &names[0], C.uint(n)); got != n {
-		return nil, fmt.Errorf("port %s: xstats names changed", p.Name)
-	}
-	if got := C.rte_eth_xstats_get(id, &vals[0], C.uint(n)); got != n {
-		return nil, fmt.Errorf("port %s: xstats values changed", p.Name)
-	}
-	out := make([]XStat, n)
-	for i := range out {
-		out[i] = XStat{Name: C.GoString(&names[vals[i].id].name[0]), Value: uint64(vals[i].value)}
-	}
-	return out, nil
 }

@@ -197,19 +197,6 @@ int uplk_event_pop(uint16_t *port, uint32_t *type)
 	return 1;
 }
 
-/* Re-send prepared mbufs without copying them: each gets an extra reference
- * before the PMD may free it, and unsent ones give it back. Used by the
- * traffic generator. */
-uint16_t uplk_tx_repeat(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
-{
-	for (uint16_t i = 0; i < n; i++)
-		rte_mbuf_refcnt_update(pkts[i], 1);
-	uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
-	for (uint16_t i = sent; i < n; i++)
-		rte_mbuf_refcnt_update(pkts[i], -1);
-	return sent;
-}
-
 struct rte_mempool *uplk_pool_create(const char *name, unsigned n, unsigned cache,
 				     uint16_t dataroom, int socket, int *err)
 {
@@ -285,11 +272,3 @@ int uplk_link_poll_start(const uint16_t *ports, int n, uint64_t us)
 }
 
 void uplk_link_poll_stop(void) { rte_eal_alarm_cancel(poll_cb, (void *)-1); }
-
-int uplk_has_lsc(uint16_t port)
-{
-	struct rte_eth_dev_info info;
-	if (rte_eth_dev_info_get(port, &info) != 0 || info.dev_flags == NULL)
-		return 0;
-	return (*info.dev_flags & RTE_ETH_DEV_INTR_LSC) != 0;
-}

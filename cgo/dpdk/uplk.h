@@ -73,8 +73,6 @@ int uplk_events_register(uint16_t port);
 int uplk_event_pop(uint16_t *port, uint32_t *type);
 int uplk_link_poll_start(const uint16_t *ports, int n, uint64_t us);
 void uplk_link_poll_stop(void);
-int uplk_has_lsc(uint16_t port);
-uint16_t uplk_tx_repeat(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 struct rte_mempool *uplk_pool_create(const char *name, unsigned n, unsigned cache,
 				     uint16_t dataroom, int socket, int *err);
 uint32_t uplk_pool_in_use(struct rte_mempool *mp);
