@@ -51,15 +51,6 @@ func Drop(r DropReason) Counter { return dropBase + Counter(r) }
 // Counters is a snapshot of one port's counters.
 type Counters [NumCounters]uint64
 
-// Drops sums every drop reason.
-func (c *Counters) Drops() uint64 {
-	var n uint64
-	for r := DropReason(1); r < NumDropReasons; r++ {
-		n += c[Drop(r)]
-	}
-	return n
-}
-
 // PublishedCounters is the copy of a port's counters that other goroutines
 // read. The owning worker counts in plain memory and publishes here about
 // once a millisecond, so the per-packet path pays no atomic operation.

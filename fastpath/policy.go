@@ -53,16 +53,6 @@ func ParsePolicy(s string) (Policy, error) {
 // PolicyNames lists every policy's config name.
 func PolicyNames() []string { return policyNames[:] }
 
-// perBurst says whether the policy picks one NIC for a whole burst of one
-// VM (the choice depends on the VM, not on the packet).
-func (p Policy) perBurst() bool {
-	switch p {
-	case PolicyVMAffinity, PolicyLoadBased, PolicyExplicitFailover:
-		return true
-	}
-	return false
-}
-
 // VMAffinity is the NIC a VM uses under vm-affinity: its preferred NIC
 // while usable; without a preference, the team NIC at its slot in port
 // order while usable; otherwise a usable NIC spread by slot. -1 when the

@@ -465,14 +465,5 @@ func (p *Plane) build(c *config.Config) (*fastpath.Snapshot, error) {
 	return s, nil
 }
 
-// Snapshot is the tables the worker uses now.
-func (p *Plane) Snapshot() *fastpath.Snapshot { return p.snap.Load() }
-
-// PoolInUse is the number of mbufs taken from the pool.
-func (p *Plane) PoolInUse() uint32 { return p.pool.InUse() }
-
-// Worker exposes the worker's counters.
-func (p *Plane) Worker() *fastpath.Worker { return p.worker }
-
 // TSCHz is the TSC frequency.
 func (p *Plane) TSCHz() uint64 { return dpdk.TSCHz() }
