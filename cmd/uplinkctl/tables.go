@@ -50,7 +50,7 @@ func (c *client) printVMs(r report.Report) {
 
 func (c *client) printNICs(r report.Report) {
 	w := c.table()
-	fmt.Fprintln(w, "NIC\tTEAM\tLINK\tADMIN\tSTATE\tFAULTS\tTX PPS\tRX PPS\tTX BIT/S\tTX PKTS\tRX PKTS\tREROUTED\tANNOUNCED\tDROPS")
+	fmt.Fprintln(w, "NIC\tTEAM\tLINK\tADMIN\tSTATE\tFAULTS\tTX PPS\tRX PPS\tTX BIT/S\tTX PKTS\tRX PKTS\tREROUTED\tANNOUNCED\tDROPS\tHW RX PKTS\tHW TX PKTS\tHW DROPS")
 	for _, name := range slices.Sorted(maps.Keys(r.NICs)) {
 		n := r.NICs[name]
 		link, admin := "down", "down"
@@ -60,8 +60,12 @@ func (c *client) printNICs(r report.Report) {
 		if n.AdminUp {
 			admin = "up"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", name, n.Team, link, admin, n.State, list(n.Faults), report.SI(n.TxPPS), report.SI(n.RxPPS),
-			report.SI(n.TxBPS), n.TxPkts, n.RxPkts, n.Rerouted, n.Announced, drops(n.Drops))
+		hwRx, hwTx, hwDrops := "-", "-", "-"
+		if hw := n.HW; hw != nil {
+			hwRx, hwTx, hwDrops = fmt.Sprint(hw.RxPackets), fmt.Sprint(hw.TxPackets), hwDropList(hw)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", name, n.Team, link, admin, n.State, list(n.Faults), report.SI(n.TxPPS), report.SI(n.RxPPS),
+			report.SI(n.TxBPS), n.TxPkts, n.RxPkts, n.Rerouted, n.Announced, drops(n.Drops), hwRx, hwTx, hwDrops)
 	}
 	w.Flush()
 }
@@ -90,6 +94,21 @@ func drops(d map[string]uint64) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(d)) {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, d[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// hwDropList is a NIC's own drops: 0 when none, else the reasons that
+// counted, like drops.
+func hwDropList(hw *report.NICHWReport) string {
+	if hw.DropTotal() == 0 {
+		return "0"
+	}
+	var parts []string
+	for i, k := range hw.Drops() {
+		if k > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", report.HWDropReasons[i], k))
+		}
 	}
 	return strings.Join(parts, " ")
 }

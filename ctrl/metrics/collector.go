@@ -39,6 +39,8 @@ var (
 	nicPackets  = desc("nic_packets_total", "Frames queued to (tx) or received from (rx) a NIC.", "nic", "direction")
 	nicBytes    = desc("nic_bytes_total", "Bytes queued to (tx) or received from (rx) a NIC.", "nic", "direction")
 	nicDrops    = desc("nic_drops_total", "Frames from or to a NIC dropped, by reason.", "nic", "reason")
+	nicHWPkts   = desc("nic_hw_packets_total", "Frames the NIC's driver counted it received (rx) or sent (tx).", "nic", "direction")
+	nicHWDrops  = desc("nic_hw_drops_total", "Frames the NIC's driver dropped before the worker saw them or in sending, by reason (imissed: rx ring full, rx_nombuf: no mbuf to refill it, ierrors, oerrors).", "nic", "reason")
 	nicLink     = desc("nic_link_up", "1 while the NIC's link is up.", "nic")
 	nicAdmin    = desc("nic_admin_up", "1 while the NIC is administratively up.", "nic")
 	nicState    = desc("nic_state", "1 for the NIC's failover state (up, failing, down, recovering), 0 for the others.", "nic", "state")
@@ -64,7 +66,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{vmPackets, vmBytes, vmDrops, vmConnected, vmAlloc, vmOverAlloc, vmAttack, vmAttacks, vmDoS,
-		vmActions, nicPackets, nicBytes, nicDrops, nicLink, nicAdmin, nicState, nicFault, nicFailover, nicRerouted, nicAnnounce, mbufs, cycles, loopGap} {
+		vmActions, nicPackets, nicBytes, nicDrops, nicHWPkts, nicHWDrops, nicLink, nicAdmin, nicState, nicFault, nicFailover, nicRerouted, nicAnnounce, mbufs, cycles, loopGap} {
 		ch <- d
 	}
 }
@@ -116,6 +118,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(nicBytes, n.RxBytes, name, "rx")
 		for reason, k := range n.Drops {
 			counter(nicDrops, k, name, reason)
+		}
+		if hw := n.HW; hw != nil {
+			counter(nicHWPkts, hw.RxPackets, name, "rx")
+			counter(nicHWPkts, hw.TxPackets, name, "tx")
+			for i, k := range hw.Drops() {
+				counter(nicHWDrops, k, name, report.HWDropReasons[i])
+			}
 		}
 		gauge(nicLink, b(n.LinkUp), name)
 		gauge(nicAdmin, b(n.AdminUp), name)

@@ -3,6 +3,7 @@ package plane
 import (
 	"time"
 
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/ctrl/report"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -60,6 +61,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 			TxBytes: c[fastpath.TxBytes], RxBytes: c[fastpath.RxBytes],
 			Rerouted: c[fastpath.Rerouted], Announced: c[fastpath.Announced],
 			BeaconsSent: c[fastpath.BeaconsSent], BeaconsHeard: c[fastpath.BeaconsHeard], Drops: dropMap(&c),
+			HW: p.nicHW(i),
 		}
 		*prev = c
 	}
@@ -112,6 +114,23 @@ func (p *Plane) MetricsReport() report.Report {
 		p.metricsWin = newRateWindow(p)
 	}
 	return p.report(p.metricsWin)
+}
+
+// nicHW reads NIC i's own counters from its driver: once per report, from
+// this thread while the worker polls the port (stats_get only reads).
+// Nil, and logged, if the driver refuses.
+func (p *Plane) nicHW(i int) *report.NICHWReport {
+	s, err := p.nics[i].Stats()
+	if err != nil {
+		p.log.Warn().Err(err).Msg("nic counters")
+		return nil
+	}
+	return hwReport(s)
+}
+
+func hwReport(s dpdk.Stats) *report.NICHWReport {
+	return &report.NICHWReport{RxPackets: s.IPackets, TxPackets: s.OPackets,
+		IMissed: s.IMissed, RxNoMbuf: s.RxNoMbuf, IErrors: s.IErrors, OErrors: s.OErrors}
 }
 
 func dropMap(c *fastpath.Counters) map[string]uint64 {

@@ -7,8 +7,9 @@ import (
 )
 
 // statusPrinter writes the foreground status line: per VM packets/s in
-// and out, per NIC link and packets/s in its message; the whole Report in
-// its fields (JSON consumers read those).
+// and out, per NIC link, packets/s and the drops its driver counted (when
+// any) in its message; the whole Report, the NICs' driver counters
+// included, in its fields (JSON consumers read those).
 type statusPrinter struct {
 	p   *Plane
 	win *rateWindow
@@ -33,7 +34,11 @@ func (s *statusPrinter) print() {
 		if x.LinkUp {
 			link = "up"
 		}
-		fmt.Fprintf(&line, "%s %s tx %s rx %s | ", n.Name, link, report.SI(x.TxPPS), report.SI(x.RxPPS))
+		fmt.Fprintf(&line, "%s %s tx %s rx %s", n.Name, link, report.SI(x.TxPPS), report.SI(x.RxPPS))
+		if x.HW != nil && x.HW.DropTotal() > 0 {
+			fmt.Fprintf(&line, " hw-drops %d", x.HW.DropTotal())
+		}
+		line.WriteString(" | ")
 	}
 	p.log.Info().Str("event", "status").Interface("vms", r.VMs).Interface("nics", r.NICs).
 		Uint32("mbufs_in_use", r.MbufsInUse).

@@ -83,7 +83,35 @@ type NICReport struct {
 	BeaconsSent  uint64            `json:"beacons_sent"`
 	BeaconsHeard uint64            `json:"beacons_heard"`
 	Drops        map[string]uint64 `json:"drops"`
+	// HW is what the NIC's driver counted (rte_eth_stats); nil when the
+	// driver would not say.
+	HW *NICHWReport `json:"hw,omitempty"`
 }
+
+// NICHWReport is a NIC's own counters, as its driver keeps them: what the
+// NIC itself received and sent, and the frames it dropped before uplinkd's
+// worker saw them (Drops in NICReport are the worker's).
+type NICHWReport struct {
+	RxPackets uint64 `json:"rx_packets"`
+	TxPackets uint64 `json:"tx_packets"`
+	// IMissed: the rx ring was full, the worker did not poll in time.
+	IMissed uint64 `json:"imissed"`
+	// RxNoMbuf: no mbuf in the pool to refill the rx ring.
+	RxNoMbuf uint64 `json:"rx_nombuf"`
+	IErrors  uint64 `json:"ierrors"`
+	OErrors  uint64 `json:"oerrors"`
+}
+
+// HWDropReasons names the NIC's own drop counters, in NICHWReport's order.
+var HWDropReasons = []string{"imissed", "rx_nombuf", "ierrors", "oerrors"}
+
+// Drops is the NIC's own drop counters by reason, in HWDropReasons' order.
+func (h *NICHWReport) Drops() [4]uint64 {
+	return [4]uint64{h.IMissed, h.RxNoMbuf, h.IErrors, h.OErrors}
+}
+
+// DropTotal sums the NIC's own drop counters.
+func (h *NICHWReport) DropTotal() uint64 { return h.IMissed + h.RxNoMbuf + h.IErrors + h.OErrors }
 
 // TeamReport is one team: its policy, its NICs and VMs in config order.
 type TeamReport struct {
