@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/uplinkd/uplinkd/cmd/internal/lab"
+)
+
+// A NIC's own counters, as its driver (net_tap here) keeps them, in the
+// API, uplinkctl and the metrics: what it sent and what it dropped before
+// the worker saw it.
+func TestTheNICsDriverCountersShowWhatItSentAndDropped(t *testing.T) {
+	l := lab.New(t, bins)
+	vm := vmConf{name: "vm1", mac: polMAC1}
+	d := l.StartUplinkd(oneNICTeam(l, "", "", vm))
+	tap := l.OpenTap("dtap0")
+	const n = 2000
+	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--count", fmt.Sprint(n), "--rate", "20000", "--size", "128", "--hold")
+	g.WaitProgress("all sent", func(e lab.Event) bool { return lab.VM(e, "vm1")["sent"] == n })
+	require.Equal(t, n, tap.WaitFromSrc(polMAC1, n, 20*time.Second), "every frame left by the tap")
+
+	drops := []string{"imissed", "rx_nombuf", "ierrors", "oerrors"}
+	var nics map[string]struct {
+		HW map[string]float64 `json:"hw"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(apiGet(t, l, "/v1/nics")), &nics))
+	hw := nics["nic1"].HW
+	assert.GreaterOrEqual(t, hw["tx_packets"], float64(n), "API: the driver sent the VM's frames (and uplinkd's own)")
+	assert.Contains(t, hw, "rx_packets")
+	for _, k := range drops {
+		if assert.Contains(t, hw, k, "API") {
+			assert.Zero(t, hw[k], "API: %s", k)
+		}
+	}
+
+	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "nics", "--json")), &nics))
+	assert.GreaterOrEqual(t, nics["nic1"].HW["tx_packets"], float64(n), "uplinkctl --json")
+	row := regexp.MustCompile(`(?m)^nic1\s.*\s(\d+)\s+(\d+)\s+(\S+)$`).FindStringSubmatch(mustCtl(t, l, "nics"))
+	if assert.NotNil(t, row, "uplinkctl nics: a nic1 row ending in HW RX PKTS, HW TX PKTS, HW DROPS") {
+		tx, _ := strconv.Atoi(row[2])
+		assert.GreaterOrEqual(t, tx, n, "uplinkctl nics: HW TX PKTS")
+		assert.Equal(t, "0", row[3], "uplinkctl nics: HW DROPS")
+	}
+
+	fams := scrape(t, l)
+	assert.GreaterOrEqual(t, value(t, fams, "uplinkd_nic_hw_packets_total", map[string]string{"nic": "nic1", "direction": "tx"}), float64(n))
+	for _, k := range drops {
+		assert.Zero(t, value(t, fams, "uplinkd_nic_hw_drops_total", map[string]string{"nic": "nic1", "reason": k}), k)
+	}
+	g.Finish(true)
+	st := d.Stop()
+	assert.GreaterOrEqual(t, st.Num("nics.nic1.hw.tx_packets"), float64(n), "the status line")
+}
