@@ -193,11 +193,6 @@ func (q *TxQueue) Pop() (*Mbuf, bool) {
 	return m, true
 }
 
-// Port is the port and queue this queue feeds.
-func (q *TxQueue) Port() QueueRef {
-	return QueueRef{Port: uint16(q.q.port), Queue: uint16(q.q.queue)}
-}
-
 // Drain hands every queued mbuf to w.Free and returns how many.
 func (q *TxQueue) Drain(w *IO) int {
 	n := 0
