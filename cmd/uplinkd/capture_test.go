@@ -35,7 +35,7 @@ func TestDumpcapCapturesANICAndProcInfoReadsItsStats(t *testing.T) {
 	tap.WaitFromSrc(vmMAC, 100, 20*time.Second)
 	const n = 500
 	pcap := filepath.Join(l.Dir, "nic1.pcapng")
-	dump := l.StartTool("dpdk-dumpcap", "--file-prefix="+d.Prefix, "-i", "net_tap0", "-w", pcap, "-c", strconv.Itoa(n))
+	dump := l.StartTool("dpdk-dumpcap", "--file-prefix="+d.Prefix, "-p", "-i", "net_tap0", "-w", pcap, "-c", strconv.Itoa(n))
 	out, err := dump.Wait(60 * time.Second)
 	require.NoError(t, err, "dpdk-dumpcap exit:\n%s", out)
 
