@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -44,10 +46,23 @@ func (t *Tool) WaitLine(s string, timeout time.Duration) string {
 	}
 }
 
-// Wait waits for the tool to exit and returns everything it printed.
+// Wait waits for the tool to exit and returns everything it printed. When
+// timeout passes first, what the tool was doing is logged: on a loaded
+// machine dpdk-dumpcap was seen to write its final counts and be gone
+// while its output pipes stayed open, so that it never seemed to end.
 func (t *Tool) Wait(timeout time.Duration) (string, error) {
 	t.t.Helper()
 	err := t.waitExit(timeout)
+	t.mu.Lock()
+	hung := !t.exited
+	t.mu.Unlock()
+	if pid := t.cmd.Process.Pid; hung {
+		if _, gone := os.Stat(fmt.Sprintf("/proc/%d", pid)); gone != nil {
+			t.t.Logf("%s (pid %d) is gone, but its stdout or stderr is still open in another process", t.name, pid)
+		} else {
+			t.t.Logf("%s (pid %d) still running after %s; its threads:\n%s", t.name, pid, timeout, stacks(pid))
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.Join(t.lines, "\n"), err
