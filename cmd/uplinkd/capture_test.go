@@ -35,8 +35,7 @@ func TestDumpcapCapturesANICAndProcInfoReadsItsStats(t *testing.T) {
 	tap.WaitFromSrc(vmMAC, 100, 20*time.Second)
 	const n = 500
 	pcap := filepath.Join(l.Dir, "nic1.pcapng")
-	dump := l.StartTool("dpdk-dumpcap", "--file-prefix="+d.Prefix, "-p", "-i", "net_tap0", "-w", pcap, "-c", strconv.Itoa(n))
-	out, err := dump.Wait(60 * time.Second)
+	out, err := l.RunTool(60*time.Second, "dpdk-dumpcap", "--file-prefix="+d.Prefix, "-p", "-i", "net_tap0", "-w", pcap, "-c", strconv.Itoa(n))
 	require.NoError(t, err, "dpdk-dumpcap exit:\n%s", out)
 
 	frames, err := lab.ReadPcapng(pcap)
@@ -53,8 +52,7 @@ func TestDumpcapCapturesANICAndProcInfoReadsItsStats(t *testing.T) {
 	}
 	assert.Equal(t, len(frames), fromVM, "every captured frame is one of vm1's, whole (the tap's side sends nothing)")
 
-	info := l.StartTool("dpdk-proc-info", "--file-prefix="+d.Prefix, "--log-level=error", "--", "--stats")
-	stats, err := info.Wait(30 * time.Second)
+	stats, err := l.RunTool(30*time.Second, "dpdk-proc-info", "--file-prefix="+d.Prefix, "--log-level=error", "--", "--stats")
 	require.NoError(t, err, "dpdk-proc-info:\n%s", stats)
 	// proc-info prints a block per port, net_tap0 first (port 0):
 	// "TX-packets: N" is what uplinkd sent through it.
