@@ -24,6 +24,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -97,12 +98,7 @@ func main() {
 		check(err)
 		for r := 0; r < *runs; r++ {
 			for _, peer := range strings.Split(*peerList, ",") {
-				t0, s0 := cpuTimes()
-				res, err := measure(dir, peer, size)
-				t1, s1 := cpuTimes()
-				if t1 > t0 {
-					res.steal = 100 * float64(s1-s0) / float64(t1-t0)
-				}
+				res, err := measureRetrying(dir, peer, size, r)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "%s %dB run %d: %v\n", peer, size, r+1, err)
 					os.Exit(1)
@@ -432,6 +428,37 @@ func withLoad(sw *switchRun, st setup, gen func() (genReport, error)) (genReport
 	close(stop)
 	<-done
 	return rep, err
+}
+
+// measureRetrying measures one throughput cell, again up to twice when a
+// run fails or its window carried no packet (seen now and then on this
+// host: the generator's vhost-user connection not up by the end of the
+// warm-up). Each failed try is printed, so the report's runs are the ones
+// that measured something, and a cell that never does stops the bench.
+func measureRetrying(dir, peer string, size, run int) (result, error) {
+	var err error
+	for try := 1; try <= 3; try++ {
+		t0, s0 := cpuTimes()
+		var res result
+		res, err = measure(dir, peer, size)
+		t1, s1 := cpuTimes()
+		if t1 > t0 {
+			res.steal = 100 * float64(s1-s0) / float64(t1-t0)
+		}
+		if err == nil && res.mpps == 0 {
+			err = errors.New("no packet in the window")
+		}
+		if err == nil {
+			return res, nil
+		}
+		fmt.Fprintf(os.Stderr, "  %s %dB run %d, try %d failed, measuring again: %v\n", peer, size, run+1, try, firstLine(err))
+	}
+	return result{}, err
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
 }
 
 func measure(dir, peer string, size int) (result, error) {
