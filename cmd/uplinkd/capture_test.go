@@ -35,8 +35,9 @@ func TestDumpcapCapturesANICAndProcInfoReadsItsStats(t *testing.T) {
 	tap.WaitFromSrc(vmMAC, 100, 20*time.Second)
 	const n = 500
 	pcap := filepath.Join(l.Dir, "nic1.pcapng")
-	out, err := l.RunTool(60*time.Second, "dpdk-dumpcap", "--file-prefix="+d.Prefix, "-p", "-i", "net_tap0", "-w", pcap, "-c", strconv.Itoa(n))
-	require.NoError(t, err, "dpdk-dumpcap exit:\n%s", out)
+	dumpcap := l.StartTool("dpdk-dumpcap", "--file-prefix="+d.Prefix, "-p", "-i", "net_tap0", "-w", pcap, "-c", strconv.Itoa(n))
+	out, err := dumpcap.Output(60 * time.Second)
+	require.NoError(t, err, "dpdk-dumpcap:\n%s", out)
 
 	frames, err := lab.ReadPcapng(pcap)
 	require.NoError(t, err)
@@ -52,7 +53,8 @@ func TestDumpcapCapturesANICAndProcInfoReadsItsStats(t *testing.T) {
 	}
 	assert.Equal(t, len(frames), fromVM, "every captured frame is one of vm1's, whole (the tap's side sends nothing)")
 
-	stats, err := l.RunTool(30*time.Second, "dpdk-proc-info", "--file-prefix="+d.Prefix, "--log-level=error", "--", "--stats")
+	procInfo := l.StartTool("dpdk-proc-info", "--file-prefix="+d.Prefix, "--log-level=error", "--", "--stats")
+	stats, err := procInfo.Output(30 * time.Second)
 	require.NoError(t, err, "dpdk-proc-info:\n%s", stats)
 	// proc-info prints a block per port, net_tap0 first (port 0):
 	// "TX-packets: N" is what uplinkd sent through it.
@@ -63,4 +65,7 @@ func TestDumpcapCapturesANICAndProcInfoReadsItsStats(t *testing.T) {
 
 	g.Finish(true)
 	d.Stop()
+	// Both tools are reaped once uplinkd has stopped (see lab.Tool).
+	assert.NoError(t, dumpcap.Exit(), "dpdk-dumpcap's exit status:\n%s", out)
+	assert.NoError(t, procInfo.Exit(), "dpdk-proc-info's exit status:\n%s", stats)
 }

@@ -50,6 +50,7 @@ type Lab struct {
 	Dir     string
 	ID      string
 	HugeDir string
+	tools   []*Tool // DPDK tools started, reaped after the daemons (see Tool)
 }
 
 // Require skips the test when it cannot run DPDK (not root) and fails it
@@ -73,6 +74,8 @@ func New(t testing.TB, bins Bins) *Lab {
 	l := &Lab{T: t, Bins: bins, NS: "uplk-" + id, Dir: t.TempDir(), ID: id, HugeDir: "/dev/hugepages"}
 	run(t, "ip", "netns", "add", l.NS)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.NS).Run() })
+	// Registered before any daemon's cleanup, so it runs after them all.
+	t.Cleanup(l.reapTools)
 	run(t, "ip", "netns", "exec", l.NS, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1")
 	return l
 }
