@@ -109,11 +109,27 @@ func threadNices(t *testing.T, pid int) map[int]int {
 	return nices
 }
 
-// migratingGuest is a guest whose traffic survives a live migration:
-// busybox ping at 100 frames/s (under TCG the guest kernel's pktgen timers
-// do not: a migrated guest crashed in kpktgend's hrtimer code).
+// migratingGuest is a guest sending busybox ping at 100 frames/s through a
+// live migration.
+//
+// Known defect, cause not found yet: the destination guest's kernel fails
+// now and then just after a TCG live migration while a vhost-user port of
+// uplinkd carries its traffic: slab and list corruption, a NULL call, in
+// virtio_net's TX completion among other places, about 1 migration in 10
+// here, also with the destination on a second uplinkd (as on a real second
+// host), and none in 25 with the guest idle, 30 with the port holding its
+// frames in the ring, 35 with QEMU's own virtio-net backend and the same
+// guest and traffic. (A pktgen guest's crash in kpktgend's hrtimer code,
+// which made these guests ping, was most likely the same.) A failed test
+// says so first, before the consoles.
 func migratingGuest(l *lab.Lab, img lab.GuestImage, name, incoming string) *lab.Guest {
-	return l.StartGuest(img, lab.GuestSpec{Name: name, Socket: l.Sock("vm1"), MAC: guestMAC, Traffic: "ping", PPS: 100, Dst: peer, Incoming: incoming})
+	g := l.StartGuest(img, lab.GuestSpec{Name: name, Socket: l.Sock("vm1"), MAC: guestMAC, Traffic: "ping", PPS: 100, Dst: peer, Incoming: incoming})
+	l.T.Cleanup(func() {
+		if f := g.KernelFailure(); l.T.Failed() && f != "" {
+			l.T.Logf("guest %s's kernel failed (console below): %s", name, f)
+		}
+	})
+	return g
 }
 
 func TestLiveMigrationBetweenTwoQEMUsKeepsTheGuestsTrafficThroughUplinkd(t *testing.T) {

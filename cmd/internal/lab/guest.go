@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -299,6 +300,21 @@ func (g *Guest) WaitConsole(substr string, timeout time.Duration) string {
 	g.lab.T.Helper()
 	return g.proc.waitLine("guest "+g.Spec.Name+" "+substr, timeout, func(s string) bool { return strings.Contains(s, substr) })
 }
+
+// KernelFailure is the first line of a kernel oops, BUG or panic the
+// guest printed, or "".
+func (g *Guest) KernelFailure() string {
+	g.proc.mu.Lock()
+	defer g.proc.mu.Unlock()
+	for _, l := range g.proc.lines {
+		if kernelFailure.MatchString(l) {
+			return l
+		}
+	}
+	return ""
+}
+
+var kernelFailure = regexp.MustCompile(`BUG: |kernel BUG|Oops|Kernel panic|corruption|general protection fault|double fault`)
 
 // Console is what the guest printed so far (and QEMU's own messages).
 func (g *Guest) Console() string {
