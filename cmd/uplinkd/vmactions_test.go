@@ -113,21 +113,25 @@ func threadNices(t *testing.T, pid int) map[int]int {
 // live migration.
 //
 // Known defect, cause not found yet: the destination guest's kernel fails
-// now and then just after a TCG live migration while a vhost-user port of
-// uplinkd carries its traffic: slab and list corruption, a NULL call, in
-// virtio_net's TX completion among other places, about 1 migration in 10
-// here, also with the destination on a second uplinkd (as on a real second
-// host), with event_idx=off (1 in 30), and with dpdk-testpmd's net_vhost as
-// the backend instead of uplinkd (1 in 35): so in DPDK 22.11's vhost library
-// or QEMU 7.2's vhost-user migration, not in uplinkd's code. None in 25
-// with the guest idle, 30 with the port holding its frames in the ring, 35
-// with QEMU's own virtio-net backend and the same guest and traffic. (A pktgen guest's crash in kpktgend's hrtimer code,
-// which made these guests ping, was most likely the same.) A failed test
-// says so first, before the consoles.
+// now and then just after a TCG live migration while a vhost-user port
+// carries its traffic (slab and list corruption, a NULL call, in
+// virtio_net's TX completion among other places), about 1 migration in 10
+// here. It also happens with the destination on a second uplinkd (as on a
+// real second host), with event_idx=off (1 in 30), and with dpdk-testpmd's
+// net_vhost as the backend instead of uplinkd (1 in 35): so it is in DPDK
+// 22.11's vhost library or QEMU 7.2's vhost-user migration, not in
+// uplinkd's code. None in 25 with the guest idle, 30 with the port holding
+// its frames in the ring, 35 with QEMU's own virtio-net backend and the
+// same guest and traffic. (A pktgen guest's crash in kpktgend's hrtimer
+// code, which made these guests ping, was most likely the same.) A failed
+// test says so first, before the consoles.
 func migratingGuest(l *lab.Lab, img lab.GuestImage, name, incoming string) *lab.Guest {
 	g := l.StartGuest(img, lab.GuestSpec{Name: name, Socket: l.Sock("vm1"), MAC: guestMAC, Traffic: "ping", PPS: 100, Dst: peer, Incoming: incoming})
 	l.T.Cleanup(func() {
-		if f := g.KernelFailure(); l.T.Failed() && f != "" {
+		if !l.T.Failed() {
+			return
+		}
+		if f := g.KernelFailure(); f != "" {
 			l.T.Logf("guest %s's kernel failed (console below): %s", name, f)
 		}
 	})

@@ -40,8 +40,9 @@ type Tool struct {
 // in the lab's directory.
 func (l *Lab) StartTool(args ...string) *Tool {
 	l.T.Helper()
-	t := &Tool{Name: filepath.Base(args[0]), lab: l, done: make(chan struct{}),
-		out: filepath.Join(l.Dir, fmt.Sprintf("%s-%d.out", filepath.Base(args[0]), time.Now().UnixNano()))}
+	name := filepath.Base(args[0])
+	t := &Tool{Name: name, lab: l, done: make(chan struct{}),
+		out: filepath.Join(l.Dir, fmt.Sprintf("%s-%d.out", name, time.Now().UnixNano()))}
 	f, err := os.Create(t.out)
 	if err != nil {
 		l.T.Fatalf("%s: %v", t.Name, err)
