@@ -180,11 +180,11 @@ func TestLiveMigrationCarriesEveryGuestPage(t *testing.T) {
 		cancel()
 		// The source says completed once it has sent everything; the
 		// destination is done loading when it leaves inmigrate.
-		for deadline := time.Now().Add(time.Minute); to.Status() == "inmigrate" && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(time.Minute); qmpState(t, to.QMP) == vm.Migrating && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond) // a state to poll: QEMU sends no event for it without the events capability
 		}
-		require.Equal(t, "paused", to.Status())
-		require.Equal(t, "postmigrate", from.Status())
+		require.Equal(t, vm.Paused, qmpState(t, to.QMP))
+		require.Equal(t, vm.Migrated, qmpState(t, from.QMP))
 		assert.Empty(t, stalePages(from.Memory(), to.Memory()),
 			"hop %d: guest-physical addresses of the pages whose destination copy differs from the source's", hop)
 		from.Kill()

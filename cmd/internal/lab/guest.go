@@ -186,11 +186,10 @@ func (s GuestSpec) withDefaults() GuestSpec {
 // rings (no packets); MSI-X vectors make vhost_net_start segfault under TCG;
 // -cpu host aborts on an MSR, and -cpu max booted in 3.6-12.8 s where
 // qemu64 took 3.5-5.2. -nodefaults drops the default e1000 NIC, which would
-// otherwise be eth0. The guest's RAM is MemoryMB plus 8 KiB: see
-// tcgMigrationPad.
+// otherwise be eth0. The guest's RAM is ramKiB.
 func (g *Guest) args(img GuestImage) []string {
 	s := g.Spec
-	mem := fmt.Sprintf("%dK", s.MemoryMB<<10+tcgMigrationPadKiB)
+	mem := fmt.Sprintf("%dK", s.ramKiB())
 	cmdline := fmt.Sprintf("console=ttyS0 quiet panic=-1 uplk.traffic=%s uplk.pps=%d uplk.dst=%s uplk.count=%d uplk.size=%d",
 		s.Traffic, s.PPS, s.Dst, s.PingCount, s.PingSize)
 	nic := "virtio-net-pci,netdev=net0,mac=" + s.MAC + ",vectors=0,romfile="
@@ -243,6 +242,9 @@ func (g *Guest) args(img GuestImage) []string {
 // QEMU rounds -m to 8 KiB on x86. KVM guests are not affected (KVM tracks
 // dirty pages itself).
 const tcgMigrationPadKiB = 8
+
+// ramKiB is the RAM QEMU gives the guest: MemoryMB and tcgMigrationPadKiB.
+func (s GuestSpec) ramKiB() int { return s.MemoryMB<<10 + tcgMigrationPadKiB }
 
 // waitQMP waits until QEMU answers a command on the QMP socket. A greeting
 // is not enough: the monitor greets from its own thread while the main
@@ -326,15 +328,6 @@ func (g *Guest) Command(cmd string, args any) json.RawMessage {
 	return ret
 }
 
-// Status is QEMU's run state: "running", "paused", "inmigrate",
-// "postmigrate", ...
-func (g *Guest) Status() string {
-	g.lab.T.Helper()
-	var st struct{ Status string }
-	require.NoError(g.lab.T, json.Unmarshal(g.Command("query-status", nil), &st))
-	return st.Status
-}
-
 // Memory is the guest's RAM, read with pmemsave: meant for a guest that is
 // not running, whose memory stays as it is while it is read.
 func (g *Guest) Memory() []byte {
@@ -342,7 +335,7 @@ func (g *Guest) Memory() []byte {
 	t.Helper()
 	path := filepath.Join(g.lab.Dir, g.Spec.Name+".mem")
 	defer os.Remove(path)
-	size := g.Spec.MemoryMB<<20 + tcgMigrationPadKiB<<10
+	size := g.Spec.ramKiB() << 10
 	g.Command("pmemsave", map[string]any{"val": 0, "size": size, "filename": path})
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
