@@ -3,7 +3,7 @@ package plane
 import (
 	"time"
 
-	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -22,24 +22,18 @@ type beaconWatch struct {
 	lost   []bool        // per NIC: BeaconLost was sent
 }
 
-const defaultBeaconMisses = 3
-
-func newBeaconWatch(c *config.Config) *beaconWatch {
-	b := &beaconWatch{misses: make([]int, len(c.NICs)), on: make([]bool, len(c.NICs)),
-		heard: make([]uint64, len(c.NICs)), quiet: make([]int, len(c.NICs)), lost: make([]bool, len(c.NICs))}
-	for i, n := range c.NICs {
-		for _, t := range c.Teams {
-			if t.Name != n.Team || t.BeaconInterval == 0 {
-				continue
-			}
-			b.on[i] = true
-			b.misses[i] = t.BeaconMisses
-			if b.misses[i] == 0 {
-				b.misses[i] = defaultBeaconMisses
-			}
-			if b.every == 0 || t.BeaconInterval < b.every {
-				b.every = t.BeaconInterval
-			}
+func newBeaconWatch(m *model.Model) *beaconWatch {
+	b := &beaconWatch{misses: make([]int, len(m.NICs)), on: make([]bool, len(m.NICs)),
+		heard: make([]uint64, len(m.NICs)), quiet: make([]int, len(m.NICs)), lost: make([]bool, len(m.NICs))}
+	for i, n := range m.NICs {
+		t := m.Team(n.Team)
+		if !t.Probes() {
+			continue
+		}
+		b.on[i] = true
+		b.misses[i] = t.BeaconMisses
+		if b.every == 0 || t.BeaconInterval < b.every {
+			b.every = t.BeaconInterval
 		}
 	}
 	return b

@@ -5,17 +5,22 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 )
 
 func TestBeaconWatchLosesAfterMissesAndHearsAgain(t *testing.T) {
-	c := &config.Config{
-		Teams: []config.Team{{Name: "t", BeaconInterval: 10 * time.Millisecond, BeaconMisses: 2}, {Name: "plain"}},
-		NICs:  []config.NIC{{Name: "a", Team: "t"}, {Name: "b", Team: "t"}, {Name: "c", Team: "plain"}},
+	c := &config.Config{Resources: config.Resources{OverAllocationAction: "suspend"},
+		Teams: []config.Team{{Name: "t", Policy: "src-mac-hash", BeaconInterval: 10 * time.Millisecond, BeaconMisses: 2},
+			{Name: "plain", Policy: "src-mac-hash"}},
+		NICs: []config.NIC{{Name: "a", Team: "t"}, {Name: "b", Team: "t"}, {Name: "c", Team: "plain"}},
 	}
-	b := newBeaconWatch(c)
+	m, err := model.Compile(c, nil)
+	require.NoError(t, err)
+	b := newBeaconWatch(m)
 	assert.Equal(t, 10*time.Millisecond, b.every)
 	heard := []uint64{0, 0, 0}
 	up := []bool{true, true, true}

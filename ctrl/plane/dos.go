@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/dos"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -16,7 +16,7 @@ import (
 // Callers hold p.mu.
 type dosGuard struct {
 	det     *dos.Detector
-	cfg     []config.DoSSettings // per VM, effective
+	cfg     []model.DoS // per VM, effective
 	watched bool
 	every   time.Duration
 	// Per VM: under attack now (as answered), the fast-path responses in
@@ -24,7 +24,7 @@ type dosGuard struct {
 	attacked []bool
 	// responding[v]: the responses v's attack got at its start, undone at
 	// its end even if a reload changed the VM's responses meanwhile.
-	responding [][]string
+	responding [][]model.Response
 	limit      []bool
 	hold       []time.Duration
 	attacks    []uint64
@@ -42,8 +42,8 @@ const (
 	normalCPUWeight = 100
 )
 
-func newDoSGuard(c *config.Config) *dosGuard {
-	g := &dosGuard{cfg: make([]config.DoSSettings, len(c.VMs)), attacked: make([]bool, len(c.VMs)), responding: make([][]string, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
+func newDoSGuard(c *model.Model) *dosGuard {
+	g := &dosGuard{cfg: make([]model.DoS, len(c.VMs)), attacked: make([]bool, len(c.VMs)), responding: make([][]model.Response, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
 		attacks: make([]uint64, len(c.VMs)), protecting: make([][]int, len(c.VMs)),
 		evacuatedBy: make([]int, len(c.Teams)), every: dosTickMax}
 	g.det = dos.New(make([]dos.Config, len(c.VMs)))
@@ -55,18 +55,18 @@ func newDoSGuard(c *config.Config) *dosGuard {
 // and the detector, keeping what the detector measured. It returns the
 // attacks that ended because their VM is no longer watched; the caller
 // answers them.
-func (g *dosGuard) configure(c *config.Config, now time.Time) (ended []dos.Event) {
+func (g *dosGuard) configure(c *model.Model, now time.Time) (ended []dos.Event) {
 	g.watched, g.every = false, dosTickMax
 	for v := range c.VMs {
-		d := c.DoSFor(v)
+		d := c.VMs[v].DoS
 		g.cfg[v] = d
 		var dc dos.Config
-		if d.On() {
+		if d.Enabled {
 			g.watched = true
 			g.every = min(g.every, max(dosTickMin, d.Window/2))
 			dc.Window, dc.Hold = d.Window, d.Hold
-			for m, enter := range map[dos.Metric]float64{dos.PPS: float64(d.PPS), dos.BPS: float64(d.BPS), dos.SYN: float64(d.SYNPPS),
-				dos.Fragments: float64(d.FragmentsPPS), dos.Amplification: float64(d.AmplificationPPS), dos.Sources: float64(d.Sources)} {
+			for m, enter := range map[dos.Metric]float64{dos.PPS: d.PPS, dos.BPS: d.BPS, dos.SYN: d.SYNPPS,
+				dos.Fragments: d.FragmentsPPS, dos.Amplification: d.AmpPPS, dos.Sources: float64(d.Sources)} {
 				dc.Thresholds[m] = dos.Threshold{Enter: enter, Leave: enter * d.LeaveRatio}
 			}
 		}
@@ -86,7 +86,7 @@ func (p *Plane) dosStep(now time.Time) {
 	before := p.snap.Load()
 	changed := false
 	for v := range g.cfg {
-		if !g.cfg[v].On() {
+		if !g.cfg[v].Enabled {
 			continue
 		}
 		c := p.worker.VMCounters(v)
@@ -113,7 +113,7 @@ func (p *Plane) dosStep(now time.Time) {
 // answer logs an attack's start or end and starts or undoes its responses.
 func (p *Plane) answer(ev dos.Event) {
 	g, v := p.dos, ev.VM
-	vm := p.cfg().VMs[v].Name
+	vm := p.model().VMs[v].Name
 	if ev.Start {
 		g.responding[v] = g.cfg[v].Responses
 	}
@@ -121,8 +121,9 @@ func (p *Plane) answer(ev dos.Event) {
 	if ev.Start {
 		g.attacks[v]++
 		p.events.Warn("dos_start").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
-			Float64("threshold", ev.Threshold).Strs("responses", responses).
-			Msgf("VM %s under attack: %s %.0f >= %.0f; responding: %s", vm, ev.Metric, ev.Value, ev.Threshold, strings.Join(responses, ", "))
+			Float64("threshold", ev.Threshold).Strs("responses", responseNames(responses)).
+			Msgf("VM %s under attack: %s %.0f >= %.0f; responding: %s", vm, ev.Metric, ev.Value, ev.Threshold,
+				strings.Join(responseNames(responses), ", "))
 	} else {
 		p.events.Info("dos_end").Str("vm", vm).Str("metric", ev.Metric.String()).Float64("value", ev.Value).
 			Float64("threshold", ev.Threshold).Dur("lasted", ev.At.Sub(ev.Since)).
@@ -132,14 +133,14 @@ func (p *Plane) answer(ev dos.Event) {
 	reason := "dos on " + vm
 	for _, r := range responses {
 		switch r {
-		case "rate-limit":
+		case model.RespRateLimit:
 			g.limit[v] = ev.Start
-		case "delay":
+		case model.RespDelay:
 			g.hold[v] = 0
 			if ev.Start {
 				g.hold[v] = g.cfg[v].Delay
 			}
-		case "deprioritise":
+		case model.RespDeprioritise:
 			w := normalCPUWeight
 			if ev.Start {
 				w = p.cfg().VMManager.DeprioritisedWeight
@@ -147,7 +148,7 @@ func (p *Plane) answer(ev dos.Event) {
 			if p.actions != nil {
 				p.actions.SetCPUWeight(vm, w, reason)
 			}
-		case "suspend":
+		case model.RespSuspend:
 			if p.actions != nil {
 				if ev.Start {
 					p.actions.Suspend(vm, reason)
@@ -155,11 +156,11 @@ func (p *Plane) answer(ev dos.Event) {
 					p.actions.Resume(vm, reason+" over")
 				}
 			}
-		case "suspend-others":
+		case model.RespSuspendOthers:
 			p.protectOthers(v, ev.Start, reason)
-		case "failover":
+		case model.RespFailover:
 			p.evacuate(v, ev.Start)
-		case "migrate":
+		case model.RespMigrate:
 			if ev.Start && p.actions != nil {
 				p.actions.MigrateAway(vm, p.teamConnection(v), reason)
 			}
@@ -173,15 +174,16 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 	g := p.dos
 	if start {
 		g.protecting[v] = g.protecting[v][:0]
-		for o, other := range p.cfg().VMs {
-			if o != v && other.Team == p.cfg().VMs[v].Team && !g.attacked[o] {
+		m := p.model()
+		for o, other := range m.VMs {
+			if o != v && other.Team == m.VMs[v].Team && !g.attacked[o] {
 				g.protecting[v] = append(g.protecting[v], o)
 			}
 		}
 	}
 	for _, o := range g.protecting[v] {
-		name := p.cfg().VMs[o].Name
-		p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.cfg().VMs[v].Name).Bool("suspend", start).
+		name := p.model().VMs[o].Name
+		p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.model().VMs[v].Name).Bool("suspend", start).
 			Msg("protecting VM from an attack on its team mate")
 		if p.actions == nil {
 			continue
@@ -206,52 +208,52 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 // through the team's up_delay and failback. The transitions join
 // p.pending for the caller's publishTransitions.
 func (p *Plane) evacuate(v int, start bool) {
-	g := p.dos
-	team := p.cfg().VMs[v].Team
-	t := teamIndex(p.cfg(), team)
+	g, m := p.dos, p.model()
+	t := m.TeamIndex(m.VMs[v].Team)
+	team := &m.Teams[t]
 	if start {
 		g.evacuatedBy[t]++
 	} else if g.evacuatedBy[t] > 0 {
 		g.evacuatedBy[t]--
 	}
-	for n, nc := range p.cfg().NICs {
-		if nc.Team != team {
-			continue
-		}
+	for _, id := range team.NICs {
+		n := m.NICIndex(id)
 		// Over every NIC of the team, standby or not: a reload may have
 		// changed which NICs are the standby since the attack started.
-		want := g.evacuatedBy[t] > 0 && !slices.Contains(p.cfg().Teams[t].DoSStandby, nc.Name)
+		want := g.evacuatedBy[t] > 0 && !slices.Contains(team.DoSStandby, id)
 		if was := p.nicMgr.evacuated(n); was != want {
 			kind := nic.DoSReturn
 			if want {
 				kind = nic.DoSEvacuate
 			}
 			p.pending = append(p.pending, p.nicMgr.step(time.Now(), n, kind)...)
-			p.events.Warn("dos_failover").Str("nic", nc.Name).Str("team", team).Bool("evacuated", want).
+			p.events.Warn("dos_failover").Str("nic", m.NICs[n].Name).Str("team", team.Name).Bool("evacuated", want).
 				Strs("standby", p.cfg().Teams[t].DoSStandby).Msg("team fails over to its DoS standby NICs")
 		}
 	}
 }
 
 func (p *Plane) teamConnection(v int) string {
-	for _, t := range p.cfg().Teams {
-		if t.Name == p.cfg().VMs[v].Team {
-			if t.Connection != "" {
-				return t.Connection
-			}
-			return t.Name
-		}
+	m := p.model()
+	return m.Team(m.VMs[v].Team).Connection
+}
+
+// responseNames are the config's names of responses, for logs.
+func responseNames(rs []model.Response) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
 	}
-	return ""
+	return out
 }
 
 // dosTables fills the snapshot's DoS fields for VM v.
 func (p *Plane) dosTables(v int, vm *fastpath.VM) {
 	g := p.dos
-	vm.DoSWatch = g.cfg[v].On()
+	vm.DoSWatch = g.cfg[v].Enabled
 	if g.limit[v] {
 		vm.AttackClasses = fastpath.ClassSYN | fastpath.ClassAmplification | fastpath.ClassFragment
-		vm.AttackLimitPPS = float64(g.cfg[v].AttackLimitPPS)
+		vm.AttackLimitPPS = g.cfg[v].AttackLimitPPS
 	}
 	vm.HoldIngress = g.hold[v]
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uplinkd/uplinkd/ctrl/dos"
 	"github.com/uplinkd/uplinkd/ctrl/event"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -106,8 +107,8 @@ func TestSuspendOthersSparesVMsUnderAttackThemselves(t *testing.T) {
 	p := planeFor(t, dosTOML)
 	rec := &recordingActions{}
 	p.actions = rec
-	p.dos.cfg[0].Responses = []string{"suspend-others"}
-	p.dos.cfg[1].Responses = []string{"rate-limit"}
+	p.dos.cfg[0].Responses = []model.Response{model.RespSuspendOthers}
+	p.dos.cfg[1].Responses = []model.Response{model.RespRateLimit}
 	p.answer(dos.Event{VM: 1, Start: true})
 	p.answer(dos.Event{VM: 0, Start: true})
 	assert.Equal(t, []string{"suspend c"}, rec.calls, "b is under attack too: left running")

@@ -96,7 +96,7 @@ func (p *Plane) refreshLinks(cause string) (changes []*event.Pending) {
 			}
 			p.pending = append(p.pending, p.nicMgr.step(time.Now(), i, kind)...)
 		}
-		changes = append(changes, p.events.Info("nic_link").Str("nic", p.cfg().NICs[i].Name).
+		changes = append(changes, p.events.Info("nic_link").Str("nic", p.model().NICs[i].Name).
 			Bool("up", l.Up).Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause))
 	}
 	for i, port := range p.vms {
@@ -105,7 +105,7 @@ func (p *Plane) refreshLinks(cause string) (changes []*event.Pending) {
 			continue
 		}
 		p.vmUp[i] = l.Up
-		changes = append(changes, p.events.Info("vm_vhost").Str("vm", p.cfg().VMs[i].Name).
+		changes = append(changes, p.events.Info("vm_vhost").Str("vm", p.model().VMs[i].Name).
 			Bool("connected", l.Up).Str("cause", cause))
 	}
 	return changes

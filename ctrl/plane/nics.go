@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -25,16 +25,13 @@ type nicManager struct {
 }
 
 func newNICManager(p *Plane, now time.Time) *nicManager {
-	c := p.cfg()
+	c := p.model()
 	m := &nicManager{team: make([]int, len(c.NICs)), local: make([]int, len(c.NICs)),
 		global: make([][]int, len(c.Teams)), changes: make([]uint64, len(c.NICs))}
 	for i, n := range c.NICs {
-		for t, team := range c.Teams {
-			if team.Name == n.Team {
-				m.team[i], m.local[i] = t, len(m.global[t])
-				m.global[t] = append(m.global[t], i)
-			}
-		}
+		t := c.TeamIndex(n.Team)
+		m.team[i], m.local[i] = t, len(m.global[t])
+		m.global[t] = append(m.global[t], i)
 	}
 	for t, team := range c.Teams {
 		m.machines = append(m.machines, nic.New(len(m.global[t]), failoverConfig(team), now))
@@ -43,8 +40,8 @@ func newNICManager(p *Plane, now time.Time) *nicManager {
 }
 
 // failoverConfig is a team's delays and failback.
-func failoverConfig(team config.Team) nic.Config {
-	return nic.Config{DownDelay: team.DownDelay, UpDelay: team.UpDelay, Failback: team.Failback == nil || *team.Failback}
+func failoverConfig(team model.Team) nic.Config {
+	return nic.Config{DownDelay: team.DownDelay, UpDelay: team.UpDelay, Failback: team.Failback}
 }
 
 // step feeds one event about NIC i and returns the transitions, with NIC
@@ -127,10 +124,10 @@ func (p *Plane) logTransitions(snap *fastpath.Snapshot, tr []nic.Transition) {
 		if x.To != nic.StateUp {
 			lvl = zerolog.WarnLevel
 		}
-		p.events.WithLevel(lvl, "nic_state").Str("nic", p.cfg().NICs[x.NIC].Name).Str("from", x.From.String()).
+		p.events.WithLevel(lvl, "nic_state").Str("nic", p.model().NICs[x.NIC].Name).Str("from", x.From.String()).
 			Str("to", x.To.String()).Str("cause", x.Cause).Dur("in_previous_state", x.Duration).
 			Strs("vms", vms).Uint64("transitions", p.nicMgr.changes[x.NIC]).
-			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)%s", p.cfg().NICs[x.NIC].Name, x.From, x.To, x.Cause, vmList(vms)))
+			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)%s", p.model().NICs[x.NIC].Name, x.From, x.To, x.Cause, vmList(vms)))
 	}
 }
 
@@ -147,15 +144,15 @@ func vmList(vms []string) string {
 // used it and asked for suspend_on_failover, and resumes them when it ends
 // (the NIC is down and their traffic moved, or it came back).
 func (p *Plane) suspendAround(x nic.Transition, affected []int) {
-	name := p.cfg().NICs[x.NIC].Name
+	name := p.model().NICs[x.NIC].Name
 	switch {
 	case x.To == nic.StateFailing:
 		for _, v := range affected {
-			if !p.cfg().VMs[v].SuspendOnFailover || p.suspendedFor[v] >= 0 {
+			if !p.model().VMs[v].SuspendOnFailover || p.suspendedFor[v] >= 0 {
 				continue
 			}
 			p.suspendedFor[v] = x.NIC
-			vm := p.cfg().VMs[v].Name
+			vm := p.model().VMs[v].Name
 			p.events.Warn("vm_suspend").Str("vm", vm).Str("nic", name).Msg("suspending VM during failover")
 			if p.actions != nil {
 				p.actions.Suspend(vm, "failover of "+name)
@@ -167,7 +164,7 @@ func (p *Plane) suspendAround(x nic.Transition, affected []int) {
 				continue
 			}
 			p.suspendedFor[v] = -1
-			vm := p.cfg().VMs[v].Name
+			vm := p.model().VMs[v].Name
 			p.events.Info("vm_resume").Str("vm", vm).Str("nic", name).Str("nic_state", x.To.String()).
 				Msg("resuming VM after failover")
 			if p.actions != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/event"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -28,6 +29,9 @@ type Plane struct {
 	// conf is the config in force: replaced whole by a reload (under mu),
 	// so that a reader without mu sees one config or the other.
 	conf atomic.Pointer[config.Config]
+	// topo is conf compiled: the entities everything after the config's
+	// load works with. Replaced with conf.
+	topo atomic.Pointer[model.Model]
 	log  zerolog.Logger
 	pool *dpdk.Pool
 	nics []dpdk.Port
@@ -59,7 +63,6 @@ type Plane struct {
 	pending      []nic.Transition
 
 	loops   loops
-	shaped  []bool // per team; see teamShaped
 	res     *resources
 	dos     *dosGuard
 	actions VMActions
@@ -103,7 +106,9 @@ func EALArgs(c *config.Config) []string {
 // changes, ...) go to events, other lines to log.
 func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane, err error) {
 	p = &Plane{log: log, events: events}
-	p.conf.Store(cfg)
+	if err := p.setConfig(cfg); err != nil {
+		return nil, err
+	}
 	// The error returns below set p to nil: tear down what this plane set up.
 	started := p
 	defer func() {
@@ -226,6 +231,21 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 // cfg is the config in force.
 func (p *Plane) cfg() *config.Config { return p.conf.Load() }
 
+// model is the config in force, compiled.
+func (p *Plane) model() *model.Model { return p.topo.Load() }
+
+// setConfig compiles c, the previous model's IDs kept, and puts both in
+// force. Callers hold p.mu, or own p.
+func (p *Plane) setConfig(c *config.Config) error {
+	m, err := model.Compile(c, p.model())
+	if err != nil {
+		return err
+	}
+	p.topo.Store(m)
+	p.conf.Store(c)
+	return nil
+}
+
 func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
 
 // initTables sets the control state the tables are built from: links
@@ -234,7 +254,7 @@ func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
 // their limit, 0 for none) until the resource manager measures, no
 // load-based assignment.
 func (p *Plane) initTables() {
-	c := p.cfg()
+	c := p.model()
 	p.nicLink = make([]dpdk.Link, len(c.NICs))
 	p.vmUp = make([]bool, len(c.VMs))
 	p.adminUp = make([]bool, len(c.NICs))
@@ -252,13 +272,11 @@ func (p *Plane) initTables() {
 	p.alloc = make([]float64, len(c.VMs))
 	p.assigned = make([]int, len(c.VMs))
 	for i, v := range c.VMs {
-		p.alloc[i] = float64(v.Limit)
+		p.alloc[i] = v.Limit
 		p.assigned[i] = -1
 	}
-	p.shaped = make([]bool, len(c.Teams))
 	for t, team := range c.Teams {
-		p.shaped[t] = teamShaped(c, team.Name)
-		if p.shaped[t] {
+		if team.Shaped {
 			p.seedRates(t)
 		}
 	}
@@ -268,8 +286,8 @@ func (p *Plane) initTables() {
 
 // needsResourceLoop says whether any team is shaped or load-based.
 func (p *Plane) needsResourceLoop() bool {
-	for t := range p.cfg().Teams {
-		if p.shaped[t] || p.res.balancer[t] != nil {
+	for t, team := range p.model().Teams {
+		if team.Shaped || p.res.balancer[t] != nil {
 			return true
 		}
 	}
@@ -289,7 +307,7 @@ func (p *Plane) SetVMActions(a VMActions) {
 func (p *Plane) SetNICAdmin(name string, up bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, n := range p.cfg().NICs {
+	for i, n := range p.model().NICs {
 		if n.Name == name {
 			if p.adminUp[i] == up {
 				return nil
@@ -391,7 +409,7 @@ func (p *Plane) teardown() {
 // publish builds a snapshot from config and link state and swaps it in.
 // Callers hold p.mu, except during Start.
 func (p *Plane) publish() error {
-	s, err := p.build(p.cfg())
+	s, err := p.build(p.model())
 	if err != nil {
 		return err
 	}
@@ -401,61 +419,32 @@ func (p *Plane) publish() error {
 	return nil
 }
 
-// build makes the tables for config c (the one in force, or one a reload
+// build makes the tables for model m (the one in force, or one a reload
 // tries) from the control state. Callers hold p.mu, except during Start.
-func (p *Plane) build(c *config.Config) (*fastpath.Snapshot, error) {
-	s := &fastpath.Snapshot{MaxFrame: uint32(c.Dataplane.MTU + fastpath.EthHdrLen), DoSWindow: c.DoSDefaults().Window}
-	team, nic := map[string]int{}, map[string]int{}
-	for i, t := range c.Teams {
-		team[t.Name] = i
-		pol, err := fastpath.ParsePolicy(t.Policy)
-		if err != nil {
-			return nil, fmt.Errorf("teams[%d].policy: %w", i, err)
-		}
-		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name, Policy: pol, BeaconInterval: t.BeaconInterval})
+func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
+	s := &fastpath.Snapshot{MaxFrame: m.MaxFrame, DoSWindow: m.DoSWindow}
+	for _, t := range m.Teams {
+		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name, Policy: fastpath.Policy(t.Policy), BeaconInterval: t.BeaconInterval,
+			Active: nicIndexes(m, t.Active), Standby: nicIndexes(m, t.Standby)})
 	}
-	for i, n := range c.NICs {
-		t := team[n.Team]
-		nic[n.Name] = i
+	for i, n := range m.NICs {
+		t := m.TeamIndex(n.Team)
 		fo := p.nicMgr.failingOver(i)
 		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i],
 			FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i), SpeedBps: p.nicSpeed(i),
 			MAC: p.nicMAC[i]})
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
 	}
-	for i, t := range c.Teams {
-		if t.Policy != "explicit-failover" {
-			continue
-		}
-		listed := map[int]bool{}
-		for _, name := range t.Active {
-			s.Teams[i].Active = append(s.Teams[i].Active, nic[name])
-			listed[nic[name]] = true
-		}
-		for _, name := range t.Standby {
-			s.Teams[i].Standby = append(s.Teams[i].Standby, nic[name])
-			listed[nic[name]] = true
-		}
-		for _, n := range s.Teams[i].NICs {
-			if !listed[n] {
-				s.Teams[i].Standby = append(s.Teams[i].Standby, n)
-			}
-		}
-	}
-	for i, v := range c.VMs {
-		vm := fastpath.VM{Name: v.Name, Team: team[v.Team], Connected: p.vmUp[i],
-			RateBps: p.alloc[i], RatePps: float64(v.LimitPPS), Priority: v.Priority,
+	for i, v := range m.VMs {
+		vm := fastpath.VM{Name: v.Name, Team: m.TeamIndex(v.Team), Connected: p.vmUp[i],
+			RateBps: p.alloc[i], RatePps: v.LimitPPS, Priority: v.Priority,
 			Preferred: -1, Assigned: p.assigned[i]}
-		if v.PreferredNIC != "" {
-			vm.Preferred = nic[v.PreferredNIC]
+		if v.Preferred != 0 {
+			vm.Preferred = m.NICIndex(v.Preferred)
 		}
 		p.dosTables(i, &vm)
-		for _, m := range v.MACs {
-			mac, err := fastpath.ParseMAC(m)
-			if err != nil {
-				return nil, fmt.Errorf("vms[%d].macs: %w", i, err)
-			}
-			vm.MACs = append(vm.MACs, mac)
+		for _, mac := range v.MACs {
+			vm.MACs = append(vm.MACs, fastpath.MAC(mac))
 		}
 		s.VMs = append(s.VMs, vm)
 	}
@@ -463,6 +452,15 @@ func (p *Plane) build(c *config.Config) (*fastpath.Snapshot, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// nicIndexes are the tables' indexes of NICs.
+func nicIndexes(m *model.Model, ids []model.NICID) []int {
+	var out []int
+	for _, id := range ids {
+		out = append(out, m.NICIndex(id))
+	}
+	return out
 }
 
 // TSCHz is the TSC frequency.

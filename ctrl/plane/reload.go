@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 )
 
@@ -28,31 +29,35 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 		p.events.Info("config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
 		return nil, nil
 	}
-	// Tables that cannot be built refuse the reload before anything
-	// changed.
-	if _, err := p.build(next); err != nil {
+	// A model or tables that cannot be built refuse the reload before
+	// anything changed.
+	oldModel := p.model()
+	nextModel, err := model.Compile(next, oldModel)
+	if err != nil {
+		return nil, fmt.Errorf("new config: %w", err)
+	}
+	if _, err := p.build(nextModel); err != nil {
 		return nil, fmt.Errorf("new config: %w", err)
 	}
 	now, before := time.Now(), p.snap.Load()
+	p.topo.Store(nextModel)
 	p.conf.Store(next)
-	for t, team := range next.Teams {
-		wasShaped := p.shaped[t]
-		p.shaped[t] = teamShaped(next, team.Name)
-		if p.shaped[t] && !wasShaped {
+	for t, team := range nextModel.Teams {
+		was := oldModel.Teams[t]
+		if team.Shaped && !was.Shaped {
 			p.seedRates(t)
 		}
 		p.nicMgr.machines[t].SetConfig(failoverConfig(team))
-		was := old.Teams[t]
-		if p.res.balancer[t] == nil || team.Policy != "load-based" ||
+		if p.res.balancer[t] == nil || team.Policy != model.PolicyLoadBased ||
 			team.RebalanceThreshold != was.RebalanceThreshold || team.RebalanceHold != was.RebalanceHold {
 			p.res.balancer[t] = newBalancer(team)
 		}
 	}
-	for v, vm := range next.VMs {
-		t := teamIndex(next, vm.Team)
-		limit := float64(vm.Limit)
+	for v, vm := range nextModel.VMs {
+		t := nextModel.TeamIndex(vm.Team)
+		limit := vm.Limit
 		switch {
-		case !p.shaped[t]:
+		case !nextModel.Teams[t].Shaped:
 			p.alloc[v] = limit
 		case limit > 0 && (p.alloc[v] == 0 || p.alloc[v] > limit):
 			// The resource manager divides the team again within an
@@ -63,9 +68,9 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 			p.assigned[v] = -1
 		}
 	}
-	p.res.over.After = next.Resources.OverAllocationAfter
-	p.res.over.Action = resource.Action(next.Resources.OverAllocationAction)
-	for _, ev := range p.dos.configure(next, now) {
+	p.res.over.After = nextModel.Resources.OverAllocationAfter
+	p.res.over.Action = resource.Action(nextModel.Resources.OverAllocationAction.String())
+	for _, ev := range p.dos.configure(nextModel, now) {
 		p.answer(ev)
 	}
 	p.syncLoops()
@@ -78,13 +83,4 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	p.events.Info("config_reloaded").Strs("changed", changed).Uint64("tables", p.version).
 		Msgf("config reloaded: %d keys changed", len(changed))
 	return changed, nil
-}
-
-func teamIndex(c *config.Config, name string) int {
-	for t, team := range c.Teams {
-		if team.Name == name {
-			return t
-		}
-	}
-	return -1
 }

@@ -24,7 +24,7 @@ func TestReloadSwapsPolicyAndRatesIntoNewTables(t *testing.T) {
 	p := planeFor(t, dosTOML)
 	before := p.snapshotForTest(t)
 	require.Equal(t, fastpath.PolicySrcMACHash, before.Teams[0].Policy)
-	require.False(t, p.shaped[0])
+	require.False(t, p.model().Teams[0].Shaped)
 
 	next := strings.Replace(dosTOML, `policy = "src-mac-hash"`, `policy = "flow-hash"`, 1)
 	next = strings.Replace(next, "name = \"b\"\n", "name = \"b\"\nlimit = \"20M\"\nshares = 3\n", 1)
@@ -36,7 +36,7 @@ func TestReloadSwapsPolicyAndRatesIntoNewTables(t *testing.T) {
 	assert.Greater(t, s.Version, before.Version)
 	assert.Equal(t, fastpath.PolicyFlowHash, s.Teams[0].Policy)
 	assert.Equal(t, 20e6, s.VMs[1].RateBps, "held to its new limit until the resource manager divides the team")
-	assert.True(t, p.shaped[0], "shares make the team shaped")
+	assert.True(t, p.model().Teams[0].Shaped, "shares make the team shaped")
 	assert.True(t, p.needsResourceLoop())
 	assert.Equal(t, "flow-hash", p.cfg().Teams[0].Policy)
 

@@ -148,7 +148,7 @@ func (p *Plane) dosReport(vm int, c *fastpath.Counters) *report.DoSReport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	g := p.dos
-	if !g.cfg[vm].On() {
+	if !g.cfg[vm].Enabled {
 		return nil
 	}
 	return &report.DoSReport{UnderAttack: g.attacked[vm], Attacks: g.attacks[vm],

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/balance"
-	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -53,10 +53,10 @@ type resources struct {
 }
 
 func newResources(p *Plane) *resources {
-	c := p.cfg()
+	c := p.model()
 	r := &resources{
 		est:       newEstimator(len(c.VMs)),
-		over:      resource.NewOverAllocation(len(c.VMs), c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction)),
+		over:      resource.NewOverAllocation(len(c.VMs), c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction.String())),
 		balancer:  make([]*balance.Rebalancer, len(c.Teams)),
 		vmPrev:    make([]fastpath.Counters, len(c.VMs)),
 		nicPrev:   make([]fastpath.Counters, len(c.NICs)),
@@ -73,18 +73,11 @@ func newResources(p *Plane) *resources {
 }
 
 // newBalancer is a load-based team's rebalancer, nil for other policies.
-func newBalancer(team config.Team) *balance.Rebalancer {
-	if team.Policy != "load-based" {
+func newBalancer(team model.Team) *balance.Rebalancer {
+	if team.Policy != model.PolicyLoadBased {
 		return nil
 	}
-	th, hold := team.RebalanceThreshold, team.RebalanceHold
-	if th == 0 {
-		th = defaultRebalanceThreshold
-	}
-	if hold == 0 {
-		hold = defaultRebalanceHold
-	}
-	return balance.New(th, hold)
+	return balance.New(team.RebalanceThreshold, team.RebalanceHold)
 }
 
 const (
@@ -95,9 +88,6 @@ const (
 	// short enough that capacity a VM stops using is freed within a
 	// fraction of a second.
 	demandTau = 100 * time.Millisecond
-
-	defaultRebalanceThreshold = 0.75
-	defaultRebalanceHold      = 30 * time.Millisecond
 )
 
 func newEstimator(n int) *resource.Estimator {
@@ -124,7 +114,7 @@ func (p *Plane) resourceStep(now time.Time) {
 	}
 	r.loops = loops
 	r.last = now
-	for i := range p.cfg().VMs {
+	for i := range p.model().VMs {
 		c := p.worker.VMCounters(i)
 		prev := &r.vmPrev[i]
 		r.samples[i] = resource.Sample{Bytes: c[fastpath.RxBytes] - prev[fastpath.RxBytes], Backlogged: c[fastpath.Held] > prev[fastpath.Held]}
@@ -134,7 +124,7 @@ func (p *Plane) resourceStep(now time.Time) {
 		}
 		*prev = c
 	}
-	for i := range p.cfg().NICs {
+	for i := range p.model().NICs {
 		c := p.worker.NICCounters(i)
 		if dt > 0 {
 			r.nicRate[i] = float64(c[fastpath.TxBytes]-r.nicPrev[i][fastpath.TxBytes]) * 8 / dt.Seconds()
@@ -157,7 +147,7 @@ func (p *Plane) resourceStep(now time.Time) {
 	decisions := r.over.Observe(now, r.heldNow)
 	for _, d := range decisions {
 		r.decisions[d.VM]++
-		p.events.Warn("over_allocation").Str("vm", p.cfg().VMs[d.VM].Name).Str("action", string(d.Action)).
+		p.events.Warn("over_allocation").Str("vm", p.model().VMs[d.VM].Name).Str("action", string(d.Action)).
 			Time("since", d.Since).Int("repeat", d.Repeat).Float64("alloc_bps", p.alloc[d.VM]).
 			Msg("VM stays over its allocation")
 	}
@@ -165,7 +155,7 @@ func (p *Plane) resourceStep(now time.Time) {
 	p.mu.Unlock()
 	if actions != nil {
 		for _, d := range decisions {
-			actions.OverAllocated(p.cfg().VMs[d.VM].Name, d)
+			actions.OverAllocated(p.model().VMs[d.VM].Name, d)
 		}
 	}
 }
@@ -175,10 +165,9 @@ func (p *Plane) resourceStep(now time.Time) {
 // (ctrl/resource.BucketRates); it reports whether a rate moved by more than
 // 1 %. Callers hold p.mu.
 func (p *Plane) allocate(held []bool) bool {
-	c := p.cfg()
 	changed := false
-	for t := range c.Teams {
-		if !p.shaped[t] {
+	for t, team := range p.model().Teams {
+		if !team.Shaped {
 			continue
 		}
 		idx, members := p.teamMembers(t)
@@ -211,29 +200,27 @@ func (p *Plane) seedRates(t int) {
 	}
 }
 
-// teamMembers lists team t's VMs (their config indexes) and what the
-// resource manager knows of them from the config.
+// teamMembers lists team t's VMs (their indexes) and what the resource
+// manager knows of them from the model.
 func (p *Plane) teamMembers(t int) ([]int, []resource.Member) {
-	c := p.cfg()
+	m := p.model()
 	var idx []int
 	var members []resource.Member
-	for i, v := range c.VMs {
-		if v.Team != c.Teams[t].Name {
-			continue
-		}
-		idx = append(idx, i)
-		members = append(members, resource.Member{Shares: uint32(max(v.Shares, 1)), Priority: v.Priority,
-			Reservation: float64(v.Reservation), Limit: float64(v.Limit)})
+	for _, id := range m.Teams[t].VMs {
+		v := m.VM(id)
+		idx = append(idx, m.VMIndex(id))
+		members = append(members, resource.Member{Shares: v.Shares, Priority: v.Priority,
+			Reservation: v.Reservation, Limit: v.Limit})
 	}
 	return idx, members
 }
 
 // teamCapacity is the sum of the speeds of team t's NICs that count.
 func (p *Plane) teamCapacity(t int, counts func(nic int) bool) float64 {
-	c := p.cfg()
+	m := p.model()
 	capacity := 0.0
-	for i, n := range c.NICs {
-		if n.Team == c.Teams[t].Name && counts(i) {
+	for _, id := range m.Teams[t].NICs {
+		if i := m.NICIndex(id); counts(i) {
 			capacity += p.nicSpeed(i)
 		}
 	}
@@ -247,7 +234,7 @@ func differs(a, b float64) bool {
 // rebalance steps each load-based team's balancer and applies its moves.
 // Callers hold p.mu.
 func (p *Plane) rebalance(now time.Time) bool {
-	c := p.cfg()
+	c := p.model()
 	moved := false
 	for t, b := range p.res.balancer {
 		if b == nil {
@@ -256,20 +243,17 @@ func (p *Plane) rebalance(now time.Time) bool {
 		var nicIdx []int
 		var nics []balance.NIC
 		local := map[int]int{}
-		for i, n := range c.NICs {
-			if n.Team == c.Teams[t].Name {
-				local[i] = len(nicIdx)
-				nicIdx = append(nicIdx, i)
-				nics = append(nics, balance.NIC{Usable: p.nicUsable(i), Capacity: p.nicSpeed(i), Load: p.res.nicRate[i]})
-			}
+		for _, id := range c.Teams[t].NICs {
+			i := c.NICIndex(id)
+			local[i] = len(nicIdx)
+			nicIdx = append(nicIdx, i)
+			nics = append(nics, balance.NIC{Usable: p.nicUsable(i), Capacity: p.nicSpeed(i), Load: p.res.nicRate[i]})
 		}
 		snap := p.snap.Load()
 		var vmIdx []int
 		var vms []balance.VM
-		for i, v := range c.VMs {
-			if v.Team != c.Teams[t].Name {
-				continue
-			}
+		for _, id := range c.Teams[t].VMs {
+			i := c.VMIndex(id)
 			on := -1
 			if n := snap.LoadBased(i); n >= 0 {
 				on = local[n]
@@ -289,34 +273,17 @@ func (p *Plane) rebalance(now time.Time) bool {
 	return moved
 }
 
-// teamShaped says whether a team's VMs are shaped at all: only when some
-// VM has a limit, reservation, shares or priority, or some NIC has a
-// configured speed. Otherwise the team behaves like a plain bond, its NICs'
-// own queues push back, and no resource loop runs for it.
-func teamShaped(c *config.Config, team string) bool {
-	for _, v := range c.VMs {
-		if v.Team == team && (v.Limit != 0 || v.LimitPPS != 0 || v.Reservation != 0 || v.Shares != 0 || v.Priority != 0) {
-			return true
-		}
-	}
-	for _, n := range c.NICs {
-		if n.Team == team && n.Speed != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // nicSpeed is the capacity a NIC is scheduled at, bits/s: its configured
-// speed, else its link's. A link that reports no speed counts as 10G.
+// speed, else its link's. A link that reports no speed counts as
+// model.UnknownLinkSpeed.
 func (p *Plane) nicSpeed(i int) float64 {
-	if s := float64(p.cfg().NICs[i].Speed); s > 0 {
+	if s := p.model().NICs[i].Speed; s > 0 {
 		return s
 	}
 	if s := p.nicLink[i].SpeedMbps; s > 0 && s != math.MaxUint32 {
 		return float64(s) * 1e6
 	}
-	return 10e9
+	return model.UnknownLinkSpeed
 }
 
 // nicUsable is the NIC manager's verdict; it has seen every link and

@@ -24,7 +24,7 @@ func planeFor(t *testing.T, toml string) *Plane {
 	cfg, err := config.Parse([]byte(toml), "toml")
 	require.NoError(t, err)
 	p := &Plane{log: zerolog.Nop()}
-	p.conf.Store(cfg)
+	require.NoError(t, p.setConfig(cfg))
 	p.initTables()
 	for i := range p.nicLink {
 		p.nicLink[i] = dpdk.Link{Up: true, SpeedMbps: 10000}
@@ -64,7 +64,7 @@ limit = "10M"
 
 func TestTeamIsShapedOnlyWhenSomethingAsksForIt(t *testing.T) {
 	p := planeFor(t, sharesTOML)
-	assert.True(t, p.shaped[0])
+	assert.True(t, p.model().Teams[0].Shaped)
 	assert.True(t, p.needsResourceLoop())
 
 	plain := planeFor(t, `
@@ -81,7 +81,7 @@ socket = "/tmp/a.sock"
 macs = ["02:00:00:00:00:01"]
 team = "t"
 `)
-	assert.False(t, plain.shaped[0], "a plain bond")
+	assert.False(t, plain.model().Teams[0].Shaped, "a plain bond")
 	assert.False(t, plain.needsResourceLoop())
 	assert.Zero(t, plain.alloc[0], "unlimited")
 }
