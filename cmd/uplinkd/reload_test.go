@@ -14,7 +14,8 @@ import (
 )
 
 // reloadConfig is the lab topology with one of the variants a reload
-// cycles through: policies, limits, shares, DoS watching on and off.
+// cycles through: policies, limits, shares, DoS watching on and off, the
+// VMs in another order.
 func reloadConfig(l *lab.Lab, variant int) string {
 	top, team := "", `policy = "src-mac-hash"`
 	vm1, vm2 := "", ""
@@ -30,6 +31,10 @@ func reloadConfig(l *lab.Lab, variant int) string {
 	case 3:
 		team = `policy = "vm-affinity"`
 		vm1, vm2 = `preferred_nic = "nic2"`, `preferred_nic = "nic1"`
+		// And vm2 listed first: VMs are matched by name, so each keeps
+		// its port, MACs, counters and state.
+		return labConfig(l, top, team, []string{"", ""},
+			vmConf{name: "vm2", mac: polMAC2, keys: vm2}, vmConf{name: "vm1", mac: polMAC1, keys: vm1})
 	}
 	return labConfig(l, top, team, []string{"", ""},
 		vmConf{name: "vm1", mac: polMAC1, keys: vm1}, vmConf{name: "vm2", mac: polMAC2, keys: vm2})

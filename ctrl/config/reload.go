@@ -51,11 +51,11 @@ var fixedReasons = map[string]string{
 	"vm_manager":     "the VM manager's policy is set at start",
 	"api":            "the API socket stays where its clients reach it",
 	"metrics":        "the metrics listener is bound at start",
-	"teams":          "teams are set up at start; adding, removing or reordering one needs a restart",
+	"teams":          "teams are set up at start; adding or removing one needs a restart",
 	"teams[].name":   "teams are set up at start; renaming one needs a restart",
 	"teams[].beacon": "beacon probing is set up at start",
 	"nics":           "NICs are attached at start; only their speed reloads",
-	"vms":            "VM ports are set up at start; adding, removing or reordering one needs a restart",
+	"vms":            "VM ports are set up at start; adding or removing one needs a restart",
 	"vms[].name":     "VM ports are set up at start; renaming one needs a restart",
 	"vms[].socket":   "the VM's vhost-user port is set up at start",
 	"vms[].mode":     "the VM's vhost-user port is set up at start",
@@ -102,7 +102,8 @@ func fixedReason(key string) string {
 
 // Diff lists the keys whose values differ between old and next, in
 // schema order: leaves by name (vms[1].limit), and a list of tables whose
-// length changed by the list's name (hosts).
+// length changed by the list's name (hosts). Named tables are compared by
+// name, so that listing them in another order changes nothing.
 func Diff(old, next *Config) []string {
 	var keys []string
 	diff(reflect.ValueOf(*old), reflect.ValueOf(*next), "", &keys)
@@ -122,14 +123,47 @@ func diff(a, b reflect.Value, prefix string, keys *[]string) {
 			*keys = append(*keys, prefix)
 			return
 		}
-		for i := 0; i < a.Len(); i++ {
-			diff(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", prefix, i), keys)
+		pair := pairByName(a, b)
+		for i := 0; i < b.Len(); i++ {
+			diff(a.Index(pair[i]), b.Index(i), fmt.Sprintf("%s[%d]", prefix, i), keys)
 		}
 	default:
 		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
 			*keys = append(*keys, prefix)
 		}
 	}
+}
+
+// pairByName pairs the elements of two lists of named tables (teams, nics,
+// vms, hosts): next's i-th with old's of the same name, so that a reorder
+// changes no key and a key names the element where next has it. Lists
+// whose names differ pair by position: a rename is then a change of the
+// element's name key.
+func pairByName(old, next reflect.Value) []int {
+	pair := make([]int, next.Len())
+	for i := range pair {
+		pair[i] = i
+	}
+	f, ok := old.Type().Elem().FieldByName("Name")
+	if !ok || f.Type.Kind() != reflect.String {
+		return pair
+	}
+	at := map[string]int{}
+	for j := 0; j < old.Len(); j++ {
+		at[old.Index(j).FieldByIndex(f.Index).String()] = j
+	}
+	if len(at) != old.Len() {
+		return pair
+	}
+	byName := make([]int, next.Len())
+	for i := range byName {
+		j, ok := at[next.Index(i).FieldByIndex(f.Index).String()]
+		if !ok {
+			return pair
+		}
+		byName[i] = j
+	}
+	return byName
 }
 
 // CheckReload compares a running config with a new one and returns the

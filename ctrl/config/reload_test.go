@@ -39,6 +39,27 @@ func TestReloadTakesPolicyLimitsAndResponses(t *testing.T) {
 	assert.Empty(t, changed, "the same config changes nothing")
 }
 
+func TestReloadPairsNamedTablesByName(t *testing.T) {
+	old := demo(t)
+	next := demo(t)
+	next.VMs[0], next.VMs[1] = next.VMs[1], next.VMs[0]
+	next.NICs[0], next.NICs[1] = next.NICs[1], next.NICs[0]
+	changed, err := CheckReload(old, next)
+	require.NoError(t, err)
+	assert.Empty(t, changed, "a reorder changes nothing")
+
+	next.VMs[0].Limit = 5e6 // vm2, listed first now
+	next.VMs[1].Socket = "/tmp/elsewhere.sock"
+	changed, err = CheckReload(old, next)
+	var ke *KeyError
+	require.ErrorAs(t, err, &ke)
+	assert.Equal(t, "vms[1].socket", ke.Key, "the key is where the new config has it")
+	next.VMs[1].Socket = old.VMs[0].Socket
+	changed, err = CheckReload(old, next)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"vms[0].limit"}, changed)
+}
+
 func TestReloadRefusesWhatIsFixedNamingKeyAndReason(t *testing.T) {
 	cases := map[string]struct {
 		edit      func(*Config)
@@ -47,7 +68,7 @@ func TestReloadRefusesWhatIsFixedNamingKeyAndReason(t *testing.T) {
 		"file prefix":   {func(c *Config) { c.EAL.FilePrefix = "other" }, "eal.file_prefix", "EAL is initialised once"},
 		"mbufs":         {func(c *Config) { c.Dataplane.Mbufs = 8191 }, "dataplane.mbufs", "mbuf pool"},
 		"vm socket":     {func(c *Config) { c.VMs[1].Socket = "/tmp/x.sock" }, "vms[1].socket", "vhost-user port"},
-		"vm added":      {func(c *Config) { c.VMs = append(c.VMs, c.VMs[0]) }, "vms", "adding, removing"},
+		"vm added":      {func(c *Config) { c.VMs = append(c.VMs, c.VMs[0]) }, "vms", "adding or removing"},
 		"nic vdev":      {func(c *Config) { c.NICs[0].Vdev = "net_tap9,iface=x" }, "nics[0].vdev", "only their speed reloads"},
 		"api socket":    {func(c *Config) { c.API.Socket = "/tmp/a.sock" }, "api.socket", "API socket"},
 		"beacons":       {func(c *Config) { c.Teams[0].BeaconMisses = 5 }, "teams[0].beacon_misses", "beacon probing"},

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
 )
@@ -29,7 +31,8 @@ func Compile(c *config.Config, prev *Model) (*Model, error) {
 	m.index = index{team: map[TeamID]int{}, nic: map[NICID]int{}, vm: map[VMID]int{}, host: map[HostID]int{},
 		teamName: map[string]TeamID{}, nicName: map[string]NICID{}, vmName: map[string]VMID{}, hostName: map[string]HostID{}}
 
-	for i, t := range c.Teams {
+	for _, i := range order(c.Teams, func(t config.Team) string { return t.Name }, old.index.teamName) {
+		t := c.Teams[i]
 		key := fmt.Sprintf("teams[%d]", i)
 		id := TeamID(stableID(uint32(old.index.teamName[t.Name]), &m.next.team))
 		if _, dup := m.index.teamName[t.Name]; dup {
@@ -59,7 +62,8 @@ func Compile(c *config.Config, prev *Model) (*Model, error) {
 		m.Teams = append(m.Teams, team)
 	}
 
-	for i, n := range c.NICs {
+	for _, i := range order(c.NICs, func(n config.NIC) string { return n.Name }, old.index.nicName) {
+		n := c.NICs[i]
 		key := fmt.Sprintf("nics[%d]", i)
 		if _, dup := m.index.nicName[n.Name]; dup {
 			return nil, keyErr(key+".name", fmt.Errorf("%q is used twice", n.Name))
@@ -80,7 +84,7 @@ func Compile(c *config.Config, prev *Model) (*Model, error) {
 
 	for i, t := range c.Teams {
 		key := fmt.Sprintf("teams[%d]", i)
-		team := &m.Teams[i]
+		team := m.TeamNamed(t.Name)
 		if team.Policy == PolicyExplicitFailover {
 			listed := map[NICID]bool{}
 			if team.Active, err = m.teamNICs(team, key+".active", t.Active, listed); err != nil {
@@ -100,7 +104,8 @@ func Compile(c *config.Config, prev *Model) (*Model, error) {
 		}
 	}
 
-	for i, v := range c.VMs {
+	for _, i := range order(c.VMs, func(v config.VM) string { return v.Name }, old.index.vmName) {
+		v := c.VMs[i]
 		key := fmt.Sprintf("vms[%d]", i)
 		vm, err := m.compileVM(c, i, key, v)
 		if err != nil {
@@ -119,7 +124,8 @@ func Compile(c *config.Config, prev *Model) (*Model, error) {
 		return nil, err
 	}
 
-	for i, h := range c.Hosts {
+	for _, i := range order(c.Hosts, func(h config.Host) string { return h.Name }, old.index.hostName) {
+		h := c.Hosts[i]
 		if _, dup := m.index.hostName[h.Name]; dup {
 			return nil, keyErr(fmt.Sprintf("hosts[%d].name", i), fmt.Errorf("%q is used twice", h.Name))
 		}
@@ -133,6 +139,36 @@ func Compile(c *config.Config, prev *Model) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// order is the order a list's entities are compiled and listed in: those
+// the previous model had by ID (its order), then the new ones in config
+// order, which gives them ascending IDs. After a restart the config's
+// order rules.
+func order[T any, ID ~uint32](list []T, name func(T) string, prev map[string]ID) []int {
+	out := make([]int, len(list))
+	for i := range out {
+		out[i] = i
+	}
+	rank := func(i int) (bool, uint32) {
+		id, had := prev[name(list[i])]
+		return !had, uint32(id)
+	}
+	slices.SortStableFunc(out, func(a, b int) int {
+		newA, idA := rank(a)
+		newB, idB := rank(b)
+		switch {
+		case newA != newB:
+			if newA {
+				return 1
+			}
+			return -1
+		case newA:
+			return 0 // both new: config order
+		}
+		return cmp.Compare(idA, idB)
+	})
+	return out
 }
 
 // stableID is the ID an entity had (was), or the next never-used one.

@@ -25,7 +25,11 @@ type (
 	HostID uint32
 )
 
-// Model is one compiled topology. Entities are listed in config order.
+// Model is one compiled topology. Each list is in ID order, the order its
+// entities first appeared in: the config's at start, and an entity added
+// later comes after every older one. That order is the tables' and the
+// workers' (an index in the tables is a position in a list), so a reload
+// that only reorders the config moves nothing.
 type Model struct {
 	Teams []Team
 	NICs  []NIC

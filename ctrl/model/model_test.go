@@ -144,13 +144,16 @@ func TestIDsAreStableAcrossReorderAndRemovalAndNeverReused(t *testing.T) {
 	require.NoError(t, err)
 	c.VMs[0], c.VMs[1] = c.VMs[1], c.VMs[0]
 	c.NICs = append(c.NICs[:2], c.NICs[3])
+	c.NICs[0], c.NICs[1] = c.NICs[1], c.NICs[0]
 	second, err := Compile(c, first)
 	require.NoError(t, err)
-	assert.Equal(t, vm2, second.VMs[0].ID, "a reorder keeps IDs")
-	assert.Equal(t, vm1, second.VMs[1].ID)
+	assert.Equal(t, first.TeamNamed("uplink").NICs, second.TeamNamed("uplink").NICs, "a team's NICs keep their order")
+	assert.Equal(t, vm1, second.VMNamed("vm1").ID, "a reorder keeps IDs")
+	assert.Equal(t, vm2, second.VMNamed("vm2").ID)
+	assert.Equal(t, []VMID{vm1, vm2}, []VMID{second.VMs[0].ID, second.VMs[1].ID}, "and the order: the tables' indexes stay")
 	assert.Nil(t, second.NIC(nic3), "a removed NIC is gone")
 	assert.Equal(t, first.NICNamed("nic4").ID, second.NICNamed("nic4").ID)
-	assert.Equal(t, 0, second.VMIndex(vm2))
+	assert.Equal(t, 1, second.VMIndex(vm2))
 	assert.Equal(t, -1, second.NICIndex(nic3))
 
 	c.VMs = c.VMs[:1]
@@ -165,6 +168,12 @@ func TestIDsAreStableAcrossReorderAndRemovalAndNeverReused(t *testing.T) {
 	back := fourth.VMNamed("vm1").ID
 	assert.NotEqual(t, vm1, back, "a VM removed and added again is a new entity")
 	assert.Greater(t, back, vm2, "IDs are never given twice")
+	assert.Equal(t, []VMID{vm2, back}, []VMID{fourth.VMs[0].ID, fourth.VMs[1].ID}, "a new VM comes after the older ones")
+
+	// Errors name the key of the config as written, whatever the order.
+	c.VMs[0].Team = "nope"
+	_, err = Compile(c, fourth)
+	assert.ErrorContains(t, err, `vms[0].team: "nope" is not a team`)
 }
 
 func TestCompileNamesTheKeyOfWhatValidationMissed(t *testing.T) {

@@ -228,7 +228,7 @@ func (p *Plane) evacuate(v int, start bool) {
 			}
 			p.pending = append(p.pending, p.nicMgr.step(time.Now(), n, kind)...)
 			p.events.Warn("dos_failover").Str("nic", m.NICs[n].Name).Str("team", team.Name).Bool("evacuated", want).
-				Strs("standby", p.cfg().Teams[t].DoSStandby).Msg("team fails over to its DoS standby NICs")
+				Strs("standby", nicNames(m, team.DoSStandby)).Msg("team fails over to its DoS standby NICs")
 		}
 	}
 }
@@ -236,6 +236,15 @@ func (p *Plane) evacuate(v int, start bool) {
 func (p *Plane) teamConnection(v int) string {
 	m := p.model()
 	return m.Team(m.VMs[v].Team).Connection
+}
+
+// nicNames are NICs' names, for logs.
+func nicNames(m *model.Model, ids []model.NICID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = m.NIC(id).Name
+	}
+	return out
 }
 
 // responseNames are the config's names of responses, for logs.

@@ -144,25 +144,23 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 	}
 	p.onUndo(p.pool.Free)
 
-	for i, n := range cfg.NICs {
-		devargs := n.Vdev
-		if n.PCI != "" {
-			devargs = n.PCI
-		}
-		port, err := p.attach(fmt.Sprintf("nics[%d] (%s)", i, n.Name), devargs)
+	// Ports in the model's order, which is the tables'.
+	m := p.model()
+	for i, n := range m.NICs {
+		port, err := p.attach(fmt.Sprintf("nics[%d] (%s)", i, n.Name), n.Devargs)
 		if err != nil {
 			return nil, err
 		}
 		p.nics = append(p.nics, port)
 	}
-	for i, v := range cfg.VMs {
-		if !v.Client() {
+	for i, v := range m.VMs {
+		if !v.Client {
 			if err := os.MkdirAll(filepath.Dir(v.Socket), 0o755); err != nil {
 				return nil, fmt.Errorf("vms[%d].socket: %w", i, err)
 			}
 			os.Remove(v.Socket) // a stale socket from a crashed run
 		}
-		devargs := dpdk.VhostDevargs(fmt.Sprintf("net_vhost%d", i), v.Socket, v.Client(), 1)
+		devargs := dpdk.VhostDevargs(fmt.Sprintf("net_vhost%d", i), v.Socket, v.Client, 1)
 		port, err := p.attach(fmt.Sprintf("vms[%d] (%s)", i, v.Name), devargs)
 		if err != nil {
 			return nil, err
