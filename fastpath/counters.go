@@ -56,6 +56,19 @@ type Counters [NumCounters]uint64
 // once a millisecond, so the per-packet path pays no atomic operation.
 type PublishedCounters struct {
 	v [NumCounters]atomic.Uint64
+	// owner is the entity ID the counters belong to (0: unknown); the
+	// worker stores it after the counters when a VM takes a slot.
+	owner atomic.Uint32
+}
+
+// LoadOf reads the published counters if they are entity id's: false
+// while the slot still shows another's (the worker has not yet taken the
+// tables that gave id the slot).
+func (p *PublishedCounters) LoadOf(id uint32) (Counters, bool) {
+	if p.owner.Load() != id {
+		return Counters{}, false
+	}
+	return p.Load(), true
 }
 
 // Load reads the published counters.

@@ -25,8 +25,17 @@ type Snapshot struct {
 	vmByMAC   macTable
 }
 
-// VM is one virtual machine's vNIC as the fast path sees it.
+// VM is one virtual machine's vNIC as the fast path sees it, in one slot
+// of the worker's: a VM added while uplinkd runs takes a free slot, and
+// one removed leaves its slot Absent.
 type VM struct {
+	// ID is the VM's entity ID (0: none given); a slot whose ID changes
+	// has a new VM in it, whose counters and state start from zero.
+	ID uint32
+	// Absent: no VM holds the slot; it is not polled and owns no MAC.
+	Absent bool
+	// Port is the DPDK port of the VM's vhost-user device.
+	Port uint16
 	Name string
 	Team int
 	MACs []MAC
@@ -134,6 +143,9 @@ func (s *Snapshot) Build() error {
 	}
 	s.vmByMAC = newMACTable(n)
 	for i, vm := range s.VMs {
+		if vm.Absent {
+			continue
+		}
 		if vm.Team < 0 || vm.Team >= len(s.Teams) {
 			return fmt.Errorf("vm %s: team %d does not exist", vm.Name, vm.Team)
 		}

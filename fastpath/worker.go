@@ -15,6 +15,15 @@ type Worker struct {
 	rx    []Endpoint
 	vmTx  []int // VM index -> tx queue index
 	nicTx []int
+	// vmRx: VM slot -> its rx queue index (-1: none); active: the rx
+	// queues of NICs and present VMs, the only ones the loop looks at;
+	// owner: per VM slot, the entity ID holding it (0: none).
+	vmRx   []int
+	active []int
+	owner  []uint32
+	// applied is the version of the last tables the worker took: ctrl
+	// closes a removed VM's port only once the worker has let go of it.
+	applied atomic.Uint64
 
 	vm, nic       []Counters
 	vmPub, nicPub []PublishedCounters
@@ -116,6 +125,19 @@ func NewWorker(p WorkerPlan) *Worker {
 	if len(p.NICTx) > 0 {
 		w.scratch = make([]*dpdk.Mbuf, 0, p.IO.Tx(p.NICTx[0]).Cap())
 	}
+	w.vmRx = make([]int, len(p.VMTx))
+	w.owner = make([]uint32, len(p.VMTx))
+	w.active = make([]int, 0, len(p.Rx))
+	for v := range w.vmRx {
+		w.vmRx[v] = -1
+	}
+	for i, ep := range p.Rx {
+		if !ep.IsNIC {
+			w.vmRx[ep.Index] = i
+			// Not polled until the tables say a VM is there.
+			p.IO.SetRxLimit(i, 0)
+		}
+	}
 	for v, q := range p.VMTx {
 		w.dos[v].hold = make([]*dpdk.Mbuf, 0, p.IO.Tx(q).Cap())
 	}
@@ -131,6 +153,13 @@ func (w *Worker) Stop() { w.stop.Store(true) }
 
 // VMCounters reads a VM's published counters.
 func (w *Worker) VMCounters(v int) Counters { return w.vmPub[v].Load() }
+
+// VMCountersOf reads slot v's published counters if they are VM id's
+// (see PublishedCounters.LoadOf).
+func (w *Worker) VMCountersOf(v int, id uint32) (Counters, bool) { return w.vmPub[v].LoadOf(id) }
+
+// Applied is the version of the last tables the worker took.
+func (w *Worker) Applied() uint64 { return w.applied.Load() }
 
 // NICCounters reads a NIC's published counters.
 func (w *Worker) NICCounters(n int) Counters { return w.nicPub[n].Load() }
@@ -156,7 +185,7 @@ func (w *Worker) Run() error {
 		w.account(n)
 		if n > 0 {
 			w.refreshLoads()
-			for i := range w.rx {
+			for _, i := range w.active {
 				pkts := w.io.Received(i)
 				if len(pkts) == 0 {
 					continue
@@ -218,8 +247,10 @@ func (w *Worker) queued() uint32 {
 	return n
 }
 
-// follow sets the token buckets from a new snapshot's allocations.
+// follow takes a new snapshot: VMs that came or went, token buckets from
+// the allocations, loads, beacons, DoS responses, failover.
 func (w *Worker) follow(s *Snapshot) {
+	w.followSlots(s)
 	w.shaping = false
 	for v := range w.vms {
 		vs := &w.vms[v]
@@ -257,6 +288,56 @@ func (w *Worker) follow(s *Snapshot) {
 		w.failover(w.prev, s)
 	}
 	w.prev = s
+	w.applied.Store(s.Version)
+}
+
+// followSlots finds the VM slots whose VM changed and lists the rx queues
+// to poll.
+func (w *Worker) followSlots(s *Snapshot) {
+	w.active = w.active[:0]
+	for i, ep := range w.rx {
+		if !ep.IsNIC {
+			v := ep.Index
+			vm := &s.VMs[v]
+			id := vm.ID
+			if vm.Absent {
+				id = 0
+			}
+			if id != w.owner[v] {
+				w.rebind(v, vm, id)
+			}
+			if vm.Absent {
+				continue
+			}
+		}
+		w.active = append(w.active, i)
+	}
+}
+
+// rebind hands VM slot v from its VM to VM id (0: none). What was queued
+// for the VM that left cannot reach it any more: it is freed and counted
+// as vm-down drops, in the counters it leaves behind. The new VM's
+// counters and state start from zero, on its own port.
+func (w *Worker) rebind(v int, vm *VM, id uint32) {
+	q := w.io.Tx(w.vmTx[v])
+	i := w.vmRx[v]
+	if w.owner[v] != 0 {
+		w.io.SetRxLimit(i, 0)
+		c := &w.vm[v]
+		c[Drop(DropVMDown)] += uint64(q.Drain(w.io) + w.dropHeldOf(v))
+		w.vmPub[v].store(c)
+	}
+	w.owner[v] = id
+	if id == 0 {
+		return
+	}
+	w.vm[v] = Counters{}
+	w.vms[v] = vmState{}
+	w.dos[v].reset()
+	w.io.SetRxQueue(i, dpdk.QueueRef{Port: vm.Port})
+	q.SetQueue(dpdk.QueueRef{Port: vm.Port})
+	w.vmPub[v].store(&w.vm[v])
+	w.vmPub[v].owner.Store(id)
 }
 
 // failover follows a change of tables that took NICs away or moved VMs:
@@ -386,7 +467,8 @@ func (w *Worker) setRxLimits(s *Snapshot) {
 	}
 	now := w.lastTSC
 	w.refreshLoads()
-	for i, ep := range w.rx {
+	for _, i := range w.active {
+		ep := w.rx[i]
 		if ep.IsNIC {
 			continue
 		}
@@ -434,7 +516,8 @@ func (w *Worker) observeHeld() {
 	if !w.shaping { // a plain bond: nothing is held back by tokens
 		return
 	}
-	for i, ep := range w.rx {
+	for _, i := range w.active {
+		ep := w.rx[i]
 		if ep.IsNIC {
 			continue
 		}
@@ -534,6 +617,14 @@ func (w *Worker) publish() {
 // for the burst.
 func (w *Worker) egress(s *Snapshot, v int, pkts []*dpdk.Mbuf) {
 	vm := &s.VMs[v]
+	if vm.Absent {
+		// Received just before the tables that removed the VM.
+		for _, m := range pkts {
+			w.io.Free(m)
+		}
+		w.vm[v][Drop(DropVMDown)] += uint64(len(pkts))
+		return
+	}
 	team := &s.Teams[vm.Team]
 	load := w.load
 	nic, fixed := s.BurstNIC(v, load)

@@ -156,12 +156,24 @@ func (w *Worker) closeDoSWindow(s *Snapshot) {
 // dropHeld frees what is still held at shutdown, counted as shutdown.
 func (w *Worker) dropHeld() {
 	for v := range w.dos {
-		d := &w.dos[v]
-		for _, m := range d.hold {
-			w.io.Free(m)
-		}
-		w.vm[v][Drop(DropShutdown)] += uint64(len(d.hold))
-		clear(d.hold)
-		d.hold = d.hold[:0]
+		w.vm[v][Drop(DropShutdown)] += uint64(w.dropHeldOf(v))
 	}
+}
+
+// dropHeldOf frees VM v's held deliveries and returns how many.
+func (w *Worker) dropHeldOf(v int) int {
+	d := &w.dos[v]
+	n := len(d.hold)
+	for _, m := range d.hold {
+		w.io.Free(m)
+	}
+	clear(d.hold)
+	d.hold = d.hold[:0]
+	return n
+}
+
+// reset forgets a VM's DoS state for the next VM in its slot; the hold
+// queue (empty) keeps its memory.
+func (d *dosState) reset() {
+	*d = dosState{hold: d.hold[:0]}
 }

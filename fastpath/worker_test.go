@@ -155,8 +155,10 @@ func pollingWorker(t *testing.T, s *Snapshot, hz uint64) (*Worker, *dpdk.IO) {
 	t.Cleanup(func() { io.Close() })
 	var snap atomic.Pointer[Snapshot]
 	snap.Store(s)
-	return NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
-		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: hz}), io
+	w := NewWorker(WorkerPlan{IO: io, Snap: &snap, Rx: []Endpoint{{Index: 0}, {Index: 1}},
+		VMTx: []int{0, 1}, NICTx: []int{2, 3}, TSCHz: hz})
+	w.followSlots(s) // both VMs present: polled
+	return w, io
 }
 
 func TestBackPressureLimitsVMPollingToNICRoom(t *testing.T) {

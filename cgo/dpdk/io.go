@@ -129,6 +129,14 @@ func (w *IO) SetRxLimit(i int, n int) {
 	w.rxq[i].max = C.uint16_t(n)
 }
 
+// SetRxQueue points rx queue i at another port's queue: a port added
+// while the worker runs takes a slot that was set up for it. Only the
+// worker's thread may call it.
+func (w *IO) SetRxQueue(i int, q QueueRef) {
+	w.rxq[i].port = C.uint16_t(q.Port)
+	w.rxq[i].queue = C.uint16_t(q.Queue)
+}
+
 // RxLimit is rx queue i's limit for the next Step.
 func (w *IO) RxLimit(i int) int { return int(w.rxq[i].max) }
 
@@ -160,6 +168,15 @@ func (w *IO) Close() int {
 	}
 	w.allocs = nil
 	return n
+}
+
+// SetQueue points the queue at another port's queue. It must be empty.
+func (q *TxQueue) SetQueue(to QueueRef) {
+	if q.q.head != q.q.tail {
+		panic("uplinkd: TxQueue.SetQueue on a queue that holds packets")
+	}
+	q.q.port = C.uint16_t(to.Port)
+	q.q.queue = C.uint16_t(to.Queue)
 }
 
 // Len is how many packets wait in the queue.

@@ -1,0 +1,78 @@
+package fastpath
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
+)
+
+// withVM2 is twoByTwo with vm2's slot held by VM id (0: absent).
+func withVM2(t *testing.T, id uint32, version uint64) *Snapshot {
+	s := twoByTwo(t)
+	s.VMs[0].ID = 1
+	s.VMs[1].ID, s.VMs[1].Port = id, 7
+	if id == 0 {
+		s.VMs[1] = VM{Absent: true, Team: 0, Preferred: -1, Assigned: -1}
+	}
+	s.Version = version
+	require.NoError(t, s.Build())
+	return s
+}
+
+func TestASlotTakesAVMAndGivesItBackWithoutPollingOrLeaking(t *testing.T) {
+	s := withVM2(t, 0, 1)
+	w, io := pollingWorker(t, s, 1)
+	t.Cleanup(io.DiscardFreed)
+	w.follow(s)
+	w.setRxLimits(s)
+	assert.Equal(t, []int{0}, w.active, "an empty slot is not looked at")
+	assert.Equal(t, 0, io.RxLimit(1), "nor polled")
+	assert.EqualValues(t, 1, w.Applied())
+	_, ok := s.VMByMAC(macVM2)
+	assert.False(t, ok, "an empty slot owns no MAC")
+
+	// VM 5 takes the slot: polled, its counters its own from zero.
+	w.vm[1][RxPackets] = 99 // left by an earlier VM
+	s = withVM2(t, 5, 2)
+	w.follow(s)
+	w.setRxLimits(s)
+	assert.Equal(t, []int{0, 1}, w.active)
+	assert.Equal(t, dpdk.Burst, io.RxLimit(1))
+	c, ok := w.VMCountersOf(1, 5)
+	require.True(t, ok)
+	assert.Zero(t, c[RxPackets])
+	assert.EqualValues(t, 2, w.Applied())
+
+	// Something is queued for it, and it leaves: freed and counted as
+	// its vm-down drops, in the counters it leaves behind.
+	m := dpdk.NewDetachedMbuf(64)
+	defer dpdk.FreeDetachedMbuf(m)
+	require.True(t, io.Tx(1).Push(m))
+	s = withVM2(t, 0, 3)
+	w.follow(s)
+	assert.Zero(t, io.Tx(1).Len())
+	assert.Equal(t, 1, io.PendingFree(), "the queued packet is freed")
+	assert.Equal(t, 0, io.RxLimit(1), "no longer polled")
+	c, ok = w.VMCountersOf(1, 5)
+	require.True(t, ok, "the counters are still the VM's that left")
+	assert.EqualValues(t, 1, c[Drop(DropVMDown)])
+	assert.EqualValues(t, 3, w.Applied(), "ctrl may close the port now")
+
+	// Packets received just before the tables that removed it are dropped.
+	io.DiscardFreed()
+	w.egress(s, 1, []*dpdk.Mbuf{m})
+	assert.Equal(t, 1, io.PendingFree())
+	io.DiscardFreed()
+
+	// The next VM in the slot does not see them.
+	s = withVM2(t, 6, 4)
+	w.follow(s)
+	_, ok = w.VMCountersOf(1, 5)
+	assert.False(t, ok)
+	c, ok = w.VMCountersOf(1, 6)
+	require.True(t, ok)
+	assert.Zero(t, c[Drop(DropVMDown)])
+}
