@@ -18,9 +18,10 @@ type Worker struct {
 	// vmRx: VM slot -> its rx queue index (-1: none); active: the rx
 	// queues of NICs and present VMs, the only ones the loop looks at;
 	// owner: per VM slot, the entity ID holding it (0: none).
-	vmRx   []int
-	active []int
-	owner  []uint32
+	vmRx     []int
+	active   []int
+	activeTx []int
+	owner    []uint32
 	// applied is the version of the last tables the worker took: ctrl
 	// closes a removed VM's port only once the worker has let go of it.
 	applied atomic.Uint64
@@ -128,6 +129,7 @@ func NewWorker(p WorkerPlan) *Worker {
 	w.vmRx = make([]int, len(p.VMTx))
 	w.owner = make([]uint32, len(p.VMTx))
 	w.active = make([]int, 0, len(p.Rx))
+	w.activeTx = make([]int, 0, len(p.VMTx)+len(p.NICTx))
 	for v := range w.vmRx {
 		w.vmRx[v] = -1
 	}
@@ -312,6 +314,13 @@ func (w *Worker) followSlots(s *Snapshot) {
 		}
 		w.active = append(w.active, i)
 	}
+	w.activeTx = append(w.activeTx[:0], w.nicTx...)
+	for v, q := range w.vmTx {
+		if w.vmRx[v] < 0 || !s.VMs[v].Absent { // a slot this worker does not poll, or a present VM
+			w.activeTx = append(w.activeTx, q)
+		}
+	}
+	w.io.SetActive(w.active, w.activeTx)
 }
 
 // rebind hands VM slot v from its VM to VM id (0: none). What was queued

@@ -31,6 +31,8 @@ type IO struct {
 	rxq    []C.struct_uplk_rxq
 	rxbuf  []*Mbuf
 	txq    []TxQueue
+	rxon   []uint16
+	txon   []uint16
 	free   []*Mbuf
 	allocs []unsafe.Pointer
 }
@@ -89,6 +91,18 @@ func NewIO(rx []QueueRef, tx []QueueRef, txCap uint32) (*IO, error) {
 		q.ring = (**C.struct_rte_mbuf)(alloc(uintptr(cp) * unsafe.Sizeof(uintptr(0))))
 		w.txq[i] = TxQueue{q: q, ring: unsafe.Slice((**Mbuf)(unsafe.Pointer(q.ring)), cp), mask: cp - 1}
 	}
+	// Every queue is on until SetActive says otherwise.
+	w.io.rxon = (*C.uint16_t)(alloc(uintptr(len(rx)) * 2))
+	w.io.txon = (*C.uint16_t)(alloc(uintptr(len(tx)) * 2))
+	w.rxon = unsafe.Slice((*uint16)(unsafe.Pointer(w.io.rxon)), len(rx))
+	w.txon = unsafe.Slice((*uint16)(unsafe.Pointer(w.io.txon)), len(tx))
+	for i := range w.rxon {
+		w.rxon[i] = uint16(i)
+	}
+	for i := range w.txon {
+		w.txon[i] = uint16(i)
+	}
+	w.io.nrxon, w.io.ntxon = C.uint16_t(len(rx)), C.uint16_t(len(tx))
 	// A packet is freed at most once per step; rx bounds how many arrive.
 	freeCap := nrxbuf + Burst
 	w.io.freecap = C.uint32_t(freeCap)
@@ -135,6 +149,22 @@ func (w *IO) SetRxLimit(i int, n int) {
 func (w *IO) SetRxQueue(i int, q QueueRef) {
 	w.rxq[i].port = C.uint16_t(q.Port)
 	w.rxq[i].queue = C.uint16_t(q.Queue)
+}
+
+// SetActive says which rx queues Step polls and which tx queues it
+// flushes; the others cost nothing. A tx queue left out must be empty. Only
+// the worker's thread may call it.
+func (w *IO) SetActive(rx, tx []int) {
+	for i := range w.rxq {
+		w.rxq[i].n = 0
+	}
+	for k, i := range rx {
+		w.rxon[k] = uint16(i)
+	}
+	for k, i := range tx {
+		w.txon[k] = uint16(i)
+	}
+	w.io.nrxon, w.io.ntxon = C.uint16_t(len(rx)), C.uint16_t(len(tx))
 }
 
 // RxLimit is rx queue i's limit for the next Step.

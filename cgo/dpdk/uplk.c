@@ -38,8 +38,8 @@ static inline uint32_t txq_flush(struct uplk_txq *q)
 unsigned uplk_flush(struct uplk_io *io)
 {
 	uint32_t sent = 0;
-	for (uint16_t i = 0; i < io->ntx; i++)
-		sent += txq_flush(&io->tx[i]);
+	for (uint16_t k = 0; k < io->ntxon; k++)
+		sent += txq_flush(&io->tx[io->txon[k]]);
 	if (io->nfree) {
 		rte_pktmbuf_free_bulk(io->freebuf, io->nfree);
 		io->nfree = 0;
@@ -54,7 +54,8 @@ uint16_t uplk_step(struct uplk_io *io)
 	io->tsc = rte_rdtsc();
 	io->txsent = uplk_flush(io);
 	uint16_t total = 0;
-	for (uint16_t i = 0; i < io->nrx; i++) {
+	for (uint16_t k = 0; k < io->nrxon; k++) {
+		uint16_t i = io->rxon[k];
 		struct uplk_rxq *r = &io->rx[i];
 		r->n = 0;
 		if (r->max == 0)

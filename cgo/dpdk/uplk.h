@@ -42,10 +42,16 @@ struct uplk_txq {
 	struct rte_mbuf **ring;
 };
 
-/* Everything one worker hands to C per loop iteration. */
+/* Everything one worker hands to C per loop iteration. Only the queues
+ * listed in rxon and txon are polled and flushed: a worker has queues for
+ * every VM slot, most of them free. */
 struct uplk_io {
 	uint16_t nrx;
 	uint16_t ntx;
+	uint16_t nrxon;
+	uint16_t ntxon;
+	uint16_t *rxon;
+	uint16_t *txon;
 	uint32_t nfree;
 	uint32_t freecap;
 	uint32_t txsent;     /* accepted by PMDs in the last step */

@@ -116,6 +116,10 @@ type Dataplane struct {
 	TxDescriptors int `mapstructure:"tx_descriptors"`
 	// TxQueueLen bounds each destination's software queue, in packets.
 	TxQueueLen int `mapstructure:"tx_queue_len"`
+	// MaxVMs is how many VMs the worker has slots for: those of the
+	// config and those added while uplinkd runs (uplinkctl vm add). Each
+	// slot costs a software queue of tx_queue_len packets.
+	MaxVMs int `mapstructure:"max_vms"`
 	// LinkPoll is how often link state is read, besides LSC events.
 	LinkPoll time.Duration `mapstructure:"link_poll"`
 }
@@ -279,6 +283,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("dataplane.rx_descriptors", 1024)
 	v.SetDefault("dataplane.tx_descriptors", 1024)
 	v.SetDefault("dataplane.tx_queue_len", 1024)
+	v.SetDefault("dataplane.max_vms", 64)
 	v.SetDefault("dataplane.link_poll", "1ms")
 	v.SetDefault("status.interval", "1s")
 	v.SetDefault("resources.interval", "5ms")

@@ -79,6 +79,11 @@ func (c *Config) Validate() error {
 	if d.TxQueueLen < 32 || d.TxQueueLen > 65536 {
 		bad("dataplane.tx_queue_len", "%d is outside 32-65536", d.TxQueueLen)
 	}
+	if d.MaxVMs < 1 || d.MaxVMs > 1024 {
+		bad("dataplane.max_vms", "%d is outside 1-1024", d.MaxVMs)
+	} else if len(c.VMs) > d.MaxVMs {
+		bad("dataplane.max_vms", "%d is fewer than the %d VMs of vms[]", d.MaxVMs, len(c.VMs))
+	}
 	if d.LinkPoll <= 0 {
 		bad("dataplane.link_poll", "must be a positive duration such as \"1ms\"")
 	}
