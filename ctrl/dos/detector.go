@@ -119,6 +119,13 @@ func (d *Detector) SetConfig(v int, c Config, now time.Time) (ev Event, ok bool)
 	return ev, true
 }
 
+// Reset gives VM v's place to a new VM with settings c: nothing measured
+// yet, no attack. End v's attack first (SetConfig with an empty Config).
+func (d *Detector) Reset(v int, c Config) {
+	d.cfg[v] = c
+	d.vms[v] = vmState{}
+}
+
 // Attacked says whether VM v is under attack now.
 func (d *Detector) Attacked(v int) bool { return d.vms[v].attacked }
 

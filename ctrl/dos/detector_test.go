@@ -142,3 +142,20 @@ func TestANewConfigKeepsWhatWasMeasured(t *testing.T) {
 	assert.False(t, f.d.Attacked(0))
 	assert.Empty(t, f.run(time.Second, 50000, 40000, 2000), "not watched")
 }
+
+func TestResetGivesTheSlotToANewVMWithNothingMeasured(t *testing.T) {
+	c := Config{Window: 0, Thresholds: [NumMetrics]Threshold{PPS: {Enter: 100, Leave: 50}}}
+	d := New([]Config{c})
+	now := time.Unix(10, 0)
+	d.Observe(0, now, Sample{Packets: 0})
+	_, ok := d.Observe(0, now.Add(time.Second), Sample{Packets: 1000})
+	require.True(t, ok)
+	require.True(t, d.Attacked(0))
+	d.Reset(0, c)
+	assert.False(t, d.Attacked(0))
+	// The new VM's counters start from zero: its first sample is a baseline,
+	// not a fall from the old VM's counts.
+	_, ok = d.Observe(0, now.Add(2*time.Second), Sample{Packets: 10})
+	assert.False(t, ok)
+	assert.Zero(t, d.Rate(0, PPS))
+}

@@ -82,3 +82,7 @@ func (e *Estimator) Update(dt time.Duration, s []Sample) []float64 {
 // Rate is VM i's smoothed rate in bits/s: what it uses now, without the
 // headroom its demand carries.
 func (e *Estimator) Rate(i int) float64 { return e.ewma[i] }
+
+// Reset forgets VM i's history, for a new VM in its place: idle, as
+// before its first Update.
+func (e *Estimator) Reset(i int) { e.ewma[i], e.demand[i] = 0, MinDemand }

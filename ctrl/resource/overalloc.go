@@ -76,6 +76,9 @@ func (o *OverAllocation) Observe(now time.Time, over []bool) []Decision {
 	return out
 }
 
+// Reset forgets vm's episode, for a new VM in its place.
+func (o *OverAllocation) Reset(vm int) { o.vms[vm] = overState{} }
+
 // Over reports whether vm is currently over its allocation and since when.
 func (o *OverAllocation) Over(vm int) (since time.Time, ok bool) {
 	if vm < 0 || vm >= len(o.vms) || !o.vms[vm].over {

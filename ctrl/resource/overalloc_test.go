@@ -118,3 +118,20 @@ func TestOverAllocationDisabledStillTracks(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, at(0), since)
 }
+
+func TestResetForgetsAVMsEpisodeAndHistory(t *testing.T) {
+
+	o := NewOverAllocation(2, time.Second, ActionSuspend)
+	o.Observe(t0, []bool{true, true})
+	o.Reset(1)
+	_, over := o.Over(1)
+	assert.False(t, over)
+	_, over = o.Over(0)
+	assert.True(t, over, "the other VM keeps its episode")
+
+	e := NewEstimator(2)
+	e.Update(time.Second, []Sample{{Bytes: 1e6}, {Bytes: 1e6}})
+	e.Reset(1)
+	assert.Zero(t, e.Rate(1))
+	assert.Positive(t, e.Rate(0))
+}

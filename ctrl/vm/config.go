@@ -28,6 +28,9 @@ func HostsFromConfig(c *config.Config) []Host {
 	return hosts
 }
 
+// DriverFor is the driver of a validated config's VM.
+func DriverFor(v config.VM) Driver { return driverFor(v) }
+
 func driverFor(v config.VM) Driver {
 	switch v.Driver {
 	case "qmp":

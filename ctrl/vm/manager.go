@@ -64,10 +64,12 @@ type Manager struct {
 	// hostsMu guards hosts, which a config reload replaces.
 	hostsMu sync.Mutex
 	hosts   []Host
-	vms     map[string]*runner
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// vmsMu guards vms: VMs are added and removed while uplinkd runs.
+	vmsMu  sync.RWMutex
+	vms    map[string]*runner
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 	// onResult, when set, sees every Result (metrics, tests).
 	onResult func(Result)
 }
@@ -84,6 +86,9 @@ type runner struct {
 	weight   int
 	migrated string // the host it went to; further requests are skipped
 	counts   [3]atomic.Uint64
+	// migrating: a migration is in flight; stop ends the runner.
+	migrating atomic.Bool
+	stop      chan struct{}
 }
 
 // Options are what a Manager is made of.
@@ -105,18 +110,69 @@ func NewManager(events *event.Log, o Options) *Manager {
 	}
 	m := &Manager{events: events, policy: p, hosts: o.Hosts, vms: make(map[string]*runner, len(o.Drivers)), onResult: o.OnResult}
 	for name, d := range o.Drivers {
-		m.vms[name] = &runner{name: name, drv: d, queue: make(chan Request, p.QueueLen)}
+		m.vms[name] = m.newRunner(name, d)
 	}
 	return m
+}
+
+func (m *Manager) newRunner(name string, d Driver) *runner {
+	return &runner{name: name, drv: d, queue: make(chan Request, m.policy.QueueLen), stop: make(chan struct{})}
 }
 
 // Start runs the VMs' goroutines until Stop.
 func (m *Manager) Start() {
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.vmsMu.RLock()
+	defer m.vmsMu.RUnlock()
 	for _, r := range m.vms {
 		m.wg.Add(1)
 		go m.run(r)
 	}
+}
+
+// Add manages a VM added while uplinkd runs.
+func (m *Manager) Add(vm string, d Driver) error {
+	m.vmsMu.Lock()
+	defer m.vmsMu.Unlock()
+	if _, ok := m.vms[vm]; ok {
+		return fmt.Errorf("vm %q: already managed", vm)
+	}
+	r := m.newRunner(vm, d)
+	m.vms[vm] = r
+	if m.ctx != nil {
+		m.wg.Add(1)
+		go m.run(r)
+	}
+	return nil
+}
+
+// Remove stops managing vm: requests still waiting are dropped. It
+// refuses while a migration of vm is in flight.
+func (m *Manager) Remove(vm string) error {
+	m.vmsMu.Lock()
+	defer m.vmsMu.Unlock()
+	r, ok := m.vms[vm]
+	if !ok {
+		return nil
+	}
+	if r.migrating.Load() {
+		return fmt.Errorf("vm %q is migrating; remove it once the migration ended", vm)
+	}
+	delete(m.vms, vm)
+	close(r.stop)
+	return nil
+}
+
+// Migrating says whether a migration of vm is in flight.
+func (m *Manager) Migrating(vm string) bool {
+	r := m.runner(vm)
+	return r != nil && r.migrating.Load()
+}
+
+func (m *Manager) runner(vm string) *runner {
+	m.vmsMu.RLock()
+	defer m.vmsMu.RUnlock()
+	return m.vms[vm]
 }
 
 // Stop abandons waiting requests, cancels the ones in flight and waits
@@ -128,8 +184,8 @@ func (m *Manager) Stop() {
 
 // Do queues req for vm and returns at once.
 func (m *Manager) Do(vm string, req Request) error {
-	r, ok := m.vms[vm]
-	if !ok {
+	r := m.runner(vm)
+	if r == nil {
 		return fmt.Errorf("vm %q: not managed", vm)
 	}
 	select {
@@ -144,7 +200,7 @@ func (m *Manager) Do(vm string, req Request) error {
 
 // Engine names the engine that drives vm ("" if not managed).
 func (m *Manager) Engine(vm string) string {
-	if r, ok := m.vms[vm]; ok {
+	if r := m.runner(vm); r != nil {
 		return r.drv.Engine()
 	}
 	return ""
@@ -152,8 +208,8 @@ func (m *Manager) Engine(vm string) string {
 
 // Counts returns how many of vm's requests ended ok, failed and skipped.
 func (m *Manager) Counts(vm string) (ok, failed, skipped uint64) {
-	r, found := m.vms[vm]
-	if !found {
+	r := m.runner(vm)
+	if r == nil {
 		return 0, 0, 0
 	}
 	return r.counts[0].Load(), r.counts[1].Load(), r.counts[2].Load()
@@ -162,8 +218,8 @@ func (m *Manager) Counts(vm string) (ok, failed, skipped uint64) {
 // State asks vm's engine for its state, within the action timeout. It
 // blocks: for the API and tests, never for a control loop.
 func (m *Manager) State(vm string) (State, error) {
-	r, ok := m.vms[vm]
-	if !ok {
+	r := m.runner(vm)
+	if r == nil {
 		return Unknown, fmt.Errorf("vm %q: not managed", vm)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.policy.Timeout)
@@ -176,6 +232,8 @@ func (m *Manager) run(r *runner) {
 	for {
 		select {
 		case <-m.ctx.Done():
+			return
+		case <-r.stop:
 			return
 		case req := <-r.queue:
 			m.finish(r, m.carryOut(r, req))
@@ -256,6 +314,8 @@ func (r *runner) apply(ctx context.Context, req Request) error {
 		if req.Host.URI == "" {
 			return errors.New("no migration target")
 		}
+		r.migrating.Store(true)
+		defer r.migrating.Store(false)
 		if err = r.drv.Migrate(ctx, req.Host); err == nil {
 			r.migrated = req.Host.Name
 		}

@@ -241,3 +241,23 @@ func TestReloadedHostsAreWhereVMsMigrate(t *testing.T) {
 	assert.Equal(t, OK, r.Outcome)
 	assert.Equal(t, "c", r.Request.Host.Name)
 }
+
+func TestVMsAddedAndRemovedWhileRunningAndNotDuringAMigration(t *testing.T) {
+	d := &scripted{block: make(chan struct{})}
+	m, results := rig(t, quick, &scripted{})
+	require.NoError(t, m.Add("b", d))
+	assert.Error(t, m.Add("b", d), "added twice")
+	assert.Equal(t, "scripted", m.Engine("b"))
+
+	require.NoError(t, m.Do("b", Request{Action: Migrate, Host: Host{Name: "h", URI: "tcp:192.0.2.1:1"}}))
+	require.Eventually(t, func() bool { return m.Migrating("b") }, 10*time.Second, time.Millisecond)
+	assert.ErrorContains(t, m.Remove("b"), "migrating", "refused while its migration is in flight")
+	close(d.block)
+	assert.Equal(t, OK, next(t, results).Outcome)
+	assert.False(t, m.Migrating("b"))
+
+	require.NoError(t, m.Remove("b"))
+	assert.Equal(t, "", m.Engine("b"))
+	assert.Error(t, m.Do("b", Request{Action: Suspend}), "no longer managed")
+	assert.NoError(t, m.Remove("b"), "removing what is not there is no error")
+}
