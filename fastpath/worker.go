@@ -331,9 +331,16 @@ func (w *Worker) rebind(v int, vm *VM, id uint32) {
 	q := w.io.Tx(w.vmTx[v])
 	i := w.vmRx[v]
 	if w.owner[v] != 0 {
+		// What the VM sent in this loop's Step, received before these
+		// tables, goes nowhere either.
+		got := w.io.Received(i)
+		for _, m := range got {
+			w.io.Free(m)
+		}
+		w.io.ClearReceived(i)
 		w.io.SetRxLimit(i, 0)
 		c := &w.vm[v]
-		c[Drop(DropVMDown)] += uint64(q.Drain(w.io) + w.dropHeldOf(v))
+		c[Drop(DropVMDown)] += uint64(len(got) + q.Drain(w.io) + w.dropHeldOf(v))
 		w.vmPub[v].store(c)
 	}
 	w.owner[v] = id
@@ -343,6 +350,7 @@ func (w *Worker) rebind(v int, vm *VM, id uint32) {
 	w.vm[v] = Counters{}
 	w.vms[v] = vmState{}
 	w.dos[v].reset()
+	w.io.ClearReceived(i) // an earlier VM's, handled long ago
 	w.io.SetRxQueue(i, dpdk.QueueRef{Port: vm.Port})
 	q.SetQueue(dpdk.QueueRef{Port: vm.Port})
 	w.vmPub[v].store(&w.vm[v])
@@ -626,14 +634,6 @@ func (w *Worker) publish() {
 // for the burst.
 func (w *Worker) egress(s *Snapshot, v int, pkts []*dpdk.Mbuf) {
 	vm := &s.VMs[v]
-	if vm.Absent {
-		// Received just before the tables that removed the VM.
-		for _, m := range pkts {
-			w.io.Free(m)
-		}
-		w.vm[v][Drop(DropVMDown)] += uint64(len(pkts))
-		return
-	}
 	team := &s.Teams[vm.Team]
 	load := w.load
 	nic, fixed := s.BurstNIC(v, load)

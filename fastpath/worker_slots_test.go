@@ -48,25 +48,25 @@ func TestASlotTakesAVMAndGivesItBackWithoutPollingOrLeaking(t *testing.T) {
 	assert.Zero(t, c[RxPackets])
 	assert.EqualValues(t, 2, w.Applied())
 
-	// Something is queued for it, and it leaves: freed and counted as
-	// its vm-down drops, in the counters it leaves behind.
+	// Something is queued for it, it sent a packet in this loop's Step,
+	// and it leaves: both freed and counted as its vm-down drops, in the
+	// counters it leaves behind.
 	m := dpdk.NewDetachedMbuf(64)
 	defer dpdk.FreeDetachedMbuf(m)
+	sent := dpdk.NewDetachedMbuf(64)
+	defer dpdk.FreeDetachedMbuf(sent)
 	require.True(t, io.Tx(1).Push(m))
+	io.FakeReceived(1, []*dpdk.Mbuf{sent})
 	s = withVM2(t, 0, 3)
 	w.follow(s)
 	assert.Zero(t, io.Tx(1).Len())
-	assert.Equal(t, 1, io.PendingFree(), "the queued packet is freed")
+	assert.Equal(t, 2, io.PendingFree(), "the queued and the received packet are freed")
+	assert.Empty(t, io.Received(1))
 	assert.Equal(t, 0, io.RxLimit(1), "no longer polled")
 	c, ok = w.VMCountersOf(1, 5)
 	require.True(t, ok, "the counters are still the VM's that left")
-	assert.EqualValues(t, 1, c[Drop(DropVMDown)])
+	assert.EqualValues(t, 2, c[Drop(DropVMDown)])
 	assert.EqualValues(t, 3, w.Applied(), "ctrl may close the port now")
-
-	// Packets received just before the tables that removed it are dropped.
-	io.DiscardFreed()
-	w.egress(s, 1, []*dpdk.Mbuf{m})
-	assert.Equal(t, 1, io.PendingFree())
 	io.DiscardFreed()
 
 	// The next VM in the slot does not see them.

@@ -70,6 +70,23 @@ func WatchEvents(ctx context.Context, ports []Port) (<-chan Event, error) {
 	return out, nil
 }
 
+// Watch adds a port, attached after WatchEvents, to the ports whose events
+// arrive on its channel.
+func (p Port) Watch() error {
+	if rc := C.uplk_events_register(C.uint16_t(p.ID)); rc != 0 {
+		return fmt.Errorf("port %s: register events: %w", p.Name, Errno(-rc))
+	}
+	return nil
+}
+
+// Unwatch stops a port's events, before it is detached.
+func (p Port) Unwatch() error {
+	if rc := C.uplk_events_unregister(C.uint16_t(p.ID)); rc != 0 {
+		return fmt.Errorf("port %s: unregister events: %w", p.Name, Errno(-rc))
+	}
+	return nil
+}
+
 // PollLinks reads the link of ports every interval on EAL's interrupt
 // thread and reports each change as an EventLink on the WatchEvents
 // channel. Call WatchEvents first; StopPollingLinks ends it.

@@ -152,12 +152,10 @@ func (w *IO) SetRxQueue(i int, q QueueRef) {
 }
 
 // SetActive says which rx queues Step polls and which tx queues it
-// flushes; the others cost nothing. A tx queue left out must be empty. Only
-// the worker's thread may call it.
+// flushes; the others cost nothing. A tx queue left out must be empty, and
+// an rx queue left out must have had its last packets taken (see
+// ClearReceived). Only the worker's thread may call it.
 func (w *IO) SetActive(rx, tx []int) {
-	for i := range w.rxq {
-		w.rxq[i].n = 0
-	}
 	for k, i := range rx {
 		w.rxon[k] = uint16(i)
 	}
@@ -166,6 +164,10 @@ func (w *IO) SetActive(rx, tx []int) {
 	}
 	w.io.nrxon, w.io.ntxon = C.uint16_t(len(rx)), C.uint16_t(len(tx))
 }
+
+// ClearReceived forgets rx queue i's packets from the last Step: the
+// caller took them, or they are an earlier port's, long handled.
+func (w *IO) ClearReceived(i int) { w.rxq[i].n = 0 }
 
 // RxLimit is rx queue i's limit for the next Step.
 func (w *IO) RxLimit(i int) int { return int(w.rxq[i].max) }

@@ -34,6 +34,9 @@ func VhostDevargs(name, socket string, client bool, queues int) string {
 	return s
 }
 
+// PortCount is how many ports the process has.
+func PortCount() int { return int(C.rte_eth_dev_count_avail()) }
+
 // Probe attaches a device by its devargs: a PCI address ("0000:01:00.0") or
 // a vdev string ("net_tap0,iface=dtap0"). The port's name is the devargs up
 // to the first comma.

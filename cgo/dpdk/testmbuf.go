@@ -53,3 +53,10 @@ func (w *IO) DiscardFreed() { w.io.nfree = 0 }
 
 // PendingFree is the number of mbufs scheduled for freeing.
 func (w *IO) PendingFree() int { return int(w.io.nfree) }
+
+// FakeReceived makes ms rx queue i's packets of the last Step, for tests
+// without ports.
+func (w *IO) FakeReceived(i int, ms []*Mbuf) {
+	copy(w.rxbuf[i*Burst:], ms)
+	w.rxq[i].n = C.uint16_t(len(ms))
+}

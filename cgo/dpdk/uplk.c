@@ -187,6 +187,13 @@ int uplk_events_register(uint16_t port)
 	return ret;
 }
 
+int uplk_events_unregister(uint16_t port)
+{
+	int ret = rte_eth_dev_callback_unregister(port, RTE_ETH_EVENT_INTR_LSC, on_event, NULL);
+	int ret2 = rte_eth_dev_callback_unregister(port, RTE_ETH_EVENT_INTR_RMV, on_event, NULL);
+	return ret != 0 ? ret : ret2;
+}
+
 int uplk_event_pop(uint16_t *port, uint32_t *type)
 {
 	void *p;

@@ -76,6 +76,7 @@ int uplk_launch(unsigned lcore, uintptr_t handle);
 int uplk_thread_register(void);
 int uplk_event_fd(void);
 int uplk_events_register(uint16_t port);
+int uplk_events_unregister(uint16_t port);
 int uplk_event_pop(uint16_t *port, uint32_t *type);
 int uplk_link_poll_start(const uint16_t *ports, int n, uint64_t us);
 void uplk_link_poll_stop(void);

@@ -87,7 +87,8 @@ func (c *client) nicCmd() *cobra.Command {
 }
 
 func (c *client) vmCmd() *cobra.Command {
-	vmc := &cobra.Command{Use: "vm", Short: "Suspend, resume or migrate a VM through its driver"}
+	vmc := &cobra.Command{Use: "vm", Short: "Add or remove a VM; suspend, resume or migrate one through its driver"}
+	vmc.AddCommand(c.vmAddCmd(), c.vmRemoveCmd())
 	var host string
 	for _, action := range []string{"suspend", "resume", "migrate"} {
 		cmd := &cobra.Command{

@@ -44,7 +44,11 @@ default, --json for scripts.`,
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVarP(&c.socket, "socket", "s", "/run/uplinkd/uplinkd.sock", "uplinkd's API socket")
+	f.StringVarP(&c.socket, "api", "s", "/run/uplinkd/uplinkd.sock", "uplinkd's API socket")
+	// --socket was the API socket's flag before vm add took it for the
+	// VM's vhost-user socket; elsewhere it still works.
+	f.StringVar(&c.socket, "socket", "/run/uplinkd/uplinkd.sock", "uplinkd's API socket")
+	f.MarkDeprecated("socket", "use --api")
 	f.BoolVar(&c.json, "json", false, "print JSON instead of tables")
 	root.AddCommand(
 		c.reportCmd("status", "VMs, NICs, teams and the worker's figures", func(r report.Report) any { return r }, c.printStatus),
@@ -59,8 +63,19 @@ default, --json for scripts.`,
 
 // call does one request and decodes the JSON answer into v (if not nil);
 // an error answer becomes the error.
-func (c *client) call(method, path string, v any) error {
-	req, err := http.NewRequest(method, "http://uplinkd"+path, nil)
+func (c *client) call(method, path string, v any) error { return c.send(method, path, nil, v) }
+
+// send is call with a JSON body (nil: none).
+func (c *client) send(method, path string, body, v any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://uplinkd"+path, rd)
 	if err != nil {
 		return err
 	}
@@ -69,13 +84,13 @@ func (c *client) call(method, path string, v any) error {
 		return fmt.Errorf("uplinkd at %s: %w", c.socket, unwrapDial(err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode >= 300 {
 		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if json.Unmarshal(answer, &e) == nil && e.Error != "" {
 			return fmt.Errorf("%s", e.Error)
 		}
 		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
@@ -83,7 +98,7 @@ func (c *client) call(method, path string, v any) error {
 	if v == nil {
 		return nil
 	}
-	return json.Unmarshal(body, v)
+	return json.Unmarshal(answer, v)
 }
 
 func unwrapDial(err error) error {

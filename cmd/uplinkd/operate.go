@@ -80,6 +80,38 @@ func (d *daemon) Reload() ([]string, error) {
 	return changed, nil
 }
 
+// AddVM adds a VM while uplinkd runs: to the data plane, then to the VM
+// manager, so that actions reach it.
+func (d *daemon) AddVM(keys map[string]any) error {
+	v, err := config.DecodeVM(keys)
+	if err == nil {
+		err = d.p.AddVM(v)
+	}
+	if err != nil {
+		d.events.Error("vm_add_refused").Str("vm", fmt.Sprint(keys["name"])).Err(err).Msg("VM not added")
+		return fmt.Errorf("vm add: %w", err)
+	}
+	if err := d.vms.Add(v.Name, vm.DriverFor(v)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// RemoveVM removes a VM while uplinkd runs; not while the VM manager
+// migrates it (its destination may still need the port).
+func (d *daemon) RemoveVM(name string) error {
+	if d.vms.Migrating(name) {
+		err := fmt.Errorf("vm remove %s: the VM is migrating; remove it once the migration ended", name)
+		d.events.Error("vm_remove_refused").Str("vm", name).Err(err).Msg("VM not removed")
+		return err
+	}
+	if _, err := d.p.RemoveVM(name); err != nil {
+		d.events.Error("vm_remove_refused").Str("vm", name).Err(err).Msg("VM not removed")
+		return fmt.Errorf("vm remove: %w", err)
+	}
+	return d.vms.Remove(name)
+}
+
 // reloadOnHUP reloads the config on every SIGHUP (delivered to hup)
 // until ctx ends.
 func reloadOnHUP(ctx context.Context, wg *sync.WaitGroup, d *daemon, hup <-chan os.Signal) {

@@ -50,7 +50,7 @@ func opsLab(t *testing.T) (*lab.Lab, *lab.Daemon, string, *lab.Gen) {
 // ctl runs uplinkctl against the lab's daemon and returns its output.
 func ctl(t *testing.T, l *lab.Lab, args ...string) (string, error) {
 	t.Helper()
-	out, err := exec.Command(bins.Ctl, append([]string{"--socket", l.APISocket()}, args...)...).CombinedOutput()
+	out, err := exec.Command(bins.Ctl, append([]string{"--api", l.APISocket()}, args...)...).CombinedOutput()
 	return string(out), err
 }
 
@@ -129,7 +129,7 @@ func TestUplinkctlDrivesARunningDaemon(t *testing.T) {
 	assert.NotContains(t, evs, "status", "status lines are not events")
 	var page struct{ Next uint64 }
 	require.NoError(t, json.Unmarshal([]byte(apiGet(t, l, "/v1/events?since=18446744073709551615")), &page))
-	follow := exec.Command(bins.Ctl, "--socket", l.APISocket(), "events", "--follow", "--since", fmt.Sprint(page.Next), "--count", "1", "--json")
+	follow := exec.Command(bins.Ctl, "--api", l.APISocket(), "events", "--follow", "--since", fmt.Sprint(page.Next), "--count", "1", "--json")
 	var followed strings.Builder
 	follow.Stdout = &followed
 	require.NoError(t, follow.Start())
@@ -243,7 +243,7 @@ func TestTheAPISocketIsRefusedToNonRootUsers(t *testing.T) {
 	require.NoError(t, os.WriteFile(ctlCopy, data, 0o755))
 	t.Cleanup(func() { os.Remove(ctlCopy) })
 
-	cmd := exec.Command(ctlCopy, "--socket", l.APISocket(), "status")
+	cmd := exec.Command(ctlCopy, "--api", l.APISocket(), "status")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	assert.Error(t, err, "nobody must not reach uplinkd")

@@ -31,6 +31,10 @@ type Backend interface {
 	// the keys that changed, or why the new config was refused (the old
 	// one stays).
 	Reload() ([]string, error)
+	// AddVM adds a VM described by [[vms]] keys; RemoveVM removes one.
+	// Either changes nothing when it fails, and says why.
+	AddVM(keys map[string]any) error
+	RemoveVM(name string) error
 }
 
 // Listen creates the socket at path, replacing a stale one, readable and
@@ -89,6 +93,27 @@ func Handler(b Backend, metrics http.Handler, events *event.Log) http.Handler {
 		}
 		events.Info("api").Str("nic", name).Str("admin", state).Msg("NIC set " + state + " through the API")
 		reply(w, http.StatusOK, map[string]string{"nic": name, "admin": state})
+	})
+	// A VM added: a JSON object of [[vms]] keys, as in the config file.
+	mux.HandleFunc("POST /v1/vms", func(w http.ResponseWriter, r *http.Request) {
+		var keys map[string]any
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&keys); err != nil {
+			fail(w, http.StatusBadRequest, fmt.Errorf("a VM is a JSON object of [[vms]] keys: %w", err))
+			return
+		}
+		if err := b.AddVM(keys); err != nil {
+			fail(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		reply(w, http.StatusCreated, map[string]any{"vm": keys["name"], "result": "added"})
+	})
+	mux.HandleFunc("DELETE /v1/vms/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := b.RemoveVM(name); err != nil {
+			fail(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		reply(w, http.StatusOK, map[string]string{"vm": name, "result": "removed"})
 	})
 	mux.HandleFunc("POST /v1/vms/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		name, action := r.PathValue("name"), r.PathValue("action")

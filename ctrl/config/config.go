@@ -348,3 +348,28 @@ func cleanDecodeError(err error) error {
 	msg = strings.ReplaceAll(msg, "'' has invalid keys: ", "unknown key: ")
 	return errors.New(msg)
 }
+
+// DecodeVM reads one [[vms]] entry given as keys and values (a VM added
+// while uplinkd runs: the API's JSON, uplinkctl's flags), with the
+// config file's names, rates and defaults. It checks the keys and their
+// types; the config it joins validates the rest.
+func DecodeVM(keys map[string]any) (VM, error) {
+	var v VM
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:      &v,
+		ErrorUnused: true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			rateHook,
+			mapstructure.StringToSliceHookFunc(","),
+		),
+		WeaklyTypedInput: true,
+	})
+	if err != nil {
+		return v, err
+	}
+	if err := dec.Decode(keys); err != nil {
+		return v, cleanDecodeError(err)
+	}
+	return v, nil
+}

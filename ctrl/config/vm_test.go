@@ -50,3 +50,19 @@ func TestVMManagerValidationNamesKeyAndReason(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeVMReadsOneEntryWithTheFilesNamesAndRates(t *testing.T) {
+	v, err := DecodeVM(map[string]any{"name": "vm3", "socket": "/run/u/vm3.sock", "macs": "02:00:00:00:00:03,02:00:00:00:00:13",
+		"team": "uplink", "limit": "200M", "shares": "4", "dos": map[string]any{"enabled": true}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"02:00:00:00:00:03", "02:00:00:00:00:13"}, v.MACs)
+	assert.Equal(t, BitRate(200e6), v.Limit)
+	assert.Equal(t, 4, v.Shares)
+	require.NotNil(t, v.DoS.Enabled)
+	assert.True(t, *v.DoS.Enabled)
+
+	_, err = DecodeVM(map[string]any{"name": "vm3", "colour": "blue"})
+	assert.ErrorContains(t, err, "colour")
+	_, err = DecodeVM(map[string]any{"name": "vm3", "limit": "fast"})
+	assert.ErrorContains(t, err, "limit")
+}

@@ -42,12 +42,13 @@ const (
 	normalCPUWeight = 100
 )
 
-func newDoSGuard(c *model.Model) *dosGuard {
-	g := &dosGuard{cfg: make([]model.DoS, len(c.VMs)), attacked: make([]bool, len(c.VMs)), responding: make([][]model.Response, len(c.VMs)), limit: make([]bool, len(c.VMs)), hold: make([]time.Duration, len(c.VMs)),
-		attacks: make([]uint64, len(c.VMs)), protecting: make([][]int, len(c.VMs)),
+func newDoSGuard(c *model.Model, slotVM []model.VMID) *dosGuard {
+	n := len(slotVM)
+	g := &dosGuard{cfg: make([]model.DoS, n), attacked: make([]bool, n), responding: make([][]model.Response, n), limit: make([]bool, n), hold: make([]time.Duration, n),
+		attacks: make([]uint64, n), protecting: make([][]int, n),
 		evacuatedBy: make([]int, len(c.Teams)), every: dosTickMax}
-	g.det = dos.New(make([]dos.Config, len(c.VMs)))
-	g.configure(c, time.Time{})
+	g.det = dos.New(make([]dos.Config, n))
+	g.configure(c, slotVM, time.Time{})
 	return g
 }
 
@@ -55,10 +56,13 @@ func newDoSGuard(c *model.Model) *dosGuard {
 // and the detector, keeping what the detector measured. It returns the
 // attacks that ended because their VM is no longer watched; the caller
 // answers them.
-func (g *dosGuard) configure(c *model.Model, now time.Time) (ended []dos.Event) {
+func (g *dosGuard) configure(c *model.Model, slotVM []model.VMID, now time.Time) (ended []dos.Event) {
 	g.watched, g.every = false, dosTickMax
-	for v := range c.VMs {
-		d := c.VMs[v].DoS
+	for v, id := range slotVM {
+		var d model.DoS // a free slot: not watched
+		if vm := c.VM(id); vm != nil {
+			d = vm.DoS
+		}
 		g.cfg[v] = d
 		var dc dos.Config
 		if d.Enabled {
@@ -113,7 +117,7 @@ func (p *Plane) dosStep(now time.Time) {
 // answer logs an attack's start or end and starts or undoes its responses.
 func (p *Plane) answer(ev dos.Event) {
 	g, v := p.dos, ev.VM
-	vm := p.model().VMs[v].Name
+	vm := p.vmName(v)
 	if ev.Start {
 		g.responding[v] = g.cfg[v].Responses
 	}
@@ -174,16 +178,16 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 	g := p.dos
 	if start {
 		g.protecting[v] = g.protecting[v][:0]
-		m := p.model()
-		for o, other := range m.VMs {
-			if o != v && other.Team == m.VMs[v].Team && !g.attacked[o] {
+		team := p.vmAt(v).Team
+		for o := range p.slotVM {
+			if other := p.vmAt(o); other != nil && o != v && other.Team == team && !g.attacked[o] {
 				g.protecting[v] = append(g.protecting[v], o)
 			}
 		}
 	}
 	for _, o := range g.protecting[v] {
-		name := p.model().VMs[o].Name
-		p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.model().VMs[v].Name).Bool("suspend", start).
+		name := p.vmName(o)
+		p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.vmName(v)).Bool("suspend", start).
 			Msg("protecting VM from an attack on its team mate")
 		if p.actions == nil {
 			continue
@@ -209,7 +213,7 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 // p.pending for the caller's publishTransitions.
 func (p *Plane) evacuate(v int, start bool) {
 	g, m := p.dos, p.model()
-	t := m.TeamIndex(m.VMs[v].Team)
+	t := m.TeamIndex(p.vmAt(v).Team)
 	team := &m.Teams[t]
 	if start {
 		g.evacuatedBy[t]++
@@ -235,7 +239,7 @@ func (p *Plane) evacuate(v int, start bool) {
 
 func (p *Plane) teamConnection(v int) string {
 	m := p.model()
-	return m.Team(m.VMs[v].Team).Connection
+	return m.Team(p.vmAt(v).Team).Connection
 }
 
 // nicNames are NICs' names, for logs.

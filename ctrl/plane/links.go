@@ -16,7 +16,16 @@ import (
 // for PMDs without interrupts a poll every dataplane.link_poll that runs in
 // C on EAL's interrupt thread. A slow poll here is the safety net.
 func (p *Plane) Run(ctx context.Context) error {
-	events, err := dpdk.WatchEvents(ctx, append(append([]dpdk.Port{}, p.nics...), p.vms...))
+	p.mu.Lock()
+	ports := append([]dpdk.Port{}, p.nics...)
+	for slot, open := range p.vmOpen {
+		if open {
+			ports = append(ports, p.vms[slot])
+		}
+	}
+	p.watching = true
+	p.mu.Unlock()
+	events, err := dpdk.WatchEvents(ctx, ports)
 	if err != nil {
 		return err
 	}
@@ -100,12 +109,15 @@ func (p *Plane) refreshLinks(cause string) (changes []*event.Pending) {
 			Bool("up", l.Up).Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause))
 	}
 	for i, port := range p.vms {
+		if !p.vmOpen[i] {
+			continue
+		}
 		l, err := port.Link()
 		if err != nil || l.Up == p.vmUp[i] {
 			continue
 		}
 		p.vmUp[i] = l.Up
-		changes = append(changes, p.events.Info("vm_vhost").Str("vm", p.model().VMs[i].Name).
+		changes = append(changes, p.events.Info("vm_vhost").Str("vm", p.vmName(i)).
 			Bool("connected", l.Up).Str("cause", cause))
 	}
 	return changes

@@ -148,11 +148,11 @@ func (p *Plane) suspendAround(x nic.Transition, affected []int) {
 	switch {
 	case x.To == nic.StateFailing:
 		for _, v := range affected {
-			if !p.model().VMs[v].SuspendOnFailover || p.suspendedFor[v] >= 0 {
+			if vm := p.vmAt(v); vm == nil || !vm.SuspendOnFailover || p.suspendedFor[v] >= 0 {
 				continue
 			}
 			p.suspendedFor[v] = x.NIC
-			vm := p.model().VMs[v].Name
+			vm := p.vmName(v)
 			p.events.Warn("vm_suspend").Str("vm", vm).Str("nic", name).Msg("suspending VM during failover")
 			if p.actions != nil {
 				p.actions.Suspend(vm, "failover of "+name)
@@ -164,7 +164,7 @@ func (p *Plane) suspendAround(x nic.Transition, affected []int) {
 				continue
 			}
 			p.suspendedFor[v] = -1
-			vm := p.model().VMs[v].Name
+			vm := p.vmName(v)
 			p.events.Info("vm_resume").Str("vm", vm).Str("nic", name).Str("nic_state", x.To.String()).
 				Msg("resuming VM after failover")
 			if p.actions != nil {

@@ -35,8 +35,19 @@ type Plane struct {
 	log  zerolog.Logger
 	pool *dpdk.Pool
 	nics []dpdk.Port
-	vms  []dpdk.Port
-	io   *dpdk.IO
+	// vms: per VM slot of the worker's, the VM's vhost-user port (valid
+	// while vmOpen); slotVM: the VM in each slot (0: free), vmSlot the
+	// reverse. Every per-VM slice below is indexed by slot.
+	vms    []dpdk.Port
+	vmOpen []bool
+	slotVM []model.VMID
+	vmSlot map[model.VMID]int
+	// watching: Run watches the ports' events; a port added later joins.
+	watching bool
+	// runtimeVMs: the VMs added while uplinkd runs, which the config file
+	// does not name (a reload keeps them).
+	runtimeVMs map[string]bool
+	io       *dpdk.IO
 	// events records what happens, whatever the log level; log takes
 	// the other lines.
 	events *event.Log
@@ -153,6 +164,11 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 		}
 		p.nics = append(p.nics, port)
 	}
+	// The VMs of the config take the first slots; the rest wait for VMs
+	// added while uplinkd runs.
+	slots := d.MaxVMs
+	p.allocSlots(slots)
+	p.onUndo(p.closeVMPorts)
 	for i, v := range m.VMs {
 		if !v.Client {
 			if err := os.MkdirAll(filepath.Dir(v.Socket), 0o755); err != nil {
@@ -160,15 +176,13 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 			}
 			os.Remove(v.Socket) // a stale socket from a crashed run
 		}
-		devargs := dpdk.VhostDevargs(fmt.Sprintf("net_vhost%d", i), v.Socket, v.Client, 1)
-		port, err := p.attach(fmt.Sprintf("vms[%d] (%s)", i, v.Name), devargs)
-		if err != nil {
-			return nil, err
+		if err := p.openVMPort(i, &v); err != nil {
+			return nil, fmt.Errorf("vms[%d] (%s): %w", i, v.Name, err)
 		}
-		p.vms = append(p.vms, port)
 	}
 
-	// Rx and tx queues: VMs first, then NICs, each port's queue 0.
+	// Rx and tx queues: VM slots first, then NICs, each port's queue 0. A
+	// free slot's queues point at port 0 until a VM takes it.
 	var rx, tx []dpdk.QueueRef
 	plan := fastpath.WorkerPlan{Snap: &p.snap, TSCHz: dpdk.TSCHz(), Alloc: p.pool.AllocBulk}
 	for i, port := range p.vms {
@@ -221,7 +235,7 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 		}
 	}
 	events.Info("ready").Uint("lcore", lcore).Str("worker_thread", cfg.EAL.WorkerThread).Int("worker_tid", workerTID).
-		Uint32("mbufs_in_use", p.poolStart).Int("nics", len(p.nics)).Int("vms", len(p.vms)).
+		Uint32("mbufs_in_use", p.poolStart).Int("nics", len(p.nics)).Int("vms", len(m.VMs)).Int("vm_slots", slots).
 		Msg("data plane running")
 	return p, nil
 }
@@ -253,25 +267,28 @@ func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
 // load-based assignment.
 func (p *Plane) initTables() {
 	c := p.model()
+	slots := len(p.slotVM)
 	p.nicLink = make([]dpdk.Link, len(c.NICs))
-	p.vmUp = make([]bool, len(c.VMs))
+	p.vmUp = make([]bool, slots)
 	p.adminUp = make([]bool, len(c.NICs))
 	p.nicMAC = make([]fastpath.MAC, len(c.NICs))
 	p.beacon = newBeaconWatch(c)
 	p.nicMgr = newNICManager(p, time.Now())
 	p.delays = make(chan struct{}, 1)
-	p.suspendedFor = make([]int, len(c.VMs))
+	p.suspendedFor = make([]int, slots)
 	for i := range p.suspendedFor {
 		p.suspendedFor[i] = -1
 	}
 	for i := range p.adminUp {
 		p.adminUp[i] = true
 	}
-	p.alloc = make([]float64, len(c.VMs))
-	p.assigned = make([]int, len(c.VMs))
-	for i, v := range c.VMs {
-		p.alloc[i] = v.Limit
+	p.alloc = make([]float64, slots)
+	p.assigned = make([]int, slots)
+	for i := range p.slotVM {
 		p.assigned[i] = -1
+		if v := p.vmAt(i); v != nil {
+			p.alloc[i] = v.Limit
+		}
 	}
 	for t, team := range c.Teams {
 		if team.Shaped {
@@ -279,7 +296,7 @@ func (p *Plane) initTables() {
 		}
 	}
 	p.res = newResources(p)
-	p.dos = newDoSGuard(c)
+	p.dos = newDoSGuard(c, p.slotVM)
 }
 
 // needsResourceLoop says whether any team is shaped or load-based.
@@ -343,26 +360,103 @@ func (p *Plane) attach(what, devargs string) (dpdk.Port, error) {
 			p.log.Error().Err(err).Str("port", port.Name).Msg("detach")
 		}
 	})
+	return port, p.setUp(what, port, devargs)
+}
+
+// setUp configures and starts a probed port for the data plane.
+func (p *Plane) setUp(what string, port dpdk.Port, devargs string) error {
 	d := p.cfg().Dataplane
 	lim, err := port.MTULimit()
 	if err != nil {
-		return port, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if d.MTU > lim.MaxMTU {
-		return port, fmt.Errorf("%s: dataplane.mtu %d is more than %s (%s) can carry: its maximum MTU is %d (frames of up to %d bytes)",
+		return fmt.Errorf("%s: dataplane.mtu %d is more than %s (%s) can carry: its maximum MTU is %d (frames of up to %d bytes)",
 			what, d.MTU, port.Name, lim.Driver, lim.MaxMTU, lim.MaxFrame)
 	}
 	if err := port.Configure(1, 1, uint16(d.RxDescriptors), p.pool, uint16(d.MTU)); err != nil {
-		return port, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := port.Start(); err != nil {
-		return port, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := port.SetPromiscuous(); err != nil {
-		return port, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	p.log.Info().Str("port", port.Name).Uint16("port_id", port.ID).Str("devargs", devargs).Msg("port started")
-	return port, nil
+	return nil
+}
+
+// vmPortName is the DPDK name of a VM's vhost-user port (dpdk-dumpcap -i
+// takes it).
+func vmPortName(v *model.VM) string { return "net_vhost_" + v.Name }
+
+// openVMPort creates, starts and records VM v's port in slot.
+func (p *Plane) openVMPort(slot int, v *model.VM) error {
+	devargs := dpdk.VhostDevargs(vmPortName(v), v.Socket, v.Client, 1)
+	port, err := dpdk.Probe(devargs)
+	if err != nil {
+		return err
+	}
+	if err := p.setUp("port "+port.Name, port, devargs); err != nil {
+		if derr := port.Detach(); derr != nil {
+			p.log.Error().Err(derr).Str("port", port.Name).Msg("detach")
+		}
+		return err
+	}
+	p.vms[slot], p.vmOpen[slot] = port, true
+	p.placeVM(slot, v.ID)
+	return nil
+}
+
+// allocSlots makes room for n VMs.
+func (p *Plane) allocSlots(n int) {
+	p.vms, p.vmOpen, p.slotVM, p.vmSlot = make([]dpdk.Port, n), make([]bool, n), make([]model.VMID, n), map[model.VMID]int{}
+	p.runtimeVMs = map[string]bool{}
+}
+
+// placeVM puts VM id in slot (0: frees the slot).
+func (p *Plane) placeVM(slot int, id model.VMID) {
+	if old := p.slotVM[slot]; old != 0 {
+		delete(p.vmSlot, old)
+	}
+	p.slotVM[slot] = id
+	if id != 0 {
+		p.vmSlot[id] = slot
+	}
+}
+
+// closeVMPort stops and detaches slot's port.
+func (p *Plane) closeVMPort(slot int) {
+	if !p.vmOpen[slot] {
+		return
+	}
+	p.vmOpen[slot] = false
+	if err := p.vms[slot].Detach(); err != nil {
+		p.log.Error().Err(err).Str("port", p.vms[slot].Name).Msg("detach")
+	}
+}
+
+func (p *Plane) closeVMPorts() {
+	for slot := range p.vms {
+		p.closeVMPort(slot)
+	}
+}
+
+// vmAt is the VM in slot v, nil if the slot is free.
+func (p *Plane) vmAt(v int) *model.VM {
+	if id := p.slotVM[v]; id != 0 {
+		return p.model().VM(id)
+	}
+	return nil
+}
+
+// vmName is slot v's VM's name ("" for a free slot).
+func (p *Plane) vmName(v int) string {
+	if vm := p.vmAt(v); vm != nil {
+		return vm.Name
+	}
+	return ""
 }
 
 // Close stops the worker, frees what is still queued (counting it), checks
@@ -433,8 +527,13 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 			MAC: p.nicMAC[i]})
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
 	}
-	for i, v := range m.VMs {
-		vm := fastpath.VM{Name: v.Name, Team: m.TeamIndex(v.Team), Connected: p.vmUp[i],
+	for i, id := range p.slotVM {
+		v := m.VM(id)
+		if v == nil {
+			s.VMs = append(s.VMs, fastpath.VM{Absent: true, Preferred: -1, Assigned: -1})
+			continue
+		}
+		vm := fastpath.VM{ID: uint32(id), Port: p.vms[i].ID, Name: v.Name, Team: m.TeamIndex(v.Team), Connected: p.vmUp[i],
 			RateBps: p.alloc[i], RatePps: v.LimitPPS, Priority: v.Priority,
 			Preferred: -1, Assigned: p.assigned[i]}
 		if v.Preferred != 0 {

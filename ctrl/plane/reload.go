@@ -21,6 +21,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.cfg()
+	next = p.withRuntimeVMs(next)
 	changed, err := config.CheckReload(old, next)
 	if err != nil {
 		return nil, err
@@ -53,7 +54,11 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 			p.res.balancer[t] = newBalancer(team)
 		}
 	}
-	for v, vm := range nextModel.VMs {
+	for v, id := range p.slotVM {
+		vm := nextModel.VM(id)
+		if vm == nil {
+			continue
+		}
 		t := nextModel.TeamIndex(vm.Team)
 		limit := vm.Limit
 		switch {
@@ -70,7 +75,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	}
 	p.res.over.After = nextModel.Resources.OverAllocationAfter
 	p.res.over.Action = resource.Action(nextModel.Resources.OverAllocationAction.String())
-	for _, ev := range p.dos.configure(nextModel, now) {
+	for _, ev := range p.dos.configure(nextModel, p.slotVM, now) {
 		p.answer(ev)
 	}
 	p.syncLoops()

@@ -1,6 +1,7 @@
 package plane
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
@@ -10,13 +11,15 @@ import (
 
 // rateWindow is one reader's previous counters, for rates.
 type rateWindow struct {
-	last    time.Time
-	vmPrev  []fastpath.Counters
-	nicPrev []fastpath.Counters
+	last     time.Time
+	vmPrev   []fastpath.Counters
+	vmPrevOf []uint32 // the VM vmPrev's counters were
+	nicPrev  []fastpath.Counters
 }
 
 func newRateWindow(p *Plane) *rateWindow {
-	return &rateWindow{last: time.Now(), vmPrev: make([]fastpath.Counters, len(p.vms)), nicPrev: make([]fastpath.Counters, len(p.nics))}
+	return &rateWindow{last: time.Now(), vmPrev: make([]fastpath.Counters, len(p.vms)), vmPrevOf: make([]uint32, len(p.vms)),
+		nicPrev: make([]fastpath.Counters, len(p.nics))}
 }
 
 // report reads the worker's counters and the control state into a
@@ -34,10 +37,18 @@ func (p *Plane) report(w *rateWindow) report.Report {
 	snap := p.snap.Load()
 	r := report.Report{Time: now, VMs: make(map[string]report.VMReport, len(p.vms)), NICs: make(map[string]report.NICReport, len(p.nics)),
 		Teams: make(map[string]report.TeamReport, len(snap.Teams))}
-	for i := range p.vms {
-		c := p.worker.VMCounters(i)
-		prev := &w.vmPrev[i]
+	for i := range snap.VMs {
 		vm := &snap.VMs[i]
+		if vm.Absent {
+			continue
+		}
+		// Until the worker takes the tables that gave the VM its slot,
+		// the slot's counters are another's: the VM has counted nothing.
+		c, _ := p.worker.VMCountersOf(i, vm.ID)
+		prev := &w.vmPrev[i]
+		if w.vmPrevOf[i] != vm.ID {
+			*prev, w.vmPrevOf[i] = fastpath.Counters{}, vm.ID
+		}
 		r.VMs[vm.Name] = report.VMReport{
 			Team: snap.Teams[vm.Team].Name, Connected: vm.Connected,
 			OutPPS: rate(c[fastpath.RxPackets], prev[fastpath.RxPackets]), InPPS: rate(c[fastpath.TxPackets], prev[fastpath.TxPackets]),
@@ -89,6 +100,8 @@ func (p *Plane) report(w *rateWindow) report.Report {
 		r.PktsPerBusyLoop = float64(ls.Packets) / float64(ls.BusyLoops)
 	}
 	r.MbufsInUse = p.pool.InUse()
+	r.DPDKPorts = dpdk.PortCount()
+	r.Goroutines = runtime.NumGoroutine()
 	r.MaxLoopGapUS = float64(ls.MaxGapCycles) / hz * 1e6
 	r.RecentMaxLoopGapUS = float64(ls.RecentMaxGapCycles) / hz * 1e6
 	return r

@@ -54,17 +54,18 @@ type resources struct {
 
 func newResources(p *Plane) *resources {
 	c := p.model()
+	slots := len(p.slotVM)
 	r := &resources{
-		est:       newEstimator(len(c.VMs)),
-		over:      resource.NewOverAllocation(len(c.VMs), c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction.String())),
+		est:       newEstimator(slots),
+		over:      resource.NewOverAllocation(slots, c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction.String())),
 		balancer:  make([]*balance.Rebalancer, len(c.Teams)),
-		vmPrev:    make([]fastpath.Counters, len(c.VMs)),
+		vmPrev:    make([]fastpath.Counters, slots),
 		nicPrev:   make([]fastpath.Counters, len(c.NICs)),
-		samples:   make([]resource.Sample, len(c.VMs)),
-		heldNow:   make([]bool, len(c.VMs)),
-		vmRate:    make([]float64, len(c.VMs)),
+		samples:   make([]resource.Sample, slots),
+		heldNow:   make([]bool, slots),
+		vmRate:    make([]float64, slots),
 		nicRate:   make([]float64, len(c.NICs)),
-		decisions: make([]uint64, len(c.VMs)),
+		decisions: make([]uint64, slots),
 	}
 	for t, team := range c.Teams {
 		r.balancer[t] = newBalancer(team)
@@ -114,8 +115,10 @@ func (p *Plane) resourceStep(now time.Time) {
 	}
 	r.loops = loops
 	r.last = now
-	for i := range p.model().VMs {
-		c := p.worker.VMCounters(i)
+	for i, id := range p.slotVM {
+		// A free slot, or one whose VM the worker has not counted yet:
+		// nothing sent, nothing held (prev is zero from the VM's start).
+		c, _ := p.worker.VMCountersOf(i, uint32(id))
 		prev := &r.vmPrev[i]
 		r.samples[i] = resource.Sample{Bytes: c[fastpath.RxBytes] - prev[fastpath.RxBytes], Backlogged: c[fastpath.Held] > prev[fastpath.Held]}
 		r.heldNow[i] = r.samples[i].Backlogged
@@ -147,15 +150,19 @@ func (p *Plane) resourceStep(now time.Time) {
 	decisions := r.over.Observe(now, r.heldNow)
 	for _, d := range decisions {
 		r.decisions[d.VM]++
-		p.events.Warn("over_allocation").Str("vm", p.model().VMs[d.VM].Name).Str("action", string(d.Action)).
+		p.events.Warn("over_allocation").Str("vm", p.vmName(d.VM)).Str("action", string(d.Action)).
 			Time("since", d.Since).Int("repeat", d.Repeat).Float64("alloc_bps", p.alloc[d.VM]).
 			Msg("VM stays over its allocation")
 	}
 	actions := p.actions
+	names := make([]string, len(decisions))
+	for k, d := range decisions {
+		names[k] = p.vmName(d.VM)
+	}
 	p.mu.Unlock()
 	if actions != nil {
-		for _, d := range decisions {
-			actions.OverAllocated(p.model().VMs[d.VM].Name, d)
+		for k, d := range decisions {
+			actions.OverAllocated(names[k], d)
 		}
 	}
 }
@@ -208,7 +215,7 @@ func (p *Plane) teamMembers(t int) ([]int, []resource.Member) {
 	var members []resource.Member
 	for _, id := range m.Teams[t].VMs {
 		v := m.VM(id)
-		idx = append(idx, m.VMIndex(id))
+		idx = append(idx, p.vmSlot[id])
 		members = append(members, resource.Member{Shares: v.Shares, Priority: v.Priority,
 			Reservation: v.Reservation, Limit: v.Limit})
 	}
@@ -253,7 +260,7 @@ func (p *Plane) rebalance(now time.Time) bool {
 		var vmIdx []int
 		var vms []balance.VM
 		for _, id := range c.Teams[t].VMs {
-			i := c.VMIndex(id)
+			i := p.vmSlot[id]
 			on := -1
 			if n := snap.LoadBased(i); n >= 0 {
 				on = local[n]
@@ -265,7 +272,7 @@ func (p *Plane) rebalance(now time.Time) bool {
 			vm, from, to := vmIdx[m.VM], nicIdx[m.From], nicIdx[m.To]
 			p.assigned[vm] = to
 			moved = true
-			p.events.Info("rebalance").Str("vm", c.VMs[vm].Name).Str("from", c.NICs[from].Name).
+			p.events.Info("rebalance").Str("vm", p.vmName(vm)).Str("from", c.NICs[from].Name).
 				Str("to", c.NICs[to].Name).Float64("from_util", nics[m.From].Load/nics[m.From].Capacity).
 				Msg("moved a VM off a hot NIC")
 		}

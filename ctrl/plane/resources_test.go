@@ -25,6 +25,10 @@ func planeFor(t *testing.T, toml string) *Plane {
 	require.NoError(t, err)
 	p := &Plane{log: zerolog.Nop()}
 	require.NoError(t, p.setConfig(cfg))
+	p.allocSlots(cfg.Dataplane.MaxVMs)
+	for i, v := range p.model().VMs {
+		p.placeVM(i, v.ID)
+	}
 	p.initTables()
 	for i := range p.nicLink {
 		p.nicLink[i] = dpdk.Link{Up: true, SpeedMbps: 10000}
@@ -117,8 +121,10 @@ func TestNICLossShrinksCapacityButNeverUnshapes(t *testing.T) {
 	p.nicMgr.step(time.Now(), 0, nic.LinkDown)
 	p.allocate(held)
 	assert.Equal(t, before, p.alloc, "no usable NIC: rates kept for its return (the VMs are not polled meanwhile)")
-	for i := range p.alloc {
-		assert.Positive(t, p.alloc[i], "never 0, which would mean unlimited")
+	for i, id := range p.slotVM {
+		if id != 0 {
+			assert.Positive(t, p.alloc[i], "never 0, which would mean unlimited")
+		}
 	}
 }
 

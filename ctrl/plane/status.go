@@ -25,6 +25,9 @@ func (s *statusPrinter) print() {
 	snap := p.snap.Load()
 	var line strings.Builder
 	for _, vm := range snap.VMs {
+		if vm.Absent {
+			continue
+		}
 		v := r.VMs[vm.Name]
 		fmt.Fprintf(&line, "%s out %s in %s | ", vm.Name, report.SI(v.OutPPS), report.SI(v.InPPS))
 	}

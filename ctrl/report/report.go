@@ -26,6 +26,10 @@ type Report struct {
 	PktsPerBusyLoop    float64 `json:"pkts_per_busy_loop"`
 	MaxLoopGapUS       float64 `json:"max_loop_gap_us"`
 	RecentMaxLoopGapUS float64 `json:"recent_max_loop_gap_us"`
+	// DPDKPorts and Goroutines show what VMs added and removed at runtime
+	// leave behind: both come back to where they were.
+	DPDKPorts  int `json:"dpdk_ports"`
+	Goroutines int `json:"goroutines"`
 }
 
 // VMReport is one VM. Out is what it sent, in what was delivered to it.

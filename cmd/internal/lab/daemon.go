@@ -184,3 +184,11 @@ func (d *Daemon) Stop() Event {
 	assert.NoDirExists(t, filepath.Join("/var/run/dpdk", d.Prefix))
 	return d.last(isEvent("status"))
 }
+
+// OpenFDs is how many file descriptors uplinkd has open.
+func (d *Daemon) OpenFDs() int {
+	d.lab.T.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid))
+	require.NoError(d.lab.T, err)
+	return len(ents)
+}

@@ -27,13 +27,27 @@ func VMArg(name, sock, mac string) string {
 // until its links are up.
 func (l *Lab) StartGen(args ...string) *Gen {
 	l.T.Helper()
+	g := l.LaunchGen(args...)
+	g.WaitReady()
+	return g
+}
+
+// LaunchGen runs uplink-gen without waiting for its links: a VM it serves
+// (server=1) comes up when uplinkd connects.
+func (l *Lab) LaunchGen(args ...string) *Gen {
+	l.T.Helper()
 	prefix := l.Prefix(fmt.Sprintf("g%d", time.Now().UnixNano()%100000))
 	g := &Gen{lab: l, Prefix: prefix}
 	full := append([]string{l.Bins.Gen, "--file-prefix", prefix, "--memory", "128", "--progress", "20ms"}, args...)
 	g.proc = start(l.T, "uplink-gen", true, full...)
 	l.T.Cleanup(func() { removePrefix(l, prefix) })
-	g.waitFor("ready", 30*time.Second, isEvent("ready"))
 	return g
+}
+
+// WaitReady waits until the generator's links are up.
+func (g *Gen) WaitReady() {
+	g.lab.T.Helper()
+	g.waitFor("ready", 30*time.Second, isEvent("ready"))
 }
 
 // StopSending makes the generator stop sending (SIGUSR1; it keeps

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/uplinkd/uplinkd/cmd/internal/lab"
+)
+
+const (
+	polMAC3 = "02:00:00:00:00:03"
+	polMAC4 = "02:00:00:00:00:04"
+)
+
+// removeVM removes vm through uplinkctl and waits for uplinkd to say so.
+func removeVM(t *testing.T, l *lab.Lab, d *lab.Daemon, vm string) {
+	t.Helper()
+	mark := d.Mark()
+	mustCtl(t, l, "vm", "remove", vm)
+	d.WaitEventSince(mark, vm+" removed", func(e lab.Event) bool { return e.Str("event") == "vm_removed" && e.Str("vm") == vm })
+}
+
+// vmChurn is how many times TestVMsComeAndGoWhileOthersLoseNothing adds
+// and removes a VM (UPLINKD_VM_CHURN overrides it).
+func vmChurn(t *testing.T) int {
+	if s := os.Getenv("UPLINKD_VM_CHURN"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		return n
+	}
+	return 200
+}
+
+// leftovers is what a VM added and removed must give back.
+type leftovers struct {
+	Ports      int `json:"dpdk_ports"`
+	Goroutines int `json:"goroutines"`
+	FDs        int `json:"-"`
+}
+
+func readLeftovers(t *testing.T, l *lab.Lab, d *lab.Daemon) leftovers {
+	t.Helper()
+	var r leftovers
+	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "status", "--json")), &r))
+	r.FDs = d.OpenFDs()
+	return r
+}
+
+func TestVMsComeAndGoWhileOthersLoseNothing(t *testing.T) {
+	l := lab.New(t, bins)
+	d := l.StartUplinkd(labConfig(l, "", `policy = "src-mac-hash"`, []string{"", ""},
+		vmConf{name: "vm1", mac: polMAC1}, vmConf{name: "vm2", mac: polMAC2}))
+	taps := []*lab.Tap{l.OpenTap("dtap0"), l.OpenTap("dtap1")}
+	// vm1 and vm2 send at 5 kpps each until told to stop, and the
+	// network sends to vm1, through every add and remove.
+	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2),
+		"--rate", "5000", "--size", "128", "--flows", "8", "--duration", "30m", "--hold", "--progress", "50ms")
+	d.WaitVMConnected("vm1")
+	d.WaitVMConnected("vm2")
+	in := taps[0].Flood(lab.FloodSpec{Dst: polMAC1, Kind: "benign", PPS: 1000})
+	d.WaitStatus("traffic flowing", func(e lab.Event) bool {
+		return e.Num("vms.vm1.out_pkts") > 500 && e.Num("vms.vm2.out_pkts") > 500
+	})
+	start := readLeftovers(t, l, d)
+
+	// Refused, and nothing changes: the field and the reason named.
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"vm1", "--socket", l.Sock("x"), "--mac", "02:00:00:00:00:77", "--team", "uplink"}, `name: "vm1" is used twice`},
+		{[]string{"vm3", "--socket", l.Sock("x"), "--mac", polMAC2, "--team", "uplink"}, "macs[0]: " + polMAC2 + " is already vm vm2's"},
+		{[]string{"vm3", "--socket", l.Sock("vm1"), "--mac", polMAC3, "--team", "uplink"}, "socket: " + l.Sock("vm1") + " is already vm vm1's socket"},
+		{[]string{"vm3", "--socket", l.Sock("x"), "--mac", polMAC3, "--team", "other"}, `team: "other" is not a team`},
+		{[]string{"vm3", "--socket", filepath.Join(l.Dir, "nowhere", "vm3.sock"), "--mac", polMAC3, "--team", "uplink"}, "socket: directory " + filepath.Join(l.Dir, "nowhere") + " does not exist"},
+		{[]string{"vm3", "--socket", l.Sock("x"), "--mac", polMAC3, "--team", "uplink", "--limit", "fast"}, "limit"},
+	} {
+		out, err := ctl(t, l, append([]string{"vm", "add"}, bad.args...)...)
+		assert.Error(t, err, "accepted: %v", bad.args)
+		assert.Contains(t, out, bad.want)
+	}
+	out, err := ctl(t, l, "vm", "remove", "vm9")
+	assert.Error(t, err)
+	assert.Contains(t, out, `no VM named "vm9"`)
+
+	// uplinkd serves vm3's socket (mode server, the default): each time a
+	// new generator, as a guest that boots, connects to it.
+	sent3 := 0
+	for i := 0; i < 5; i++ {
+		mark := d.Mark()
+		mustCtl(t, l, "vm", "add", "vm3", "--socket", l.Sock("vm3"), "--mac", polMAC3, "--team", "uplink", "--limit", "100M")
+		d.WaitEventSince(mark, "vm3 added", func(e lab.Event) bool { return e.Str("event") == "vm_added" && e.Str("vm") == "vm3" })
+		// vm3 passes traffic both ways: 20 frames out to the taps, 5 in.
+		g3 := l.StartGen("--vm", lab.VMArg("vm3", l.Sock("vm3"), polMAC3), "--count", "20", "--rate", "20000", "--size", "128", "--hold")
+		sent3 += 20
+		require.Equal(t, sent3, lab.WaitFromSrcOn(taps, polMAC3, sent3, 20*time.Second), "cycle %d: vm3's frames on the taps", i)
+		for range 5 {
+			taps[1].Inject(lab.Frame(polMAC3, "02:00:00:00:00:99", 128))
+		}
+		g3.WaitProgress("vm3 received", func(e lab.Event) bool { return lab.VM(e, "vm3")["rx_unicast_own"] >= 5 })
+		if i == 0 {
+			// A reload of the file, which does not name vm3, keeps it.
+			assert.Contains(t, mustCtl(t, l, "reload"), "nothing changed")
+		}
+		g3.Finish(true)
+		removeVM(t, l, d, "vm3")
+	}
+
+	// The hypervisor serves vm4's socket (mode client, as QEMU with
+	// server=on): one guest stays, uplinkd connects to it and lets go,
+	// again and again.
+	sock4 := l.Sock("vm4")
+	g4 := l.LaunchGen("--vm", lab.VMArg("vm4", sock4, polMAC4)+",server=1", "--rate", "2000", "--size", "128", "--duration", "30m",
+		"--hold", "--wait-link", "60s")
+	require.Eventually(t, func() bool { _, err := os.Stat(sock4); return err == nil }, 30*time.Second, 5*time.Millisecond,
+		"the generator serves %s", sock4)
+	churn := vmChurn(t)
+	seen4, got4 := 0, 0
+	for i := 0; i < churn; i++ {
+		mark := d.Mark()
+		mustCtl(t, l, "vm", "add", "vm4", "--socket", sock4, "--mode", "client", "--mac", polMAC4, "--team", "uplink")
+		d.WaitEventSince(mark, "vm4 connected", func(e lab.Event) bool {
+			return e.Str("event") == "vm_vhost" && e.Str("vm") == "vm4" && e["connected"] == true
+		})
+		if i == 0 {
+			g4.WaitReady()
+		}
+		seen4 = lab.WaitFromSrcOn(taps, polMAC4, seen4+20, 20*time.Second)
+		require.GreaterOrEqual(t, seen4, 20*(i+1), "cycle %d: vm4's frames on the taps", i)
+		for range 5 {
+			taps[0].Inject(lab.Frame(polMAC4, "02:00:00:00:00:99", 128))
+		}
+		got4 += 5
+		g4.WaitProgress("vm4 received", func(e lab.Event) bool { return lab.VM(e, "vm4")["rx_unicast_own"] >= float64(got4) })
+		removeVM(t, l, d, "vm4")
+	}
+	g4.Finish(true)
+	t.Logf("vm3 added, passed traffic both ways and removed 5 times; vm4 %d times, %d frames out and %d in", churn, seen4, got4)
+	// What vm3 and vm4 came with, they gave back (read while vm1 and vm2
+	// are still connected, as at the start). The API's last connection
+	// may still be closing.
+	var end leftovers
+	assert.Eventually(t, func() bool { end = readLeftovers(t, l, d); return end == start }, 10*time.Second, 10*time.Millisecond,
+		"DPDK ports, fds and goroutines as at the start: %+v, now %+v", start, end)
+
+	// vm1 and vm2 lost nothing: everything sent arrived, both ways.
+	final := g.StopSending()
+	injected := in.Stop()
+	for _, vm := range []struct{ name, mac string }{{"vm1", polMAC1}, {"vm2", polMAC2}} {
+		n := int(lab.VM(final, vm.name)["sent"])
+		assert.Equal(t, n, lab.WaitFromSrcOn(taps, vm.mac, n, 20*time.Second), "%s's frames on the taps", vm.name)
+	}
+	g.WaitProgress("flood delivered", func(e lab.Event) bool { return lab.VM(e, "vm1")["rx_unicast_own"] >= float64(injected) })
+	rep := g.Finish(true)
+	assert.EqualValues(t, injected, lab.VM(rep, "vm1")["rx_unicast_own"], "the network's frames to vm1")
+	st := d.Stop() // mbufs in use at stop as at start
+	for _, path := range []string{"vms.vm1", "vms.vm2", "nics.nic1", "nics.nic2"} {
+		assert.Empty(t, st.At(path+".drops"), "%s dropped nothing", path)
+	}
+	assert.Nil(t, st.At("vms.vm3"), "vm3 is gone from the report")
+	assert.Nil(t, st.At("vms.vm4"))
+}

@@ -1,0 +1,257 @@
+package plane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/dos"
+	"github.com/uplinkd/uplinkd/ctrl/model"
+	"github.com/uplinkd/uplinkd/ctrl/resource"
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// A VM added or removed while uplinkd runs is an ordinary change of the
+// model: the config in force plus or minus one [[vms]] entry is validated
+// and compiled as a reload's would be, the VM takes or leaves a slot of
+// the worker's, and the other VMs' slots, counters and state are not
+// touched. The worker starts polling an added VM at its next loop; a
+// removed VM's port is closed once the worker has let go of it.
+
+// workerLetGo bounds the wait for the worker to take the tables that
+// removed a VM (it takes them within a loop, microseconds).
+const workerLetGo = 2 * time.Second
+
+// AddVM adds VM v and starts serving it. A VM that cannot be added
+// changes nothing; the error names the field (macs[0], socket, team) and
+// the reason.
+func (p *Plane) AddVM(v config.VM) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("the data plane is stopping")
+	}
+	old := p.cfg()
+	next := *old
+	next.VMs = append(slices.Clip(old.VMs), v)
+	if err := next.Validate(); err != nil {
+		return vmFieldErr(err, len(old.VMs))
+	}
+	slot := slices.Index(p.slotVM, 0)
+	if slot < 0 {
+		return fmt.Errorf("no room for another VM: all %d of dataplane.max_vms are in use", len(p.slotVM))
+	}
+	if err := checkSocket(v); err != nil {
+		return err
+	}
+	m, err := model.Compile(&next, p.model())
+	if err != nil {
+		return vmFieldErr(err, len(old.VMs))
+	}
+	vm := m.VMNamed(v.Name)
+	if err := p.openVMPort(slot, vm); err != nil {
+		return fmt.Errorf("vhost-user port: %w", err)
+	}
+	if p.watching {
+		if err := p.vms[slot].Watch(); err != nil {
+			p.log.Warn().Err(err).Str("vm", v.Name).Msg("the VM's connection is seen by the link poll only")
+		}
+	}
+	before, now := p.snap.Load(), time.Now()
+	oldModel := p.model()
+	p.topo.Store(m)
+	p.conf.Store(&next)
+	p.resetSlot(slot, now)
+	t := m.TeamIndex(vm.Team)
+	switch team := &m.Teams[t]; {
+	case team.Shaped && !oldModel.Teams[t].Shaped:
+		p.seedRates(t)
+	case team.Shaped:
+		p.alloc[slot] = p.initialRate(t, slot)
+	default:
+		p.alloc[slot] = vm.Limit
+	}
+	p.syncLoops()
+	if err := p.publishTransitions(before); err != nil {
+		return err
+	}
+	p.runtimeVMs[v.Name] = true
+	p.events.Info("vm_added").Str("vm", v.Name).Str("socket", v.Socket).Bool("client", vm.Client).
+		Str("port", p.vms[slot].Name).Int("slot", slot).Uint64("tables", p.version).
+		Msgf("VM %s added on port %s", v.Name, p.vms[slot].Name)
+	return nil
+}
+
+// RemoveVM stops serving VM name: a failover suspension or an attack on
+// it ends first (its responses undone), the worker stops polling it and
+// frees what was queued for it (counted as vm-down drops), and its port
+// is closed. It returns the VM's final counters.
+func (p *Plane) RemoveVM(name string) (fastpath.Counters, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.model()
+	vm := m.VMNamed(name)
+	if vm == nil {
+		return fastpath.Counters{}, fmt.Errorf("no VM named %q", name)
+	}
+	slot := p.vmSlot[vm.ID]
+	old := p.cfg()
+	next := *old
+	next.VMs = slices.DeleteFunc(slices.Clone(old.VMs), func(c config.VM) bool { return c.Name == name })
+	nextModel, err := model.Compile(&next, m)
+	if err != nil {
+		return fastpath.Counters{}, err
+	}
+	before, now := p.snap.Load(), time.Now()
+	// End what the VM is in the middle of while it is still there to be
+	// named: an attack's responses, a suspension for a failover.
+	if ev, ok := p.dos.det.SetConfig(slot, dos.Config{}, now); ok {
+		p.answer(ev)
+	}
+	if n := p.suspendedFor[slot]; n >= 0 {
+		p.suspendedFor[slot] = -1
+		p.events.Info("vm_resume").Str("vm", name).Str("nic", m.NICs[n].Name).Msg("resuming VM that is being removed")
+		if p.actions != nil {
+			p.actions.Resume(name, "removed from uplinkd")
+		}
+	}
+	p.placeVM(slot, 0)
+	delete(p.runtimeVMs, name)
+	p.topo.Store(nextModel)
+	p.conf.Store(&next)
+	p.resetSlot(slot, now)
+	p.syncLoops()
+	if err := p.publishTransitions(before); err != nil {
+		return fastpath.Counters{}, err
+	}
+	// The port may close once the worker has taken these tables: it no
+	// longer polls the port, and what was queued for it is freed.
+	removed := p.version
+	deadline := time.Now().Add(workerLetGo)
+	for p.worker.Applied() < removed && p.lcore != nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Microsecond)
+	}
+	if p.worker.Applied() < removed {
+		// The worker is gone or stuck: closing the port under it could
+		// crash it; keep the port (closed at shutdown) and say so.
+		p.events.Error("vm_removed").Str("vm", name).Msg("the worker did not let go of the VM's port; it stays open until uplinkd stops")
+		return fastpath.Counters{}, errors.New("the worker did not let go of the VM's port")
+	}
+	final, _ := p.worker.VMCountersOf(slot, uint32(vm.ID))
+	port := p.vms[slot]
+	if p.watching {
+		if err := port.Unwatch(); err != nil {
+			p.log.Warn().Err(err).Str("port", port.Name).Msg("unwatching a removed VM's port")
+		}
+	}
+	p.closeVMPort(slot)
+	p.events.Info("vm_removed").Str("vm", name).Str("port", port.Name).Int("slot", slot).
+		Uint64("out_pkts", final[fastpath.RxPackets]).Uint64("in_pkts", final[fastpath.TxPackets]).
+		Uint64("dropped_queued", final[fastpath.Drop(fastpath.DropVMDown)]).
+		Msgf("VM %s removed", name)
+	return final, nil
+}
+
+// withRuntimeVMs is a config read from the file with the VMs added at
+// runtime that it does not name appended: a reload keeps them. A VM the
+// file now names is the file's from then on.
+func (p *Plane) withRuntimeVMs(next *config.Config) *config.Config {
+	if len(p.runtimeVMs) == 0 {
+		return next
+	}
+	named := map[string]bool{}
+	for _, v := range next.VMs {
+		named[v.Name] = true
+	}
+	out := *next
+	out.VMs = slices.Clip(next.VMs)
+	for _, v := range p.cfg().VMs {
+		switch {
+		case !p.runtimeVMs[v.Name]:
+		case named[v.Name]:
+			delete(p.runtimeVMs, v.Name)
+		default:
+			out.VMs = append(out.VMs, v)
+		}
+	}
+	return &out
+}
+
+// resetSlot gives slot a fresh start for the VM now in it (or none): the
+// control state of the VM that had it is forgotten.
+func (p *Plane) resetSlot(slot int, now time.Time) {
+	p.vmUp[slot] = false
+	p.alloc[slot] = 0
+	p.assigned[slot] = -1
+	p.suspendedFor[slot] = -1
+	r := p.res
+	r.vmPrev[slot], r.samples[slot], r.heldNow[slot], r.vmRate[slot], r.decisions[slot] =
+		fastpath.Counters{}, resource.Sample{}, false, 0, 0
+	r.est.Reset(slot)
+	r.over.Reset(slot)
+	g := p.dos
+	g.attacked[slot], g.responding[slot], g.limit[slot], g.hold[slot], g.attacks[slot], g.protecting[slot] =
+		false, nil, false, 0, 0, nil
+	// The detector takes the slot's new settings; the others keep theirs
+	// (configure returns no attack ended: their settings did not change).
+	g.det.Reset(slot, dos.Config{})
+	for _, ev := range g.configure(p.model(), p.slotVM, now) {
+		p.answer(ev)
+	}
+}
+
+// initialRate is the first bucket rate of the VM in slot on shaped team t:
+// its share of the team's capacity as if every VM were backlogged, until
+// the resource manager's next round measures it. The others keep theirs.
+func (p *Plane) initialRate(t, slot int) float64 {
+	idx, members := p.teamMembers(t)
+	rates := resource.InitialBucketRates(p.teamCapacity(t, func(int) bool { return true }), members, make([]float64, len(members)))
+	return rates[slices.Index(idx, slot)]
+}
+
+// vmFieldErr turns validation errors about vms[i] into errors about the
+// VM's own fields (macs[0]: ...), the way an operator adding one VM names
+// them.
+func vmFieldErr(err error, i int) error {
+	prefix := fmt.Sprintf("vms[%d].", i)
+	var msgs []string
+	for _, e := range unjoin(err) {
+		msg := e.Error()
+		if strings.HasPrefix(msg, prefix) {
+			msg = strings.TrimPrefix(msg, prefix)
+		}
+		msgs = append(msgs, msg)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// checkSocket refuses a socket uplinkd cannot serve: one in a directory
+// that does not exist, or one another process answers on.
+func checkSocket(v config.VM) error {
+	if v.Client() {
+		return nil
+	}
+	dir := filepath.Dir(v.Socket)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("socket: directory %s does not exist", dir)
+	}
+	if c, err := net.DialTimeout("unix", v.Socket, 100*time.Millisecond); err == nil {
+		c.Close()
+		return fmt.Errorf("socket: another process serves %s", v.Socket)
+	}
+	os.Remove(v.Socket) // a stale socket from an earlier run
+	return nil
+}
