@@ -393,6 +393,8 @@ memory_mb = 256
 socket = %q
 [metrics]
 listen = ""
+[state]
+dir = ""
 %s
 [[teams]]
 name = "t"

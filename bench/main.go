@@ -234,6 +234,8 @@ memory_mb = 256
 socket = %q
 [metrics]
 listen = ""
+[state]
+dir = ""
 [dataplane]
 mtu = 1500
 link_poll = %q

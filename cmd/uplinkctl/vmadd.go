@@ -18,13 +18,16 @@ import (
 // sent: uplinkd applies the config's defaults to the rest.
 func (c *client) vmAddCmd() *cobra.Command {
 	var dos []string
+	var transient bool
 	cmd := &cobra.Command{
 		Use:   "add VM --socket PATH --mac MAC[,MAC] --team TEAM [flags]",
 		Short: "Add a VM to the running uplinkd: its vhost-user port is created and served at once",
 		Long: `add creates the VM's vhost-user port and starts serving it, as a [[vms]] entry
 of the config would; the other VMs carry on untouched. Every key of [[vms]]
-is a flag. The VM is refused, and nothing changes, if its name, MAC or
-socket is in use, its team does not exist, or its socket's directory does not.`,
+is a flag. The VM is kept in uplinkd's state.dir and comes back when uplinkd
+restarts, unless --transient. The VM is refused, and nothing changes, if its
+name, MAC or socket is in use, its team does not exist, or its socket's
+directory does not.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			keys := map[string]any{"name": args[0]}
@@ -45,7 +48,11 @@ socket is in use, its team does not exist, or its socket's directory does not.`,
 				keys["dos"] = d
 			}
 			var res map[string]any
-			if err := c.send("POST", "/v1/vms", keys, &res); err != nil {
+			path := "/v1/vms"
+			if transient {
+				path += "?transient=1"
+			}
+			if err := c.send("POST", path, keys, &res); err != nil {
 				return err
 			}
 			if c.json {
@@ -77,6 +84,7 @@ socket is in use, its team does not exist, or its socket's directory does not.`,
 		cmd.Flags().SetAnnotation(name, "key", []string{key})
 	}
 	cmd.Flags().StringArrayVar(&dos, "dos", nil, "a key of the VM's [vms.dos] table, key=value (repeatable)")
+	cmd.Flags().BoolVar(&transient, "transient", false, "do not keep the VM in uplinkd's state.dir: a restart forgets it")
 	cmd.MarkFlagRequired("socket")
 	cmd.MarkFlagRequired("mac")
 	cmd.MarkFlagRequired("team")

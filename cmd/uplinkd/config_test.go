@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/uplinkd/uplinkd/cmd/internal/lab"
@@ -20,8 +21,9 @@ func labConfig(l *lab.Lab, top, team string, nics []string, vms ...vmConf) strin
 	var b strings.Builder
 	// The API on the lab's own socket; no metrics over TCP (the lab's
 	// namespace has no loopback up), they are on the socket too.
-	fmt.Fprintf(&b, "[eal]\nfile_prefix = %q\nmemory_mb = 128\n[api]\nsocket = %q\n[metrics]\nlisten = \"\"\n[dataplane]\nmbufs = 4095\n%s\n",
-		l.Prefix("d"), l.APISocket(), top)
+	// VMs added at runtime are kept in the lab, not in the host's state.
+	fmt.Fprintf(&b, "[eal]\nfile_prefix = %q\nmemory_mb = 128\n[api]\nsocket = %q\n[metrics]\nlisten = \"\"\n[state]\ndir = %q\n[dataplane]\nmbufs = 4095\n%s\n",
+		l.Prefix("d"), l.APISocket(), filepath.Join(l.Dir, "state"), top)
 	fmt.Fprintf(&b, "[[teams]]\nname = \"uplink\"\n%s\n", team)
 	for i, keys := range nics {
 		fmt.Fprintf(&b, "[[nics]]\nname = \"nic%d\"\nvdev = \"net_tap%d,iface=dtap%d\"\nteam = \"uplink\"\n%s\n", i+1, i, i, keys)

@@ -30,7 +30,8 @@ type daemon struct {
 	events *event.Log
 	p      *plane.Plane
 	vms    *vm.Manager
-	// reloading serialises reloads (SIGHUP and the API at once).
+	// reloading serialises reloads (SIGHUP and the API at once) and VMs
+	// added and removed through the API.
 	reloading sync.Mutex
 	hup       <-chan os.Signal
 }
@@ -67,11 +68,15 @@ func (d *daemon) VMAction(name, action, host string) error {
 func (d *daemon) Reload() ([]string, error) {
 	d.reloading.Lock()
 	defer d.reloading.Unlock()
+	before := d.p.Config()
 	next, err := d.load()
 	var changed []string
 	if err == nil {
 		changed, err = d.p.Reload(next)
 	}
+	// The VM manager follows the VMs a reload added and removed, even one
+	// that failed half way.
+	d.syncVMs(before, d.p.Config())
 	if err != nil {
 		d.events.Error("config_reload_refused").Err(err).Msg("config reload refused; the running config stays in force")
 		return nil, err
@@ -80,9 +85,30 @@ func (d *daemon) Reload() ([]string, error) {
 	return changed, nil
 }
 
+// syncVMs gives the VM manager the VMs that after has and before had not,
+// and takes away those gone.
+func (d *daemon) syncVMs(before, after *config.Config) {
+	had := map[string]bool{}
+	for _, v := range before.VMs {
+		had[v.Name] = true
+	}
+	for _, v := range after.VMs {
+		if !had[v.Name] {
+			d.vms.Add(v.Name, vm.DriverFor(v))
+		}
+		delete(had, v.Name)
+	}
+	for name := range had {
+		d.vms.Remove(name)
+	}
+}
+
 // AddVM adds a VM while uplinkd runs: to the data plane, then to the VM
-// manager, so that actions reach it.
-func (d *daemon) AddVM(keys map[string]any) error {
+// manager, so that actions reach it; unless transient, it is kept in
+// state.dir for the next start.
+func (d *daemon) AddVM(keys map[string]any, transient bool) error {
+	d.reloading.Lock()
+	defer d.reloading.Unlock()
 	v, err := config.DecodeVM(keys)
 	if err == nil {
 		err = d.p.AddVM(v)
@@ -91,23 +117,34 @@ func (d *daemon) AddVM(keys map[string]any) error {
 		d.events.Error("vm_add_refused").Str("vm", fmt.Sprint(keys["name"])).Err(err).Msg("VM not added")
 		return fmt.Errorf("vm add: %w", err)
 	}
-	if err := d.vms.Add(v.Name, vm.DriverFor(v)); err != nil {
-		return err
+	if dir := d.p.Config().VMDropInDir(); dir != "" && !transient {
+		if err := config.WriteVMDropIn(dir, v.Name, keys); err != nil {
+			// Not kept: not added either, rather than lost at the next
+			// restart without a word.
+			if _, rerr := d.p.RemoveVM(v.Name); rerr != nil {
+				d.events.Error("vm_add_refused").Str("vm", v.Name).Err(rerr).Msg("VM could not be taken out again")
+			}
+			err = fmt.Errorf("vm add: keeping it in %s: %w", dir, err)
+			d.events.Error("vm_add_refused").Str("vm", v.Name).Err(err).Msg("VM not added")
+			return err
+		}
 	}
-	return nil
+	return d.vms.Add(v.Name, vm.DriverFor(v))
 }
 
 // RemoveVM removes a VM while uplinkd runs; not while the VM manager
 // migrates it (its destination may still need the port).
 func (d *daemon) RemoveVM(name string) error {
-	if d.vms.Migrating(name) {
-		err := fmt.Errorf("vm remove %s: the VM is migrating; remove it once the migration ended", name)
-		d.events.Error("vm_remove_refused").Str("vm", name).Err(err).Msg("VM not removed")
-		return err
-	}
+	d.reloading.Lock()
+	defer d.reloading.Unlock()
 	if _, err := d.p.RemoveVM(name); err != nil {
 		d.events.Error("vm_remove_refused").Str("vm", name).Err(err).Msg("VM not removed")
 		return fmt.Errorf("vm remove: %w", err)
+	}
+	if dir := d.p.Config().VMDropInDir(); dir != "" {
+		if err := config.RemoveVMDropIn(dir, name); err != nil {
+			d.events.Error("vm_removed").Str("vm", name).Err(err).Msg("the VM's drop-in stays: it comes back at the next start")
+		}
 	}
 	return d.vms.Remove(name)
 }

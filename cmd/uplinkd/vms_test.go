@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,17 +116,18 @@ func TestVMsComeAndGoWhileOthersLoseNothing(t *testing.T) {
 
 	// The hypervisor serves vm4's socket (mode client, as QEMU with
 	// server=on): one guest stays, uplinkd connects to it and lets go,
-	// again and again.
+	// again and again: through uplinkctl, then through reloads of a file
+	// that names vm4 and one that does not.
 	sock4 := l.Sock("vm4")
 	g4 := l.LaunchGen("--vm", lab.VMArg("vm4", sock4, polMAC4)+",server=1", "--rate", "2000", "--size", "128", "--duration", "30m",
 		"--hold", "--wait-link", "60s")
 	require.Eventually(t, func() bool { _, err := os.Stat(sock4); return err == nil }, 30*time.Second, 5*time.Millisecond,
 		"the generator serves %s", sock4)
-	churn := vmChurn(t)
 	seen4, got4 := 0, 0
-	for i := 0; i < churn; i++ {
+	// cycle adds vm4, checks it passes traffic both ways, and removes it.
+	cycle := func(i int, add, remove func()) {
 		mark := d.Mark()
-		mustCtl(t, l, "vm", "add", "vm4", "--socket", sock4, "--mode", "client", "--mac", polMAC4, "--team", "uplink")
+		add()
 		d.WaitEventSince(mark, "vm4 connected", func(e lab.Event) bool {
 			return e.Str("event") == "vm_vhost" && e.Str("vm") == "vm4" && e["connected"] == true
 		})
@@ -139,10 +141,31 @@ func TestVMsComeAndGoWhileOthersLoseNothing(t *testing.T) {
 		}
 		got4 += 5
 		g4.WaitProgress("vm4 received", func(e lab.Event) bool { return lab.VM(e, "vm4")["rx_unicast_own"] >= float64(got4) })
-		removeVM(t, l, d, "vm4")
+		mark = d.Mark()
+		remove()
+		d.WaitEventSince(mark, "vm4 removed", func(e lab.Event) bool { return e.Str("event") == "vm_removed" && e.Str("vm") == "vm4" })
+	}
+	churn := vmChurn(t)
+	for i := 0; i < churn; i++ {
+		cycle(i, func() {
+			mustCtl(t, l, "vm", "add", "vm4", "--socket", sock4, "--mode", "client", "--mac", polMAC4, "--team", "uplink")
+		}, func() { mustCtl(t, l, "vm", "remove", "vm4") })
+	}
+	without := labConfig(l, "", `policy = "src-mac-hash"`, []string{"", ""}, vmConf{name: "vm1", mac: polMAC1}, vmConf{name: "vm2", mac: polMAC2})
+	with := without + fmt.Sprintf("[[vms]]\nname = \"vm4\"\nsocket = %q\nmode = \"client\"\nmacs = [%q]\nteam = \"uplink\"\n", sock4, polMAC4)
+	reloads := churn / 10
+	for i := 0; i < reloads; i++ {
+		cycle(churn+i, func() {
+			l.WriteConfig(with)
+			assert.Contains(t, mustCtl(t, l, "reload"), "vms")
+		}, func() {
+			l.WriteConfig(without)
+			assert.Contains(t, mustCtl(t, l, "reload"), "vms")
+		})
 	}
 	g4.Finish(true)
-	t.Logf("vm3 added, passed traffic both ways and removed 5 times; vm4 %d times, %d frames out and %d in", churn, seen4, got4)
+	t.Logf("vm3 added, passed traffic both ways and removed 5 times; vm4 %d times by uplinkctl and %d by reload, %d frames out and %d in",
+		churn, reloads, seen4, got4)
 	// What vm3 and vm4 came with, they gave back (read while vm1 and vm2
 	// are still connected, as at the start). The API's last connection
 	// may still be closing.
@@ -166,4 +189,51 @@ func TestVMsComeAndGoWhileOthersLoseNothing(t *testing.T) {
 	}
 	assert.Nil(t, st.At("vms.vm3"), "vm3 is gone from the report")
 	assert.Nil(t, st.At("vms.vm4"))
+}
+
+func TestAVMAddedAtRuntimeIsKeptAcrossARestartUnlessTransient(t *testing.T) {
+	l := lab.New(t, bins)
+	conf := labConfig(l, "", `policy = "src-mac-hash"`, []string{""}, vmConf{name: "vm1", mac: polMAC1})
+	d := l.StartUplinkd(conf)
+	mustCtl(t, l, "vm", "add", "vm3", "--socket", l.Sock("vm3"), "--mac", polMAC3, "--team", "uplink", "--limit", "100M")
+	mustCtl(t, l, "vm", "add", "vm4", "--socket", l.Sock("vm4"), "--mac", polMAC4, "--team", "uplink", "--transient")
+	kept := filepath.Join(l.Dir, "state", "vms")
+	assert.FileExists(t, filepath.Join(kept, "vm3.json"))
+	assert.NoFileExists(t, filepath.Join(kept, "vm4.json"), "a transient VM is not kept")
+	d.Stop()
+
+	// The same config file: vm3 is back, vm4 is not.
+	d = l.StartUplinkd(conf)
+	var vms map[string]any
+	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "vms", "--json")), &vms))
+	assert.Contains(t, vms, "vm1")
+	assert.Contains(t, vms, "vm3")
+	assert.NotContains(t, vms, "vm4")
+	// And it carries traffic both ways with what it was added with.
+	tap := l.OpenTap("dtap0")
+	g := l.StartGen("--vm", lab.VMArg("vm3", l.Sock("vm3"), polMAC3), "--count", "20", "--rate", "20000", "--size", "128", "--hold")
+	assert.Equal(t, 20, tap.WaitFromSrc(polMAC3, 20, 20*time.Second), "vm3's frames on the tap")
+	for range 5 {
+		tap.Inject(lab.Frame(polMAC3, "02:00:00:00:00:99", 128))
+	}
+	g.WaitProgress("vm3 received", func(e lab.Event) bool { return lab.VM(e, "vm3")["rx_unicast_own"] >= 5 })
+	var status struct {
+		VMs map[string]struct {
+			AllocBPS float64 `json:"alloc_bps"`
+		} `json:"vms"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "status", "--json")), &status))
+	assert.Equal(t, 100e6, status.VMs["vm3"].AllocBPS, "its limit came back too")
+	g.Finish(true)
+
+	// Removed, it is forgotten.
+	removeVM(t, l, d, "vm3")
+	assert.NoFileExists(t, filepath.Join(kept, "vm3.json"))
+	d.Stop()
+	d = l.StartUplinkd(conf)
+	var after map[string]any
+	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "vms", "--json")), &after))
+	assert.Contains(t, after, "vm1")
+	assert.NotContains(t, after, "vm3")
+	d.Stop()
 }

@@ -31,9 +31,10 @@ type Backend interface {
 	// the keys that changed, or why the new config was refused (the old
 	// one stays).
 	Reload() ([]string, error)
-	// AddVM adds a VM described by [[vms]] keys; RemoveVM removes one.
-	// Either changes nothing when it fails, and says why.
-	AddVM(keys map[string]any) error
+	// AddVM adds a VM described by [[vms]] keys, kept across restarts
+	// unless transient; RemoveVM removes one. Either changes nothing when
+	// it fails, and says why.
+	AddVM(keys map[string]any, transient bool) error
 	RemoveVM(name string) error
 }
 
@@ -94,14 +95,16 @@ func Handler(b Backend, metrics http.Handler, events *event.Log) http.Handler {
 		events.Info("api").Str("nic", name).Str("admin", state).Msg("NIC set " + state + " through the API")
 		reply(w, http.StatusOK, map[string]string{"nic": name, "admin": state})
 	})
-	// A VM added: a JSON object of [[vms]] keys, as in the config file.
+	// A VM added: a JSON object of [[vms]] keys, as in the config file;
+	// ?transient=1: not kept across restarts.
 	mux.HandleFunc("POST /v1/vms", func(w http.ResponseWriter, r *http.Request) {
 		var keys map[string]any
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&keys); err != nil {
 			fail(w, http.StatusBadRequest, fmt.Errorf("a VM is a JSON object of [[vms]] keys: %w", err))
 			return
 		}
-		if err := b.AddVM(keys); err != nil {
+		transient, _ := strconv.ParseBool(r.URL.Query().Get("transient"))
+		if err := b.AddVM(keys, transient); err != nil {
 			fail(w, http.StatusUnprocessableEntity, err)
 			return
 		}

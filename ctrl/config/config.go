@@ -24,6 +24,7 @@ type Config struct {
 	DoS       DoS       `mapstructure:"dos"`
 	API       API       `mapstructure:"api"`
 	Metrics   Metrics   `mapstructure:"metrics"`
+	State     State     `mapstructure:"state"`
 	Teams     []Team    `mapstructure:"teams"`
 	NICs      []NIC     `mapstructure:"nics"`
 	VMs       []VM      `mapstructure:"vms"`
@@ -36,6 +37,14 @@ type API struct {
 	// Socket is the unix socket's path; it is created mode 0600, so only
 	// root (the daemon's user) can use it. Nothing listens on TCP.
 	Socket string `mapstructure:"socket"`
+}
+
+// State is where uplinkd keeps what was changed while it ran.
+type State struct {
+	// Dir keeps the VMs added at runtime (uplinkctl vm add without
+	// --transient), one JSON file of [[vms]] keys each under vms/, read
+	// with the config file at start and by every reload. "" keeps nothing.
+	Dir string `mapstructure:"dir"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -297,6 +306,7 @@ func defaults(v *viper.Viper) {
 	dosDefaults(v.SetDefault)
 	v.SetDefault("api.socket", "/run/uplinkd/uplinkd.sock")
 	v.SetDefault("metrics.listen", "127.0.0.1:9470")
+	v.SetDefault("state.dir", "/var/lib/uplinkd")
 }
 
 // Load reads a config file; its extension (.toml, .yaml, .yml) picks the
@@ -308,7 +318,11 @@ func Load(path string) (*Config, error) {
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return decode(v, path)
+	c, err := decode(v, path)
+	if err != nil {
+		return nil, err
+	}
+	return WithDropIns(c)
 }
 
 // Parse reads a config from bytes in format "toml" or "yaml".

@@ -25,6 +25,7 @@ func TestDemoConfigIsValid(t *testing.T) {
 
 const yamlDemo = `
 eal: {file_prefix: y1, worker_lcores: [1]}
+state: {dir: ""}
 teams: [{name: t, policy: src-mac-hash}]
 nics:
   - {name: n1, vdev: "net_tap0,iface=x0", team: t}

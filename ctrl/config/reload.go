@@ -51,12 +51,11 @@ var fixedReasons = map[string]string{
 	"vm_manager":     "the VM manager's policy is set at start",
 	"api":            "the API socket stays where its clients reach it",
 	"metrics":        "the metrics listener is bound at start",
-	"teams":          "teams are set up at start; adding or removing one needs a restart",
-	"teams[].name":   "teams are set up at start; renaming one needs a restart",
+	"state":          "where runtime changes are kept is set at start",
+	"teams":          "teams are set up at start; adding, removing or renaming one needs a restart",
 	"teams[].beacon": "beacon probing is set up at start",
 	"nics":           "NICs are attached at start; only their speed reloads",
-	"vms":            "VM ports are set up at start; adding or removing one needs a restart",
-	"vms[].name":     "VM ports are set up at start; renaming one needs a restart",
+	"vms":            "a VM's port is set up when the VM is added",
 	"vms[].socket":   "the VM's vhost-user port is set up at start",
 	"vms[].mode":     "the VM's vhost-user port is set up at start",
 	"vms[].team":     "moving a VM to another team needs a restart",
@@ -119,13 +118,24 @@ func diff(a, b reflect.Value, prefix string, keys *[]string) {
 			diff(a.Field(i), b.Field(i), key, keys)
 		}
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
-		if a.Len() != b.Len() {
-			*keys = append(*keys, prefix)
+		pair, members := pairByName(a, b)
+		if pair == nil { // not named: by position
+			if a.Len() != b.Len() {
+				*keys = append(*keys, prefix)
+				return
+			}
+			for i := 0; i < b.Len(); i++ {
+				diff(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", prefix, i), keys)
+			}
 			return
 		}
-		pair := pairByName(a, b)
-		for i := 0; i < b.Len(); i++ {
-			diff(a.Index(pair[i]), b.Index(i), fmt.Sprintf("%s[%d]", prefix, i), keys)
+		if members {
+			*keys = append(*keys, prefix)
+		}
+		for i, j := range pair {
+			if j >= 0 {
+				diff(a.Index(j), b.Index(i), fmt.Sprintf("%s[%d]", prefix, i), keys)
+			}
 		}
 	default:
 		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
@@ -135,35 +145,31 @@ func diff(a, b reflect.Value, prefix string, keys *[]string) {
 }
 
 // pairByName pairs the elements of two lists of named tables (teams, nics,
-// vms, hosts): next's i-th with old's of the same name, so that a reorder
-// changes no key and a key names the element where next has it. Lists
-// whose names differ pair by position: a rename is then a change of the
-// element's name key.
-func pairByName(old, next reflect.Value) []int {
-	pair := make([]int, next.Len())
-	for i := range pair {
-		pair[i] = i
-	}
+// vms, hosts): next's i-th with old's of the same name (-1: new), so that
+// a reorder changes no key and a key names the element where next has it.
+// members says whether a name was added or removed (a rename is both). A
+// list of tables without names gives nil.
+func pairByName(old, next reflect.Value) (pair []int, members bool) {
 	f, ok := old.Type().Elem().FieldByName("Name")
 	if !ok || f.Type.Kind() != reflect.String {
-		return pair
+		return nil, false
 	}
 	at := map[string]int{}
 	for j := 0; j < old.Len(); j++ {
 		at[old.Index(j).FieldByIndex(f.Index).String()] = j
 	}
-	if len(at) != old.Len() {
-		return pair
-	}
-	byName := make([]int, next.Len())
-	for i := range byName {
+	pair = make([]int, next.Len())
+	kept := 0
+	for i := range pair {
 		j, ok := at[next.Index(i).FieldByIndex(f.Index).String()]
 		if !ok {
-			return pair
+			j = -1
+		} else {
+			kept++
 		}
-		byName[i] = j
+		pair[i] = j
 	}
-	return byName
+	return pair, kept != old.Len() || kept != next.Len()
 }
 
 // CheckReload compares a running config with a new one and returns the
@@ -172,6 +178,11 @@ func pairByName(old, next reflect.Value) []int {
 func CheckReload(old, next *Config) ([]string, error) {
 	changed := Diff(old, next)
 	for _, k := range changed {
+		if k == "vms" {
+			// VMs added or removed: the running uplinkd adds and removes
+			// them as uplinkctl vm add and remove do.
+			continue
+		}
 		if !KeyReloads(k) {
 			return nil, &KeyError{Key: k, Reason: "cannot change while uplinkd runs (" + fixedReason(k) + "); restart uplinkd to change it"}
 		}

@@ -58,6 +58,16 @@ func TestReloadPairsNamedTablesByName(t *testing.T) {
 	changed, err = CheckReload(old, next)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"vms[0].limit"}, changed)
+
+	// A VM added and one removed: the list's membership changed, which a
+	// running uplinkd applies; the VM that stays is compared by name.
+	v := next.VMs[0]
+	v.Name, v.Socket, v.MACs = "vm9", "/tmp/vm9.sock", []string{"02:00:00:00:00:99"}
+	next.VMs = []VM{next.VMs[1], v}
+	next.VMs[0].Shares = 7
+	changed, err = CheckReload(old, next)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"vms", "vms[0].shares"}, changed)
 }
 
 func TestReloadRefusesWhatIsFixedNamingKeyAndReason(t *testing.T) {
@@ -68,12 +78,12 @@ func TestReloadRefusesWhatIsFixedNamingKeyAndReason(t *testing.T) {
 		"file prefix":   {func(c *Config) { c.EAL.FilePrefix = "other" }, "eal.file_prefix", "EAL is initialised once"},
 		"mbufs":         {func(c *Config) { c.Dataplane.Mbufs = 8191 }, "dataplane.mbufs", "mbuf pool"},
 		"vm socket":     {func(c *Config) { c.VMs[1].Socket = "/tmp/x.sock" }, "vms[1].socket", "vhost-user port"},
-		"vm added":      {func(c *Config) { c.VMs = append(c.VMs, c.VMs[0]) }, "vms", "adding or removing"},
+		"nic added":     {func(c *Config) { c.NICs = append(c.NICs, NIC{Name: "nic9", Vdev: "net_tap9", Team: c.NICs[0].Team}) }, "nics", "attached at start"},
 		"nic vdev":      {func(c *Config) { c.NICs[0].Vdev = "net_tap9,iface=x" }, "nics[0].vdev", "only their speed reloads"},
 		"api socket":    {func(c *Config) { c.API.Socket = "/tmp/a.sock" }, "api.socket", "API socket"},
 		"beacons":       {func(c *Config) { c.Teams[0].BeaconMisses = 5 }, "teams[0].beacon_misses", "beacon probing"},
 		"vm driver":     {func(c *Config) { c.VMs[0].Driver = "exec" }, "vms[0].driver", "action driver"},
-		"team renamed":  {func(c *Config) { c.Teams[0].Name = "x" }, "teams[0].name", "renaming"},
+		"team renamed":  {func(c *Config) { c.Teams[0].Name = "x" }, "teams", "renaming"},
 		"vm_manager":    {func(c *Config) { c.VMManager.Retries = 9 }, "vm_manager.retries", "VM manager"},
 		"metrics addr":  {func(c *Config) { c.Metrics.Listen = "" }, "metrics.listen", "metrics listener"},
 		"worker thread": {func(c *Config) { c.EAL.WorkerThread = "registered" }, "eal.worker_thread", "EAL"},

@@ -35,6 +35,9 @@ func validateDriver(bad func(string, string, ...any), key string, v VM) {
 }
 
 func validateAPI(bad func(string, string, ...any), c *Config) {
+	if d := c.State.Dir; d != "" && !filepath.IsAbs(d) {
+		bad("state.dir", "%q must be an absolute path (or \"\" to keep nothing)", d)
+	}
 	if !filepath.IsAbs(c.API.Socket) {
 		bad("api.socket", "%q must be an absolute path", c.API.Socket)
 	}

@@ -47,7 +47,7 @@ type Plane struct {
 	// runtimeVMs: the VMs added while uplinkd runs, which the config file
 	// does not name (a reload keeps them).
 	runtimeVMs map[string]bool
-	io       *dpdk.IO
+	io         *dpdk.IO
 	// events records what happens, whatever the log level; log takes
 	// the other lines.
 	events *event.Log
@@ -242,6 +242,10 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 
 // cfg is the config in force.
 func (p *Plane) cfg() *config.Config { return p.conf.Load() }
+
+// Config is the config in force: the file's, with the VMs added and
+// removed at runtime.
+func (p *Plane) Config() *config.Config { return p.cfg() }
 
 // model is the config in force, compiled.
 func (p *Plane) model() *model.Model { return p.topo.Load() }

@@ -2,6 +2,7 @@ package plane
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
@@ -30,15 +31,89 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 		p.events.Info("config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
 		return nil, nil
 	}
-	// A model or tables that cannot be built refuse the reload before
-	// anything changed.
-	oldModel := p.model()
-	nextModel, err := model.Compile(next, oldModel)
+	// A model or tables that cannot be built, or VMs that cannot be added
+	// or removed, refuse the reload before anything changed.
+	nextModel, err := model.Compile(next, p.model())
 	if err != nil {
 		return nil, fmt.Errorf("new config: %w", err)
 	}
 	if _, err := p.build(nextModel); err != nil {
 		return nil, fmt.Errorf("new config: %w", err)
+	}
+	gone, added := vmMembership(old, next)
+	if err := p.checkVMChanges(gone, added); err != nil {
+		return nil, err
+	}
+	// VMs that leave go first (their slots may be the new ones'), then
+	// what changed for the VMs that stay, then the new VMs.
+	for _, name := range gone {
+		if _, err := p.removeVM(name); err != nil {
+			return changed, fmt.Errorf("removing vm %s: %w", name, err)
+		}
+	}
+	staying := *next
+	staying.VMs = slices.DeleteFunc(slices.Clone(next.VMs), func(v config.VM) bool { return slices.Contains(added, v.Name) })
+	if err := p.applyReload(&staying); err != nil {
+		return changed, err
+	}
+	for _, v := range next.VMs {
+		if slices.Contains(added, v.Name) {
+			if err := p.addVM(v); err != nil {
+				return changed, fmt.Errorf("adding vm %s: %w", v.Name, err)
+			}
+			delete(p.runtimeVMs, v.Name) // the file names it
+		}
+	}
+	p.events.Info("config_reloaded").Strs("changed", changed).Strs("vms_added", added).Strs("vms_removed", gone).
+		Uint64("tables", p.version).Msgf("config reloaded: %d keys changed", len(changed))
+	return changed, nil
+}
+
+// vmMembership lists the VMs old has and next does not, and the other way
+// round.
+func vmMembership(old, next *config.Config) (gone, added []string) {
+	in := func(c *config.Config, name string) bool {
+		return slices.ContainsFunc(c.VMs, func(v config.VM) bool { return v.Name == name })
+	}
+	for _, v := range old.VMs {
+		if !in(next, v.Name) {
+			gone = append(gone, v.Name)
+		}
+	}
+	for _, v := range next.VMs {
+		if !in(old, v.Name) {
+			added = append(added, v.Name)
+		}
+	}
+	return gone, added
+}
+
+// checkVMChanges says why VMs a reload adds or removes cannot be.
+func (p *Plane) checkVMChanges(gone, added []string) error {
+	free := 0
+	for _, id := range p.slotVM {
+		if id == 0 {
+			free++
+		}
+	}
+	if len(added) > free+len(gone) {
+		return fmt.Errorf("vms: %d VMs added, room for %d: dataplane.max_vms is %d", len(added), free+len(gone), len(p.slotVM))
+	}
+	for _, name := range gone {
+		if p.actions != nil && p.actions.Migrating(name) {
+			return fmt.Errorf("vms: %s is migrating; remove it once the migration ended", name)
+		}
+	}
+	return nil
+}
+
+// applyReload puts next in force for the VMs running now (next names the
+// same VMs). Callers hold p.mu.
+func (p *Plane) applyReload(next *config.Config) error {
+	oldModel := p.model()
+	nextModel, err := model.Compile(next, oldModel)
+	if err != nil {
+		return fmt.Errorf("new config: %w", err)
 	}
 	now, before := time.Now(), p.snap.Load()
 	p.topo.Store(nextModel)
@@ -82,10 +157,5 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	// With the NIC transitions of attacks the reload ended (a failover
 	// response undone). build succeeded above with the same inputs: an
 	// error here is a bug.
-	if err := p.publishTransitions(before); err != nil {
-		return changed, err
-	}
-	p.events.Info("config_reloaded").Strs("changed", changed).Uint64("tables", p.version).
-		Msgf("config reloaded: %d keys changed", len(changed))
-	return changed, nil
+	return p.publishTransitions(before)
 }

@@ -27,6 +27,9 @@ type VMActions interface {
 	// MigrateAway moves a VM to a host attached by another network than
 	// avoid (the one under attack).
 	MigrateAway(vm, avoid, reason string)
+	// Migrating says whether a migration of vm is in flight: it is not
+	// removed meanwhile.
+	Migrating(vm string) bool
 }
 
 // resources is the resource manager's loop state: every interval it reads

@@ -188,6 +188,7 @@ type recordingActions struct{ calls []string }
 func (r *recordingActions) OverAllocated(vm string, d resource.Decision) {
 	r.calls = append(r.calls, "over "+vm+" "+string(d.Action))
 }
+func (r *recordingActions) Migrating(string) bool     { return false }
 func (r *recordingActions) Suspend(vm, reason string) { r.calls = append(r.calls, "suspend "+vm) }
 func (r *recordingActions) Resume(vm, reason string)  { r.calls = append(r.calls, "resume "+vm) }
 func (r *recordingActions) SetCPUWeight(vm string, w int, reason string) {

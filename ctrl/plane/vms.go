@@ -34,6 +34,11 @@ const workerLetGo = 2 * time.Second
 func (p *Plane) AddVM(v config.VM) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.addVM(v)
+}
+
+// addVM is AddVM; callers hold p.mu.
+func (p *Plane) addVM(v config.VM) error {
 	if p.closed {
 		return errors.New("the data plane is stopping")
 	}
@@ -95,10 +100,18 @@ func (p *Plane) AddVM(v config.VM) error {
 func (p *Plane) RemoveVM(name string) (fastpath.Counters, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.removeVM(name)
+}
+
+// removeVM is RemoveVM; callers hold p.mu.
+func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	m := p.model()
 	vm := m.VMNamed(name)
 	if vm == nil {
 		return fastpath.Counters{}, fmt.Errorf("no VM named %q", name)
+	}
+	if p.actions != nil && p.actions.Migrating(name) {
+		return fastpath.Counters{}, fmt.Errorf("vm %s is migrating; remove it once the migration ended", name)
 	}
 	slot := p.vmSlot[vm.ID]
 	old := p.cfg()
@@ -247,6 +260,13 @@ func checkSocket(v config.VM) error {
 	dir := filepath.Dir(v.Socket)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("socket: directory %s does not exist", dir)
+	}
+	st, err := os.Lstat(v.Socket)
+	switch {
+	case err != nil:
+		return nil // nothing there: the port creates it
+	case st.Mode()&os.ModeSocket == 0:
+		return fmt.Errorf("socket: %s exists and is not a socket", v.Socket)
 	}
 	if c, err := net.DialTimeout("unix", v.Socket, 100*time.Millisecond); err == nil {
 		c.Close()

@@ -1,0 +1,153 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// A VM added while uplinkd runs is kept, as Open vSwitch's database keeps a
+// port, in a drop-in: state.dir/vms/NAME.json, the [[vms]] keys it was
+// added with. Drop-ins join the config file's VMs at start and at every
+// reload; the file wins over a drop-in of the same name. Removing the VM
+// removes its drop-in. Files are written whole or not at all (a temporary
+// file renamed over the old one).
+
+// VMDropInDir is where c keeps VMs added at runtime ("" when it keeps
+// none).
+func (c *Config) VMDropInDir() string {
+	if c.State.Dir == "" {
+		return ""
+	}
+	return filepath.Join(c.State.Dir, "vms")
+}
+
+// WithDropIns is c with the VMs of its drop-ins that it does not name
+// itself, validated together; an error names the drop-in.
+func WithDropIns(c *Config) (*Config, error) {
+	dir := c.VMDropInDir()
+	if dir == "" {
+		return c, nil
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths)
+	named := map[string]bool{}
+	for _, v := range c.VMs {
+		named[v.Name] = true
+	}
+	out := *c
+	out.VMs = append([]VM(nil), c.VMs...)
+	from := map[int]string{} // index in out.VMs -> its drop-in
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("state.dir: %w", err)
+		}
+		var keys map[string]any
+		if err := json.Unmarshal(data, &keys); err != nil {
+			return nil, fmt.Errorf("state.dir: %s: %w", path, err)
+		}
+		v, err := DecodeVM(keys)
+		if err != nil {
+			return nil, fmt.Errorf("state.dir: %s: %w", path, err)
+		}
+		if named[v.Name] {
+			continue
+		}
+		from[len(out.VMs)] = path
+		out.VMs = append(out.VMs, v)
+	}
+	if len(from) == 0 {
+		return c, nil
+	}
+	if err := out.Validate(); err != nil {
+		return nil, dropInErrors(err, from)
+	}
+	return &out, nil
+}
+
+// dropInErrors names the drop-in of each error about a VM that came from
+// one.
+func dropInErrors(err error, from map[int]string) error {
+	var errs []error
+	for _, e := range unwrapAll(err) {
+		var ke *KeyError
+		if errors.As(e, &ke) {
+			for i, path := range from {
+				prefix := fmt.Sprintf("vms[%d]", i)
+				if ke.Key == prefix || strings.HasPrefix(ke.Key, prefix+".") {
+					e = fmt.Errorf("state.dir: %s: %s: %s", path, strings.TrimPrefix(strings.TrimPrefix(ke.Key, prefix), "."), ke.Reason)
+				}
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// WriteVMDropIn keeps VM name's keys in dir, replacing what was there.
+func WriteVMDropIn(dir, name string, keys map[string]any) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(keys, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name+".json")); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// RemoveVMDropIn forgets VM name; one that was never kept is no error.
+func RemoveVMDropIn(dir, name string) error {
+	err := os.Remove(filepath.Join(dir, name+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename or removal in dir survive a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
