@@ -79,7 +79,10 @@ func inNS(ns string, f func() error) error {
 	return <-errc
 }
 
-func openCapture(ns, iface string) (*capture, error) {
+func openCapture(ns, iface string) (*capture, error) { return openCaptureFrom(ns, iface, foMAC) }
+
+// openCaptureFrom is openCapture of the frames from src.
+func openCaptureFrom(ns, iface, from string) (*capture, error) {
 	c := &capture{done: make(chan struct{})}
 	err := inNS(ns, func() error {
 		ifi, err := net.InterfaceByName(iface)
@@ -105,7 +108,7 @@ func openCapture(ns, iface string) (*capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: %w", iface, err)
 	}
-	src, _ := net.ParseMAC(foMAC)
+	src, _ := net.ParseMAC(from)
 	go c.read(src)
 	return c, nil
 }

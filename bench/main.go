@@ -64,6 +64,7 @@ var (
 	outDir   = flag.String("out", "bench/results", "where the report directory is written")
 	foRuns   = flag.Int("failover-runs", 3, "failover measurements per peer (0: none)")
 	dosRuns  = flag.Int("dos-runs", 3, "DoS detection latency measurements (0: none)")
+	churnRun = flag.Int("churn-runs", 20, "VM add-to-first-packet and remove measurements (0: none)")
 	linkPoll = flag.String("link-poll", "1ms", "uplinkd's dataplane.link_poll (net_null has no link interrupt)")
 	peerList = flag.String("peers", strings.Join(allPeers, ","), "peers to measure")
 	foPeers  = flag.String("failover-peers", strings.Join(failoverPeers, ","), "peers of the failover scenario")
@@ -172,6 +173,14 @@ func main() {
 			fmt.Fprintf(w, "\nDoS detection: a 20 kpps SYN flood from 1000 sources through a tap NIC at a watched VM (syn_pps 5k);\n"+
 				"first frame sent to uplinkd's dos_start line (ms, min / median / max of %d): %s\n", len(lat), stats3(lat))
 		})
+	}
+	if *churnRun > 0 {
+		c, err := measureChurn(dir, *churnRun)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vm churn: %v\n", err)
+			os.Exit(1)
+		}
+		rep.printed("VM add and remove", func(w io.Writer) { reportChurn(w, c) })
 	}
 	if *microBen {
 		fmt.Println("\nfastpath per-packet work (go test -bench, 32-packet bursts):")
