@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/uplinkd/uplinkd/cmd/internal/lab"
+	"github.com/uplinkd/uplinkd/ctrl/vm/libvirttest"
+)
+
+// hookedLibvirtd starts a libvirtd of the test's own that runs
+// configs/libvirt-hook-qemu as its qemu hook, pointed at the lab's uplinkd,
+// and runs QEMU as root (the lab's sockets are root's). Its view of
+// /etc/libvirt/hooks, /etc/default and qemu.conf is private.
+func hookedLibvirtd(t *testing.T, l *lab.Lab) string {
+	hooks, defaults := filepath.Join(l.Dir, "hooks"), filepath.Join(l.Dir, "default")
+	for _, d := range []string{hooks, defaults} {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+	}
+	hook, err := os.ReadFile("../../configs/libvirt-hook-qemu")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(hooks, "qemu"), hook, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(defaults, "uplinkd-libvirt-hook"),
+		[]byte(fmt.Sprintf("UPLINKCTL=%q\nUPLINKD_API=%q\n", bins.Ctl, l.APISocket())), 0o644))
+	qemuConf := filepath.Join(l.Dir, "qemu.conf")
+	require.NoError(t, os.WriteFile(qemuConf, []byte("user = \"root\"\ngroup = \"root\"\ndynamic_ownership = 0\n"+
+		"security_driver = \"none\"\nnamespaces = []\n"), 0o600))
+	return libvirttest.Start(t, libvirttest.Options{Binds: map[string]string{
+		hooks: "/etc/libvirt/hooks", defaults: "/etc/default", qemuConf: "/etc/libvirt/qemu.conf"}})
+}
+
+// hookDomainXML is a TCG guest (the lab's image, sending with pktgen) with
+// one vhost-user interface whose socket uplinkd serves. vectors=0: QEMU
+// 7.2 under TCG crashes in vhost_net_start with MSI-X (see lab.Guest).
+func hookDomainXML(name, sock, mac string, img lab.GuestImage) string {
+	return `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>` + name + `</name>
+  <metadata><uplinkd:vm xmlns:uplinkd="https://uplinkd.dev/xmlns/libvirt/1"><uplinkd:team>uplink</uplinkd:team></uplinkd:vm></metadata>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
+  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>` + img.Kernel + `</kernel><initrd>` + img.Initrd + `</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 uplk.traffic=pktgen uplk.pps=1000 uplk.dst=02:00:00:00:ff:ff uplk.count=0 uplk.size=56</cmdline></os>
+  <cpu mode='custom'><model>qemu64</model></cpu>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <interface type='vhostuser'>
+      <mac address='` + mac + `'/>
+      <source type='unix' path='` + sock + `' mode='client'/>
+      <model type='virtio'/>
+      <rom enabled='no'/>
+      <alias name='ua-net0'/>
+    </interface>
+  </devices>
+  <qemu:override><qemu:device alias='ua-net0'><qemu:frontend>
+    <qemu:property name='vectors' type='unsigned' value='0'/>
+  </qemu:frontend></qemu:device></qemu:override>
+</domain>`
+}
+
+func TestLibvirtHookAddsADomainsVhostUserPortAndRemovesIt(t *testing.T) {
+	img := lab.BuildGuestImage(t)
+	l := lab.New(t, bins)
+	d := l.StartUplinkd(labConfig(l, "", `policy = "src-mac-hash"`, []string{""}, vmConf{name: "vm1", mac: polMAC1}))
+	tap := l.OpenTap("dtap0")
+	lv := libvirttest.Connect(t, hookedLibvirtd(t, l))
+
+	name := fmt.Sprintf("uplk-hook-%d", os.Getpid())
+	const mac = "02:00:00:00:00:0b"
+	mark := d.Mark()
+	dom, err := lv.DomainCreateXML(hookDomainXML(name, l.Sock(name), mac, img), 0)
+	require.NoError(t, err, "the domain starts: the hook added its port before QEMU connected to it")
+	destroyed := false
+	t.Cleanup(func() {
+		if !destroyed {
+			lv.DomainDestroy(dom)
+		}
+	})
+	d.WaitEventSince(mark, name+" added", func(e lab.Event) bool { return e.Str("event") == "vm_added" && e.Str("vm") == name })
+	var vms map[string]struct {
+		Team  string `json:"team"`
+		InPkt uint64 `json:"in_pkts"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "vms", "--json")), &vms))
+	require.Contains(t, vms, name)
+	assert.Equal(t, "uplink", vms[name].Team, "the team from the domain's metadata")
+	assert.FileExists(t, filepath.Join(l.Dir, "state", "vms", name+".json"))
+
+	// The guest boots, its driver attaches, and it passes traffic both
+	// ways: pktgen's frames on the tap, frames to its MAC delivered.
+	d.WaitEventSince(mark, name+" attached", func(e lab.Event) bool {
+		return e.Str("event") == "vm_vhost" && e.Str("vm") == name && e["connected"] == true
+	})
+	assert.GreaterOrEqual(t, tap.WaitFromSrc(mac, 20, 60*time.Second), 20, "the guest's frames on the NIC")
+	for range 5 {
+		tap.Inject(lab.Frame(mac, "02:00:00:00:00:99", 128))
+	}
+	d.WaitStatus(name+" got the frames", func(e lab.Event) bool { return e.Num("vms."+name+".in_pkts") >= 5 })
+
+	// Destroyed, it is gone from uplinkd, and not kept for a restart.
+	mark = d.Mark()
+	require.NoError(t, lv.DomainDestroy(dom))
+	destroyed = true
+	d.WaitEventSince(mark, name+" removed", func(e lab.Event) bool { return e.Str("event") == "vm_removed" && e.Str("vm") == name })
+	var after map[string]any
+	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "vms", "--json")), &after))
+	assert.NotContains(t, after, name)
+	assert.NoFileExists(t, filepath.Join(l.Dir, "state", "vms", name+".json"))
+	d.Stop()
+}
