@@ -16,7 +16,9 @@ import (
 )
 
 // privateLibvirtd starts a libvirtd of this test's own.
-func privateLibvirtd(t *testing.T) (socket string) { return libvirttest.Start(t, libvirttest.Options{}) }
+func privateLibvirtd(t *testing.T) (socket string) {
+	return libvirttest.Start(t, libvirttest.Options{})
+}
 
 // transientDomain creates a small TCG domain with no disk (its BIOS looks
 // for a boot device forever: a real QEMU to suspend and weigh) and
