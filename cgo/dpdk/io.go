@@ -175,11 +175,13 @@ func (w *IO) RxLimit(i int) int { return int(w.rxq[i].max) }
 // Tx is tx queue i.
 func (w *IO) Tx(i int) *TxQueue { return &w.txq[i] }
 
-// Free schedules m to be freed at the next Step.
+// Free schedules m to be freed at the next Step. When the list is full it
+// frees what it holds at once, and sends nothing: a queue being drained
+// must not be transmitted from under its Drain.
 func (w *IO) Free(m *Mbuf) {
 	n := uint32(w.io.nfree)
 	if n == uint32(w.io.freecap) {
-		C.uplk_flush(w.io)
+		C.uplk_free_pending(w.io)
 		n = 0
 	}
 	w.free[n] = m
@@ -246,8 +248,9 @@ func (q *TxQueue) Pop() (*Mbuf, bool) {
 func (q *TxQueue) Drain(w *IO) int {
 	n := 0
 	for q.q.head != q.q.tail {
-		w.Free(q.ring[uint32(q.q.head)&q.mask])
-		q.q.head++
+		m := q.ring[uint32(q.q.head)&q.mask]
+		q.q.head++ // out of the queue before it is freed
+		w.Free(m)
 		n++
 	}
 	return n

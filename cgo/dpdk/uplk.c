@@ -35,15 +35,20 @@ static inline uint32_t txq_flush(struct uplk_txq *q)
 	return sent;
 }
 
+void uplk_free_pending(struct uplk_io *io)
+{
+	if (io->nfree) {
+		rte_pktmbuf_free_bulk(io->freebuf, io->nfree);
+		io->nfree = 0;
+	}
+}
+
 unsigned uplk_flush(struct uplk_io *io)
 {
 	uint32_t sent = 0;
 	for (uint16_t k = 0; k < io->ntxon; k++)
 		sent += txq_flush(&io->tx[io->txon[k]]);
-	if (io->nfree) {
-		rte_pktmbuf_free_bulk(io->freebuf, io->nfree);
-		io->nfree = 0;
-	}
+	uplk_free_pending(io);
 	return sent;
 }
 

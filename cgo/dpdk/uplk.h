@@ -66,6 +66,7 @@ int uplk_errno(void);
 int uplk_eal_init(int argc, char **argv, int *err);
 uint16_t uplk_step(struct uplk_io *io);
 unsigned uplk_flush(struct uplk_io *io);
+void uplk_free_pending(struct uplk_io *io);
 int uplk_port_setup(uint16_t port, uint16_t nrxq, uint16_t ntxq, uint16_t nb_desc,
 		    struct rte_mempool *mp, uint16_t mtu, int *err);
 int uplk_port_mtu_max(uint16_t port, uint32_t *mtu, uint32_t *max_frame, const char **driver);

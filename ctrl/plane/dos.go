@@ -93,7 +93,10 @@ func (p *Plane) dosStep(now time.Time) {
 		if !g.cfg[v].Enabled {
 			continue
 		}
-		c := p.worker.VMCounters(v)
+		c, ok := p.worker.VMCountersOf(v, uint32(p.slotVM[v]))
+		if !ok {
+			continue // a VM new in the slot: the worker has not counted for it yet
+		}
 		// Everything the network sent the VM, delivered or not: a
 		// rate-limited flood must stay visible until it stops.
 		s := dos.Sample{

@@ -23,9 +23,11 @@ func (p *Plane) Run(ctx context.Context) error {
 			ports = append(ports, p.vms[slot])
 		}
 	}
-	p.watching = true
-	p.mu.Unlock()
+	// Still under p.mu: a VM removed meanwhile would have its port
+	// detached under WatchEvents.
 	events, err := dpdk.WatchEvents(ctx, ports)
+	p.watching = err == nil
+	p.mu.Unlock()
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,10 @@ type Plane struct {
 	// runtimeVMs: the VMs added while uplinkd runs, which the config file
 	// does not name (a reload keeps them).
 	runtimeVMs map[string]bool
-	io         *dpdk.IO
+	// orphans: ports of removed VMs the worker did not let go of, closed
+	// at shutdown.
+	orphans []dpdk.Port
+	io      *dpdk.IO
 	// events records what happens, whatever the log level; log takes
 	// the other lines.
 	events *event.Log
@@ -445,6 +448,12 @@ func (p *Plane) closeVMPorts() {
 	for slot := range p.vms {
 		p.closeVMPort(slot)
 	}
+	for _, port := range p.orphans {
+		if err := port.Detach(); err != nil {
+			p.log.Error().Err(err).Str("port", port.Name).Msg("detach")
+		}
+	}
+	p.orphans = nil
 }
 
 // vmAt is the VM in slot v, nil if the slot is free.

@@ -22,6 +22,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.cfg()
+	file := next
 	next = p.withRuntimeVMs(next)
 	changed, err := config.CheckReload(old, next)
 	if err != nil {
@@ -41,8 +42,12 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 		return nil, fmt.Errorf("new config: %w", err)
 	}
 	gone, added := vmMembership(old, next)
-	if err := p.checkVMChanges(gone, added); err != nil {
+	if err := p.checkVMChanges(gone, added, next); err != nil {
 		return nil, err
+	}
+	// VMs added at runtime that the file names now are the file's.
+	for _, v := range file.VMs {
+		delete(p.runtimeVMs, v.Name)
 	}
 	// VMs that leave go first (their slots may be the new ones'), then
 	// what changed for the VMs that stay, then the new VMs.
@@ -61,12 +66,31 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 			if err := p.addVM(v); err != nil {
 				return changed, fmt.Errorf("adding vm %s: %w", v.Name, err)
 			}
-			delete(p.runtimeVMs, v.Name) // the file names it
 		}
 	}
 	p.events.Info("config_reloaded").Strs("changed", changed).Strs("vms_added", added).Strs("vms_removed", gone).
 		Uint64("tables", p.version).Msgf("config reloaded: %d keys changed", len(changed))
 	return changed, nil
+}
+
+// followRates holds each VM to what model m allows it: a VM of a team
+// that is no longer shaped to its limit (0: none), a shaped one to its new
+// limit if that is lower, until the resource manager divides the team
+// again within an interval. Callers hold p.mu.
+func (p *Plane) followRates(m *model.Model) {
+	for v, id := range p.slotVM {
+		vm := m.VM(id)
+		if vm == nil {
+			continue
+		}
+		limit := vm.Limit
+		switch {
+		case !m.Team(vm.Team).Shaped:
+			p.alloc[v] = limit
+		case limit > 0 && (p.alloc[v] == 0 || p.alloc[v] > limit):
+			p.alloc[v] = limit
+		}
+	}
 }
 
 // vmMembership lists the VMs old has and next does not, and the other way
@@ -89,7 +113,14 @@ func vmMembership(old, next *config.Config) (gone, added []string) {
 }
 
 // checkVMChanges says why VMs a reload adds or removes cannot be.
-func (p *Plane) checkVMChanges(gone, added []string) error {
+func (p *Plane) checkVMChanges(gone, added []string, next *config.Config) error {
+	for i, v := range next.VMs {
+		if slices.Contains(added, v.Name) {
+			if err := checkSocket(v); err != nil {
+				return fmt.Errorf("vms[%d].%w", i, err)
+			}
+		}
+	}
 	free := 0
 	for _, id := range p.slotVM {
 		if id == 0 {
@@ -129,22 +160,9 @@ func (p *Plane) applyReload(next *config.Config) error {
 			p.res.balancer[t] = newBalancer(team)
 		}
 	}
+	p.followRates(nextModel)
 	for v, id := range p.slotVM {
-		vm := nextModel.VM(id)
-		if vm == nil {
-			continue
-		}
-		t := nextModel.TeamIndex(vm.Team)
-		limit := vm.Limit
-		switch {
-		case !nextModel.Teams[t].Shaped:
-			p.alloc[v] = limit
-		case limit > 0 && (p.alloc[v] == 0 || p.alloc[v] > limit):
-			// The resource manager divides the team again within an
-			// interval; until then the VM is held to its new limit.
-			p.alloc[v] = limit
-		}
-		if p.res.balancer[t] == nil {
+		if vm := nextModel.VM(id); vm != nil && p.res.balancer[nextModel.TeamIndex(vm.Team)] == nil {
 			p.assigned[v] = -1
 		}
 	}

@@ -118,6 +118,9 @@ func (p *Plane) resourceStep(now time.Time) {
 	}
 	r.loops = loops
 	r.last = now
+	// Under p.mu from here: a VM added or removed resets its slot's
+	// samples and estimate (resetSlot).
+	p.mu.Lock()
 	for i, id := range p.slotVM {
 		// A free slot, or one whose VM the worker has not counted yet:
 		// nothing sent, nothing held (prev is zero from the VM's start).
@@ -138,11 +141,10 @@ func (p *Plane) resourceStep(now time.Time) {
 		r.nicPrev[i] = c
 	}
 	if first {
+		p.mu.Unlock()
 		return
 	}
 	r.est.Update(dt, r.samples)
-
-	p.mu.Lock()
 	changed := p.allocate(r.heldNow)
 	changed = p.rebalance(now) || changed
 	if changed {

@@ -273,3 +273,36 @@ team = "t"
 speed = "21M"
 `
 }
+
+func TestRemovingTheVMThatShapedATeamUnshapesTheOthers(t *testing.T) {
+	const toml = `
+[[teams]]
+name = "t"
+policy = "src-mac-hash"
+[[nics]]
+name = "n1"
+vdev = "net_null0"
+team = "t"
+[[vms]]
+name = "a"
+socket = "/tmp/a.sock"
+macs = ["02:00:00:00:00:01"]
+team = "t"
+[[vms]]
+name = "b"
+socket = "/tmp/b.sock"
+macs = ["02:00:00:00:00:02"]
+team = "t"
+shares = 3
+`
+	p := planeFor(t, toml)
+	require.True(t, p.model().Teams[0].Shaped)
+	require.Positive(t, p.alloc[0], "a is shaped while b is there")
+	next := *p.cfg()
+	next.VMs = next.VMs[:1]
+	p.placeVM(1, 0)
+	require.NoError(t, p.setConfig(&next))
+	p.followRates(p.model())
+	assert.False(t, p.model().Teams[0].Shaped)
+	assert.Zero(t, p.alloc[0], "a plain bond again: a is unlimited")
+}

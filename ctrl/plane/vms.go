@@ -34,7 +34,11 @@ const workerLetGo = 2 * time.Second
 func (p *Plane) AddVM(v config.VM) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.addVM(v)
+	if err := p.addVM(v); err != nil {
+		return err
+	}
+	p.runtimeVMs[v.Name] = true
+	return nil
 }
 
 // addVM is AddVM; callers hold p.mu.
@@ -86,7 +90,6 @@ func (p *Plane) addVM(v config.VM) error {
 	if err := p.publishTransitions(before); err != nil {
 		return err
 	}
-	p.runtimeVMs[v.Name] = true
 	p.events.Info("vm_added").Str("vm", v.Name).Str("socket", v.Socket).Bool("client", vm.Client).
 		Str("port", p.vms[slot].Name).Int("slot", slot).Uint64("tables", p.version).
 		Msgf("VM %s added on port %s", v.Name, p.vms[slot].Name)
@@ -134,11 +137,14 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 			p.actions.Resume(name, "removed from uplinkd")
 		}
 	}
+	p.unprotect(slot)
 	p.placeVM(slot, 0)
 	delete(p.runtimeVMs, name)
 	p.topo.Store(nextModel)
 	p.conf.Store(&next)
 	p.resetSlot(slot, now)
+	// The VM may have been what shaped its team.
+	p.followRates(nextModel)
 	p.syncLoops()
 	if err := p.publishTransitions(before); err != nil {
 		return fastpath.Counters{}, err
@@ -152,7 +158,10 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	}
 	if p.worker.Applied() < removed {
 		// The worker is gone or stuck: closing the port under it could
-		// crash it; keep the port (closed at shutdown) and say so.
+		// crash it. The port stays open until uplinkd stops; the slot is
+		// free for the next VM.
+		p.orphans = append(p.orphans, p.vms[slot])
+		p.vmOpen[slot] = false
 		p.events.Error("vm_removed").Str("vm", name).Msg("the worker did not let go of the VM's port; it stays open until uplinkd stops")
 		return fastpath.Counters{}, errors.New("the worker did not let go of the VM's port")
 	}
@@ -185,15 +194,29 @@ func (p *Plane) withRuntimeVMs(next *config.Config) *config.Config {
 	out := *next
 	out.VMs = slices.Clip(next.VMs)
 	for _, v := range p.cfg().VMs {
-		switch {
-		case !p.runtimeVMs[v.Name]:
-		case named[v.Name]:
-			delete(p.runtimeVMs, v.Name)
-		default:
+		if p.runtimeVMs[v.Name] && !named[v.Name] {
 			out.VMs = append(out.VMs, v)
 		}
 	}
 	return &out
+}
+
+// unprotect takes the VM in slot out of the VMs suspended to protect them
+// from a team mate's attack, and resumes it: the attack's end would
+// resume whoever has the slot then.
+func (p *Plane) unprotect(slot int) {
+	g := p.dos
+	for v, list := range g.protecting {
+		if i := slices.Index(list, slot); i >= 0 {
+			g.protecting[v] = slices.Delete(list, i, i+1)
+			name := p.vmName(slot)
+			p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.vmName(v)).Bool("suspend", false).
+				Msg("resuming a protected VM that is being removed")
+			if p.actions != nil {
+				p.actions.Resume(name, "removed from uplinkd")
+			}
+		}
+	}
 }
 
 // resetSlot gives slot a fresh start for the VM now in it (or none): the

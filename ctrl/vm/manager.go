@@ -146,8 +146,8 @@ func (m *Manager) Add(vm string, d Driver) error {
 	return nil
 }
 
-// Remove stops managing vm: requests still waiting are dropped. It
-// refuses while a migration of vm is in flight.
+// Remove stops managing vm once the requests already queued for it are
+// carried out. It refuses while a migration of vm is in flight.
 func (m *Manager) Remove(vm string) error {
 	m.vmsMu.Lock()
 	defer m.vmsMu.Unlock()
@@ -234,7 +234,16 @@ func (m *Manager) run(r *runner) {
 		case <-m.ctx.Done():
 			return
 		case <-r.stop:
-			return
+			// Removed: what was asked before (a resume, a weight
+			// restored) is still carried out.
+			for {
+				select {
+				case req := <-r.queue:
+					m.finish(r, m.carryOut(r, req))
+				default:
+					return
+				}
+			}
 		case req := <-r.queue:
 			m.finish(r, m.carryOut(r, req))
 		}

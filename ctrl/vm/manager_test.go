@@ -261,3 +261,17 @@ func TestVMsAddedAndRemovedWhileRunningAndNotDuringAMigration(t *testing.T) {
 	assert.Error(t, m.Do("b", Request{Action: Suspend}), "no longer managed")
 	assert.NoError(t, m.Remove("b"), "removing what is not there is no error")
 }
+
+func TestARemovedVMsQueuedRequestsAreStillCarriedOut(t *testing.T) {
+	d := &scripted{block: make(chan struct{})}
+	m, results := rig(t, quick, &scripted{})
+	require.NoError(t, m.Add("b", d))
+	require.NoError(t, m.Do("b", Request{Action: Suspend}))
+	require.Eventually(t, func() bool { return len(d.Calls()) == 1 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, m.Do("b", Request{Action: Resume}), "queued behind the suspend in flight")
+	require.NoError(t, m.Remove("b"))
+	close(d.block)
+	assert.Equal(t, OK, next(t, results).Outcome)
+	assert.Equal(t, OK, next(t, results).Outcome, "the resume asked before the removal")
+	assert.Equal(t, []string{"suspend", "resume"}, d.Calls())
+}
