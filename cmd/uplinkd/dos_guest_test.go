@@ -101,7 +101,7 @@ func TestDoSMigratesTheAttackedGuestToAHostOnAnotherNetwork(t *testing.T) {
 	ev := d.WaitEventSince(mark, "vm1 migrated", vmActionOf("vm1", "migrate", "ok"))
 	assert.Equal(t, "elsewhere", ev.Str("host"))
 	assert.Equal(t, vm.Migrated, qmpState(t, src.QMP))
-	assert.Equal(t, vm.Running, qmpState(t, dst.QMP), "the guest ends on the other host")
+	assert.Equal(t, vm.Running, arrivedState(t, dst.QMP), "the guest ends on the other host")
 	f.Stop()
 	d.WaitEventSince(mark, "attack over", isDoS("dos_end", "vm1"))
 	d.Stop()
