@@ -69,8 +69,18 @@ type VM struct {
 	HoldIngress time.Duration
 }
 
-// NIC is one physical NIC.
+// NIC is one physical NIC, in one NIC slot of the worker's: a NIC that
+// joins a team while uplinkd runs takes a free slot, and one that leaves
+// leaves its slot Absent.
 type NIC struct {
+	// ID is the NIC's entity ID (0: none given); a slot whose ID changes
+	// has a new NIC in it, whose counters and state start from zero.
+	ID uint32
+	// Absent: no NIC holds the slot; it is not polled, carries nothing
+	// and belongs to no team.
+	Absent bool
+	// Port is the NIC's DPDK port.
+	Port   uint16
 	Name   string
 	Team   int
 	LinkUp bool
@@ -94,7 +104,7 @@ type NIC struct {
 }
 
 // Usable says the NIC may carry new traffic now.
-func (n *NIC) Usable() bool { return n.LinkUp && n.AdminUp && !n.FailingOver && !n.Failed }
+func (n *NIC) Usable() bool { return !n.Absent && n.LinkUp && n.AdminUp && !n.FailingOver && !n.Failed }
 
 // Team is a set of NICs shared by a set of VMs.
 type Team struct {
@@ -121,6 +131,9 @@ func (s *Snapshot) Build() error {
 	}
 	for i := range s.NICs {
 		t := s.NICs[i].Team
+		if s.NICs[i].Absent {
+			continue
+		}
 		if t < 0 || t >= len(s.Teams) {
 			return fmt.Errorf("nic %s: team %d does not exist", s.NICs[i].Name, t)
 		}
@@ -128,7 +141,7 @@ func (s *Snapshot) Build() error {
 	for t := range s.Teams {
 		up := []int{}
 		for _, n := range s.Teams[t].NICs {
-			if n < 0 || n >= len(s.NICs) {
+			if n < 0 || n >= len(s.NICs) || s.NICs[n].Absent {
 				return fmt.Errorf("team %s: nic %d does not exist", s.Teams[t].Name, n)
 			}
 			if s.NICs[n].Usable() {
@@ -150,7 +163,7 @@ func (s *Snapshot) Build() error {
 			return fmt.Errorf("vm %s: team %d does not exist", vm.Name, vm.Team)
 		}
 		for _, n := range []int{vm.Preferred, vm.Assigned} {
-			if n >= len(s.NICs) || (n >= 0 && s.NICs[n].Team != vm.Team) {
+			if n >= len(s.NICs) || (n >= 0 && (s.NICs[n].Absent || s.NICs[n].Team != vm.Team)) {
 				return fmt.Errorf("vm %s: nic %d is not in its team", vm.Name, n)
 			}
 		}

@@ -15,13 +15,16 @@ type Worker struct {
 	rx    []Endpoint
 	vmTx  []int // VM index -> tx queue index
 	nicTx []int
-	// vmRx: VM slot -> its rx queue index (-1: none); active: the rx
-	// queues of NICs and present VMs, the only ones the loop looks at;
-	// owner: per VM slot, the entity ID holding it (0: none).
+	// vmRx, nicRx: VM or NIC slot -> its rx queue index (-1: none);
+	// active: the rx queues of present NICs and VMs, the only ones the
+	// loop looks at; owner, nicOwner: per slot, the entity ID holding it
+	// (0: none).
 	vmRx     []int
+	nicRx    []int
 	active   []int
 	activeTx []int
 	owner    []uint32
+	nicOwner []uint32
 	// applied is the version of the last tables the worker took: ctrl
 	// closes a removed VM's port only once the worker has let go of it.
 	applied atomic.Uint64
@@ -128,13 +131,20 @@ func NewWorker(p WorkerPlan) *Worker {
 	}
 	w.vmRx = make([]int, len(p.VMTx))
 	w.owner = make([]uint32, len(p.VMTx))
+	w.nicRx = make([]int, len(p.NICTx))
+	w.nicOwner = make([]uint32, len(p.NICTx))
 	w.active = make([]int, 0, len(p.Rx))
 	w.activeTx = make([]int, 0, len(p.VMTx)+len(p.NICTx))
 	for v := range w.vmRx {
 		w.vmRx[v] = -1
 	}
+	for n := range w.nicRx {
+		w.nicRx[n] = -1
+	}
 	for i, ep := range p.Rx {
-		if !ep.IsNIC {
+		if ep.IsNIC {
+			w.nicRx[ep.Index] = i
+		} else {
 			w.vmRx[ep.Index] = i
 			// Not polled until the tables say a VM is there.
 			p.IO.SetRxLimit(i, 0)
@@ -165,6 +175,10 @@ func (w *Worker) Applied() uint64 { return w.applied.Load() }
 
 // NICCounters reads a NIC's published counters.
 func (w *Worker) NICCounters(n int) Counters { return w.nicPub[n].Load() }
+
+// NICCountersOf reads NIC slot n's published counters if they are NIC
+// id's (see PublishedCounters.LoadOf).
+func (w *Worker) NICCountersOf(n int, id uint32) (Counters, bool) { return w.nicPub[n].LoadOf(id) }
 
 // LoopStats reads the published loop statistics.
 func (w *Worker) LoopStats() LoopStats { return w.statsPub.load() }
@@ -293,12 +307,25 @@ func (w *Worker) follow(s *Snapshot) {
 	w.applied.Store(s.Version)
 }
 
-// followSlots finds the VM slots whose VM changed and lists the rx queues
-// to poll.
+// followSlots finds the VM and NIC slots whose entity changed and lists
+// the queues to poll and flush.
 func (w *Worker) followSlots(s *Snapshot) {
 	w.active = w.active[:0]
 	for i, ep := range w.rx {
-		if !ep.IsNIC {
+		if ep.IsNIC {
+			n := ep.Index
+			nic := &s.NICs[n]
+			id := nic.ID
+			if nic.Absent {
+				id = 0
+			}
+			if id != w.nicOwner[n] {
+				w.rebindNIC(n, nic, id)
+			}
+			if nic.Absent {
+				continue
+			}
+		} else {
 			v := ep.Index
 			vm := &s.VMs[v]
 			id := vm.ID
@@ -314,13 +341,56 @@ func (w *Worker) followSlots(s *Snapshot) {
 		}
 		w.active = append(w.active, i)
 	}
-	w.activeTx = append(w.activeTx[:0], w.nicTx...)
+	w.activeTx = w.activeTx[:0]
+	for n, q := range w.nicTx {
+		if w.nicRx[n] < 0 || !s.NICs[n].Absent { // a slot this worker does not poll, or a present NIC
+			w.activeTx = append(w.activeTx, q)
+		}
+	}
 	for v, q := range w.vmTx {
 		if w.vmRx[v] < 0 || !s.VMs[v].Absent { // a slot this worker does not poll, or a present VM
 			w.activeTx = append(w.activeTx, q)
 		}
 	}
 	w.io.SetActive(w.active, w.activeTx)
+}
+
+// rebindNIC hands NIC slot n from its NIC to NIC id (0: none). A NIC
+// leaves its team by a failover first (ctrl sets it down and waits for
+// the worker to take those tables), so its queue is normally empty by
+// now; what is still there found no other NIC of the team usable, and is
+// freed and counted as no-nic drops in the counters the NIC leaves behind.
+// The new NIC's counters and state start from zero, on its own port.
+func (w *Worker) rebindNIC(n int, nic *NIC, id uint32) {
+	q := w.io.Tx(w.nicTx[n])
+	i := w.nicRx[n]
+	if w.nicOwner[n] != 0 {
+		var got []*dpdk.Mbuf
+		if i >= 0 {
+			got = w.io.Received(i)
+			for _, m := range got {
+				w.io.Free(m)
+			}
+			w.io.ClearReceived(i)
+		}
+		c := &w.nic[n]
+		c[Drop(DropNoNIC)] += uint64(len(got) + q.Drain(w.io))
+		w.nicPub[n].store(c)
+	}
+	w.nicOwner[n] = id
+	if id == 0 {
+		return
+	}
+	w.nic[n] = Counters{}
+	w.nics[n] = nicState{}
+	w.load[n] = 0
+	if i >= 0 {
+		w.io.ClearReceived(i)
+		w.io.SetRxQueue(i, dpdk.QueueRef{Port: nic.Port})
+	}
+	q.SetQueue(dpdk.QueueRef{Port: nic.Port})
+	w.nicPub[n].store(&w.nic[n])
+	w.nicPub[n].owner.Store(id)
 }
 
 // rebind hands VM slot v from its VM to VM id (0: none). What was queued
