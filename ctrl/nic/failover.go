@@ -157,6 +157,26 @@ func New(n int, cfg Config, now time.Time) *Machine {
 	return m
 }
 
+// Add makes room for a NIC that joins the team and returns its index: it
+// is link up, admin up, hearing beacons and Up since now, as at New; the
+// caller feeds what it observes of it next (its link may be down).
+func (m *Machine) Add(now time.Time) int {
+	m.nics = append(m.nics, nicState{state: StateUp, since: m.clamp(now)})
+	return len(m.nics) - 1
+}
+
+// Remove forgets NIC nic, which left the team; the NICs after it move
+// down an index. The caller fails the NIC over first (AdminDown), so that
+// its traffic has moved before it goes.
+func (m *Machine) Remove(nic int) {
+	if nic >= 0 && nic < len(m.nics) {
+		m.nics = append(m.nics[:nic], m.nics[nic+1:]...)
+	}
+}
+
+// Len is the number of NICs in the team.
+func (m *Machine) Len() int { return len(m.nics) }
+
 // SetConfig changes the delays and failback (a config reload). A delay
 // already running keeps its deadline; the new values apply to the
 // failures and recoveries that start from now on.

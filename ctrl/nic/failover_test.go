@@ -318,3 +318,32 @@ func TestFaultsNameWhatKeepsANICUnhealthy(t *testing.T) {
 	assert.Nil(t, m.Faults(5), "out of range")
 	assert.False(t, m.Evacuated(-1))
 }
+
+func TestANICJoinsUpAndOneThatLeavesTakesOnlyItsOwnState(t *testing.T) {
+	m := New(2, Config{DownDelay: 30 * ms, UpDelay: 100 * ms}, t0)
+	// NIC 0 is failing over; NIC 1 is down for good.
+	require.Equal(t, []string{"up>failing:link down"}, short(m.Step(at(1*ms), Event{NIC: 0, Kind: LinkDown})))
+	m.Step(at(1*ms), Event{NIC: 1, Kind: AdminDown})
+
+	n := m.Add(at(2 * ms))
+	assert.Equal(t, 2, n)
+	assert.Equal(t, 3, m.Len())
+	assert.True(t, m.Usable(n), "a NIC joins up: its link is reported next")
+	assert.Empty(t, m.Faults(n))
+	assert.Equal(t, []string{"up>failing:link down"}, short(m.Step(at(3*ms), Event{NIC: n, Kind: LinkDown})))
+
+	// NIC 0 leaves: the others move down an index with their state, and
+	// NIC 0's running down-delay goes with it.
+	m.Remove(0)
+	assert.Equal(t, 2, m.Len())
+	assert.Equal(t, StateDown, m.State(0), "the admin-down NIC, now index 0")
+	assert.Equal(t, []string{FaultAdminDown}, m.Faults(0))
+	assert.Equal(t, StateFailing, m.State(1), "the new NIC, now index 1")
+	d, ok := m.NextDeadline()
+	require.True(t, ok)
+	assert.Equal(t, at(33*ms), d, "only the new NIC's delay is left")
+	assert.Equal(t, []string{"failing>down:down-delay elapsed"}, short(m.Tick(at(33*ms))))
+
+	m.Remove(5) // out of range: nothing
+	assert.Equal(t, 2, m.Len())
+}
