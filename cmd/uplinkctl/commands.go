@@ -64,7 +64,8 @@ func (c *client) topCmd() *cobra.Command {
 }
 
 func (c *client) nicCmd() *cobra.Command {
-	nic := &cobra.Command{Use: "nic", Short: "Set a NIC administratively down or up"}
+	nic := &cobra.Command{Use: "nic", Short: "Add a NIC to a team or remove one; set one administratively down or up"}
+	nic.AddCommand(c.nicAddCmd(), c.nicRemoveCmd())
 	for _, state := range []string{"down", "up"} {
 		nic.AddCommand(&cobra.Command{
 			Use:   state + " NIC",

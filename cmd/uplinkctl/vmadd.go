@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,12 +31,7 @@ name, MAC or socket is in use, its team does not exist, or its socket's
 directory does not.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			keys := map[string]any{"name": args[0]}
-			cmd.Flags().Visit(func(f *pflag.Flag) {
-				if key, ok := f.Annotations["key"]; ok {
-					keys[key[0]] = flagValue(f)
-				}
-			})
+			keys := entryKeys(cmd, args[0])
 			if len(dos) > 0 {
 				d := map[string]any{}
 				for _, kv := range dos {
@@ -62,18 +58,31 @@ directory does not.`,
 			return nil
 		},
 	}
-	t := reflect.TypeOf(config.VM{})
+	entryFlags(cmd, reflect.TypeOf(config.VM{}), "[[vms]]", map[string]string{"macs": "mac"}, "dos")
+	cmd.Flags().StringArrayVar(&dos, "dos", nil, "a key of the VM's [vms.dos] table, key=value (repeatable)")
+	cmd.Flags().BoolVar(&transient, "transient", false, "do not keep the VM in uplinkd's state.dir: a restart forgets it")
+	cmd.MarkFlagRequired("socket")
+	cmd.MarkFlagRequired("mac")
+	cmd.MarkFlagRequired("team")
+	return cmd
+}
+
+// entryFlags gives cmd a flag per key of a config table (a [[vms]] or
+// [[nics]] entry, of type t): the key with _ as - unless renamed, except
+// name (the argument) and the keys skipped. Each flag carries its key.
+func entryFlags(cmd *cobra.Command, t reflect.Type, table string, renamed map[string]string, skip ...string) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		key := f.Tag.Get("mapstructure")
-		name := strings.ReplaceAll(key, "_", "-")
-		if key == "macs" {
-			name = "mac"
-		}
-		usage := "[[vms]] " + key
-		switch {
-		case key == "name" || key == "dos":
+		if key == "name" || slices.Contains(skip, key) {
 			continue
+		}
+		name := strings.ReplaceAll(key, "_", "-")
+		if r, ok := renamed[key]; ok {
+			name = r
+		}
+		usage := table + " " + key
+		switch {
 		case f.Type.Kind() == reflect.Bool:
 			cmd.Flags().Bool(name, false, usage)
 		case f.Type.Kind() == reflect.Slice:
@@ -83,12 +92,18 @@ directory does not.`,
 		}
 		cmd.Flags().SetAnnotation(name, "key", []string{key})
 	}
-	cmd.Flags().StringArrayVar(&dos, "dos", nil, "a key of the VM's [vms.dos] table, key=value (repeatable)")
-	cmd.Flags().BoolVar(&transient, "transient", false, "do not keep the VM in uplinkd's state.dir: a restart forgets it")
-	cmd.MarkFlagRequired("socket")
-	cmd.MarkFlagRequired("mac")
-	cmd.MarkFlagRequired("team")
-	return cmd
+}
+
+// entryKeys are the keys of the entry named name: the flags given, by
+// their keys. uplinkd applies the config's defaults to the rest.
+func entryKeys(cmd *cobra.Command, name string) map[string]any {
+	keys := map[string]any{"name": name}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if key, ok := f.Annotations["key"]; ok {
+			keys[key[0]] = flagValue(f)
+		}
+	})
+	return keys
 }
 
 func flagValue(f *pflag.Flag) any {

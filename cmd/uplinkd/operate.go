@@ -118,7 +118,7 @@ func (d *daemon) AddVM(keys map[string]any, transient bool) error {
 		return fmt.Errorf("vm add: %w", err)
 	}
 	if dir := d.p.Config().VMDropInDir(); dir != "" && !transient {
-		if err := config.WriteVMDropIn(dir, v.Name, keys); err != nil {
+		if err := config.WriteDropIn(dir, v.Name, keys); err != nil {
 			// Not kept: not added either, rather than lost at the next
 			// restart without a word.
 			if _, rerr := d.p.RemoveVM(v.Name); rerr != nil {
@@ -142,11 +142,54 @@ func (d *daemon) RemoveVM(name string) error {
 		return fmt.Errorf("vm remove: %w", err)
 	}
 	if dir := d.p.Config().VMDropInDir(); dir != "" {
-		if err := config.RemoveVMDropIn(dir, name); err != nil {
+		if err := config.RemoveDropIn(dir, name); err != nil {
 			d.events.Error("vm_removed").Str("vm", name).Err(err).Msg("the VM's drop-in stays: it comes back at the next start")
 		}
 	}
 	return d.vms.Remove(name)
+}
+
+// AddNIC adds a NIC to its team while uplinkd runs; unless transient, it
+// is kept in state.dir for the next start.
+func (d *daemon) AddNIC(keys map[string]any, transient bool) error {
+	d.reloading.Lock()
+	defer d.reloading.Unlock()
+	n, err := config.DecodeNIC(keys)
+	if err == nil {
+		err = d.p.AddNIC(n)
+	}
+	if err != nil {
+		d.events.Error("nic_add_refused").Str("nic", fmt.Sprint(keys["name"])).Err(err).Msg("NIC not added")
+		return fmt.Errorf("nic add: %w", err)
+	}
+	if dir := d.p.Config().NICDropInDir(); dir != "" && !transient {
+		if err := config.WriteDropIn(dir, n.Name, keys); err != nil {
+			if _, rerr := d.p.RemoveNIC(n.Name); rerr != nil {
+				d.events.Error("nic_add_refused").Str("nic", n.Name).Err(rerr).Msg("NIC could not be taken out again")
+			}
+			err = fmt.Errorf("nic add: keeping it in %s: %w", dir, err)
+			d.events.Error("nic_add_refused").Str("nic", n.Name).Err(err).Msg("NIC not added")
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveNIC takes a NIC out of its team while uplinkd runs, failing its
+// traffic over first.
+func (d *daemon) RemoveNIC(name string) error {
+	d.reloading.Lock()
+	defer d.reloading.Unlock()
+	if _, err := d.p.RemoveNIC(name); err != nil {
+		d.events.Error("nic_remove_refused").Str("nic", name).Err(err).Msg("NIC not removed")
+		return fmt.Errorf("nic remove: %w", err)
+	}
+	if dir := d.p.Config().NICDropInDir(); dir != "" {
+		if err := config.RemoveDropIn(dir, name); err != nil {
+			d.events.Error("nic_removed").Str("nic", name).Err(err).Msg("the NIC's drop-in stays: it comes back at the next start")
+		}
+	}
+	return nil
 }
 
 // reloadOnHUP reloads the config on every SIGHUP (delivered to hup)

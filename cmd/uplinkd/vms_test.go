@@ -90,6 +90,21 @@ func TestVMsComeAndGoWhileOthersLoseNothing(t *testing.T) {
 	out, err := ctl(t, l, "vm", "remove", "vm9")
 	assert.Error(t, err)
 	assert.Contains(t, out, `no VM named "vm9"`)
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", "nic1", "--vdev", "net_tap5,iface=dtap5", "--team", "uplink"}, `name: "nic1" is used twice`},
+		{[]string{"add", "nic3", "--vdev", "net_tap5,iface=dtap5", "--team", "other"}, `"other" is not a team`},
+		{[]string{"add", "nic3", "--vdev", "net_tap0,iface=dtap0", "--team", "uplink"}, "net_tap0"},
+		{[]string{"add", "nic3", "--team", "uplink"}, "vdev"},
+		{[]string{"add", "nic3", "--pci", "0000:00:1f.6", "--team", "uplink"}, "PCI NIC joins at start only"},
+		{[]string{"remove", "nic9"}, `no NIC named "nic9"`},
+	} {
+		out, err := ctl(t, l, append([]string{"nic"}, bad.args...)...)
+		assert.Error(t, err, "accepted: %v", bad.args)
+		assert.Contains(t, out, bad.want)
+	}
 
 	// uplinkd serves vm3's socket (mode server, the default): each time a
 	// new generator, as a guest that boots, connects to it.
@@ -166,6 +181,48 @@ func TestVMsComeAndGoWhileOthersLoseNothing(t *testing.T) {
 	g4.Finish(true)
 	t.Logf("vm3 added, passed traffic both ways and removed 5 times; vm4 %d times by uplinkctl and %d by reload, %d frames out and %d in",
 		churn, reloads, seen4, got4)
+
+	// A third NIC joins the team and leaves it, again and again: through
+	// uplinkctl, and every fourth time through a reload. Over three NICs
+	// vm1's and vm2's MACs both hash to nic3, so each join moves them to
+	// it and each leave fails them over back to nic1 and nic2, announced
+	// there, while they send.
+	withNIC3 := labConfig(l, "", `policy = "src-mac-hash"`, []string{"", "", ""}, vmConf{name: "vm1", mac: polMAC1}, vmConf{name: "vm2", mac: polMAC2})
+	nicChurn := max(churn/10, 2)
+	// nic3's interface comes and goes with it: capture it from before it
+	// first comes, so that no frame sent by it goes uncounted.
+	tap3 := l.OpenTapOthers("dtap0", "dtap1")
+	taps = append(taps, tap3)
+	for i := 0; i < nicChurn; i++ {
+		byReload := i%4 == 3
+		mark := d.Mark()
+		if byReload {
+			l.WriteConfig(withNIC3)
+			assert.Contains(t, mustCtl(t, l, "reload"), "nics")
+		} else {
+			mustCtl(t, l, "nic", "add", "nic3", "--vdev", "net_tap2,iface=dtap2", "--team", "uplink")
+		}
+		d.WaitEventSince(mark, "nic3 added", func(e lab.Event) bool { return e.Str("event") == "nic_added" && e.Str("nic") == "nic3" })
+		for _, mac := range []string{polMAC1, polMAC2} {
+			before := tap3.FromSrc(mac)
+			require.GreaterOrEqual(t, tap3.WaitFromSrc(mac, before+50, 20*time.Second), before+50, "cycle %d: %s's frames on nic3", i, mac)
+		}
+		rarp1, rarp2 := taps[1].RARPs(polMAC1), taps[0].RARPs(polMAC2)
+		mark = d.Mark()
+		if byReload {
+			l.WriteConfig(without)
+			assert.Contains(t, mustCtl(t, l, "reload"), "nics")
+		} else {
+			mustCtl(t, l, "nic", "remove", "nic3")
+		}
+		ev := d.WaitEventSince(mark, "nic3 removed", func(e lab.Event) bool { return e.Str("event") == "nic_removed" && e.Str("nic") == "nic3" })
+		assert.Zero(t, ev.Num("dropped_queued"), "cycle %d: what was queued for nic3 moved to the others", i)
+		assert.Greater(t, taps[1].WaitRARPs(polMAC1, rarp1+1, 10*time.Second), rarp1, "cycle %d: vm1 announced on nic2", i)
+		assert.Greater(t, taps[0].WaitRARPs(polMAC2, rarp2+1, 10*time.Second), rarp2, "cycle %d: vm2 announced on nic1", i)
+	}
+	t.Logf("nic3 joined and left %d times", nicChurn)
+	_, err = os.Stat(filepath.Join(l.Dir, "state", "nics", "nic3.json"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "a NIC removed is not kept")
 	// What vm3 and vm4 came with, they gave back (read while vm1 and vm2
 	// are still connected, as at the start). The API's last connection
 	// may still be closing.
@@ -187,6 +244,7 @@ func TestVMsComeAndGoWhileOthersLoseNothing(t *testing.T) {
 	for _, path := range []string{"vms.vm1", "vms.vm2", "nics.nic1", "nics.nic2"} {
 		assert.Empty(t, st.At(path+".drops"), "%s dropped nothing", path)
 	}
+	assert.Nil(t, st.At("nics.nic3"), "nic3 is gone from the report")
 	assert.Nil(t, st.At("vms.vm3"), "vm3 is gone from the report")
 	assert.Nil(t, st.At("vms.vm4"))
 }
@@ -197,6 +255,10 @@ func TestAVMAddedAtRuntimeIsKeptAcrossARestartUnlessTransient(t *testing.T) {
 	d := l.StartUplinkd(conf)
 	mustCtl(t, l, "vm", "add", "vm3", "--socket", l.Sock("vm3"), "--mac", polMAC3, "--team", "uplink", "--limit", "100M")
 	mustCtl(t, l, "vm", "add", "vm4", "--socket", l.Sock("vm4"), "--mac", polMAC4, "--team", "uplink", "--transient")
+	mustCtl(t, l, "nic", "add", "nic2", "--vdev", "net_tap1,iface=dtap1", "--team", "uplink", "--speed", "1G")
+	mustCtl(t, l, "nic", "add", "nic3", "--vdev", "net_tap2,iface=dtap2", "--team", "uplink", "--transient")
+	assert.FileExists(t, filepath.Join(l.Dir, "state", "nics", "nic2.json"))
+	assert.NoFileExists(t, filepath.Join(l.Dir, "state", "nics", "nic3.json"), "a transient NIC is not kept")
 	kept := filepath.Join(l.Dir, "state", "vms")
 	assert.FileExists(t, filepath.Join(kept, "vm3.json"))
 	assert.NoFileExists(t, filepath.Join(kept, "vm4.json"), "a transient VM is not kept")
@@ -209,6 +271,14 @@ func TestAVMAddedAtRuntimeIsKeptAcrossARestartUnlessTransient(t *testing.T) {
 	assert.Contains(t, vms, "vm1")
 	assert.Contains(t, vms, "vm3")
 	assert.NotContains(t, vms, "vm4")
+	var nics map[string]struct {
+		SpeedBPS float64 `json:"speed_bps"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "nics", "--json")), &nics))
+	assert.Contains(t, nics, "nic1")
+	assert.Contains(t, nics, "nic2", "the NIC added at runtime is back")
+	assert.Equal(t, 1e9, nics["nic2"].SpeedBPS, "with its speed")
+	assert.NotContains(t, nics, "nic3")
 	// And it carries traffic both ways with what it was added with.
 	tap := l.OpenTap("dtap0")
 	g := l.StartGen("--vm", lab.VMArg("vm3", l.Sock("vm3"), polMAC3), "--count", "20", "--rate", "20000", "--size", "128", "--hold")
@@ -229,6 +299,8 @@ func TestAVMAddedAtRuntimeIsKeptAcrossARestartUnlessTransient(t *testing.T) {
 	// Removed, it is forgotten.
 	removeVM(t, l, d, "vm3")
 	assert.NoFileExists(t, filepath.Join(kept, "vm3.json"))
+	mustCtl(t, l, "nic", "remove", "nic2")
+	assert.NoFileExists(t, filepath.Join(l.Dir, "state", "nics", "nic2.json"))
 	d.Stop()
 	d = l.StartUplinkd(conf)
 	var after map[string]any

@@ -36,6 +36,10 @@ type Backend interface {
 	// it fails, and says why.
 	AddVM(keys map[string]any, transient bool) error
 	RemoveVM(name string) error
+	// AddNIC and RemoveNIC are the same for a NIC joining or leaving its
+	// team ([[nics]] keys).
+	AddNIC(keys map[string]any, transient bool) error
+	RemoveNIC(name string) error
 }
 
 // Listen creates the socket at path, replacing a stale one, readable and
@@ -117,6 +121,29 @@ func Handler(b Backend, metrics http.Handler, events *event.Log) http.Handler {
 			return
 		}
 		reply(w, http.StatusOK, map[string]string{"vm": name, "result": "removed"})
+	})
+	// A NIC added: a JSON object of [[nics]] keys; ?transient=1 as for a
+	// VM. Removing one fails its traffic over first.
+	mux.HandleFunc("POST /v1/nics", func(w http.ResponseWriter, r *http.Request) {
+		var keys map[string]any
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&keys); err != nil {
+			fail(w, http.StatusBadRequest, fmt.Errorf("a NIC is a JSON object of [[nics]] keys: %w", err))
+			return
+		}
+		transient, _ := strconv.ParseBool(r.URL.Query().Get("transient"))
+		if err := b.AddNIC(keys, transient); err != nil {
+			fail(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		reply(w, http.StatusCreated, map[string]any{"nic": keys["name"], "result": "added"})
+	})
+	mux.HandleFunc("DELETE /v1/nics/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := b.RemoveNIC(name); err != nil {
+			fail(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		reply(w, http.StatusOK, map[string]string{"nic": name, "result": "removed"})
 	})
 	mux.HandleFunc("POST /v1/vms/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		name, action := r.PathValue("name"), r.PathValue("action")

@@ -129,6 +129,11 @@ type Dataplane struct {
 	// config and those added while uplinkd runs (uplinkctl vm add). Each
 	// slot costs a software queue of tx_queue_len packets.
 	MaxVMs int `mapstructure:"max_vms"`
+	// MaxNICs is how many NICs the worker has slots for: those of the
+	// config and those that join a team while uplinkd runs (uplinkctl nic
+	// add, or a reload). Each slot costs a software queue of tx_queue_len
+	// packets.
+	MaxNICs int `mapstructure:"max_nics"`
 	// LinkPoll is how often link state is read, besides LSC events.
 	LinkPoll time.Duration `mapstructure:"link_poll"`
 }
@@ -293,6 +298,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("dataplane.tx_descriptors", 1024)
 	v.SetDefault("dataplane.tx_queue_len", 1024)
 	v.SetDefault("dataplane.max_vms", 64)
+	v.SetDefault("dataplane.max_nics", 16)
 	v.SetDefault("dataplane.link_poll", "1ms")
 	v.SetDefault("status.interval", "1s")
 	v.SetDefault("resources.interval", "5ms")
@@ -367,8 +373,14 @@ func cleanDecodeError(err error) error {
 // while uplinkd runs: the API's JSON, uplinkctl's flags), with the
 // config file's names, rates and defaults. It checks the keys and their
 // types; the config it joins validates the rest.
-func DecodeVM(keys map[string]any) (VM, error) {
-	var v VM
+func DecodeVM(keys map[string]any) (VM, error) { return decodeEntry[VM](keys) }
+
+// DecodeNIC reads one [[nics]] entry given as keys and values, as DecodeVM
+// does a VM.
+func DecodeNIC(keys map[string]any) (NIC, error) { return decodeEntry[NIC](keys) }
+
+func decodeEntry[T any](keys map[string]any) (T, error) {
+	var v T
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:      &v,
 		ErrorUnused: true,

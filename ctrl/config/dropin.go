@@ -12,26 +12,53 @@ import (
 
 // A VM added while uplinkd runs is kept, as Open vSwitch's database keeps a
 // port, in a drop-in: state.dir/vms/NAME.json, the [[vms]] keys it was
-// added with. Drop-ins join the config file's VMs at start and at every
-// reload; the file wins over a drop-in of the same name. Removing the VM
+// added with; a NIC added while it runs likewise in state.dir/nics. Drop-ins
+// join the config file's VMs and NICs at start and at every reload; the
+// file wins over a drop-in of the same name. Removing the VM or NIC
 // removes its drop-in. Files are written whole or not at all (a temporary
 // file renamed over the old one).
 
 // VMDropInDir is where c keeps VMs added at runtime ("" when it keeps
 // none).
-func (c *Config) VMDropInDir() string {
+func (c *Config) VMDropInDir() string { return c.dropInDir("vms") }
+
+// NICDropInDir is where c keeps NICs added at runtime ("" when it keeps
+// none).
+func (c *Config) NICDropInDir() string { return c.dropInDir("nics") }
+
+func (c *Config) dropInDir(kind string) string {
 	if c.State.Dir == "" {
 		return ""
 	}
-	return filepath.Join(c.State.Dir, "vms")
+	return filepath.Join(c.State.Dir, kind)
 }
 
-// WithDropIns is c with the VMs of its drop-ins that it does not name
-// itself, validated together; an error names the drop-in.
+// WithDropIns is c with the NICs and VMs of its drop-ins that it does not
+// name itself, validated together; an error names the drop-in.
 func WithDropIns(c *Config) (*Config, error) {
-	dir := c.VMDropInDir()
-	if dir == "" {
+	out := *c
+	var err error
+	nicFrom, vmFrom := map[int]string{}, map[int]string{} // index in out.NICs, out.VMs -> its drop-in
+	if out.NICs, err = readDropIns(c.NICDropInDir(), c.NICs, DecodeNIC, func(n NIC) string { return n.Name }, nicFrom); err != nil {
+		return nil, err
+	}
+	if out.VMs, err = readDropIns(c.VMDropInDir(), c.VMs, DecodeVM, func(v VM) string { return v.Name }, vmFrom); err != nil {
+		return nil, err
+	}
+	if len(nicFrom) == 0 && len(vmFrom) == 0 {
 		return c, nil
+	}
+	if err := out.Validate(); err != nil {
+		return nil, dropInErrors(dropInErrors(err, "nics", nicFrom), "vms", vmFrom)
+	}
+	return &out, nil
+}
+
+// readDropIns appends to list the entries of dir's drop-ins it does not
+// name, recording in from which drop-in each came.
+func readDropIns[T any](dir string, list []T, decode func(map[string]any) (T, error), name func(T) string, from map[int]string) ([]T, error) {
+	if dir == "" {
+		return list, nil
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
@@ -39,12 +66,10 @@ func WithDropIns(c *Config) (*Config, error) {
 	}
 	sort.Strings(paths)
 	named := map[string]bool{}
-	for _, v := range c.VMs {
-		named[v.Name] = true
+	for _, x := range list {
+		named[name(x)] = true
 	}
-	out := *c
-	out.VMs = append([]VM(nil), c.VMs...)
-	from := map[int]string{} // index in out.VMs -> its drop-in
+	out := append([]T(nil), list...)
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -54,34 +79,28 @@ func WithDropIns(c *Config) (*Config, error) {
 		if err := json.Unmarshal(data, &keys); err != nil {
 			return nil, fmt.Errorf("state.dir: %s: %w", path, err)
 		}
-		v, err := DecodeVM(keys)
+		x, err := decode(keys)
 		if err != nil {
 			return nil, fmt.Errorf("state.dir: %s: %w", path, err)
 		}
-		if named[v.Name] {
+		if named[name(x)] {
 			continue
 		}
-		from[len(out.VMs)] = path
-		out.VMs = append(out.VMs, v)
+		from[len(out)] = path
+		out = append(out, x)
 	}
-	if len(from) == 0 {
-		return c, nil
-	}
-	if err := out.Validate(); err != nil {
-		return nil, dropInErrors(err, from)
-	}
-	return &out, nil
+	return out, nil
 }
 
-// dropInErrors names the drop-in of each error about a VM that came from
-// one.
-func dropInErrors(err error, from map[int]string) error {
+// dropInErrors names the drop-in of each error about a list's entry (vms,
+// nics) that came from one.
+func dropInErrors(err error, list string, from map[int]string) error {
 	var errs []error
 	for _, e := range unwrapAll(err) {
 		var ke *KeyError
 		if errors.As(e, &ke) {
 			for i, path := range from {
-				prefix := fmt.Sprintf("vms[%d]", i)
+				prefix := fmt.Sprintf("%s[%d]", list, i)
 				if ke.Key == prefix || strings.HasPrefix(ke.Key, prefix+".") {
 					e = fmt.Errorf("state.dir: %s: %s: %s", path, strings.TrimPrefix(strings.TrimPrefix(ke.Key, prefix), "."), ke.Reason)
 				}
@@ -99,8 +118,9 @@ func unwrapAll(err error) []error {
 	return []error{err}
 }
 
-// WriteVMDropIn keeps VM name's keys in dir, replacing what was there.
-func WriteVMDropIn(dir, name string, keys map[string]any) error {
+// WriteDropIn keeps VM or NIC name's keys in dir, replacing what was
+// there.
+func WriteDropIn(dir, name string, keys map[string]any) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -130,8 +150,9 @@ func WriteVMDropIn(dir, name string, keys map[string]any) error {
 	return syncDir(dir)
 }
 
-// RemoveVMDropIn forgets VM name; one that was never kept is no error.
-func RemoveVMDropIn(dir, name string) error {
+// RemoveDropIn forgets VM or NIC name; one that was never kept is no
+// error.
+func RemoveDropIn(dir, name string) error {
 	err := os.Remove(filepath.Join(dir, name+".json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -30,10 +30,10 @@ func TestDropInsJoinTheFilesVMsAndTheFileWins(t *testing.T) {
 	assert.Len(t, c.VMs, 2, "no drop-in yet")
 
 	vms := filepath.Join(dir, "vms")
-	require.NoError(t, WriteVMDropIn(vms, "vm3", map[string]any{"name": "vm3", "socket": "/tmp/vm3.sock",
+	require.NoError(t, WriteDropIn(vms, "vm3", map[string]any{"name": "vm3", "socket": "/tmp/vm3.sock",
 		"macs": []any{"02:00:00:00:00:33"}, "team": "uplink", "limit": "200M"}))
 	// The file's vm1 wins over a drop-in of the same name.
-	require.NoError(t, WriteVMDropIn(vms, "vm1", map[string]any{"name": "vm1", "socket": "/tmp/other.sock",
+	require.NoError(t, WriteDropIn(vms, "vm1", map[string]any{"name": "vm1", "socket": "/tmp/other.sock",
 		"macs": []any{"02:00:00:00:00:44"}, "team": "uplink"}))
 	c, err = Load(path)
 	require.NoError(t, err)
@@ -45,14 +45,14 @@ func TestDropInsJoinTheFilesVMsAndTheFileWins(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ents, 2, "no temporary file left")
 
-	require.NoError(t, RemoveVMDropIn(vms, "vm3"))
-	require.NoError(t, RemoveVMDropIn(vms, "vm3"), "removing what is not kept is no error")
+	require.NoError(t, RemoveDropIn(vms, "vm3"))
+	require.NoError(t, RemoveDropIn(vms, "vm3"), "removing what is not kept is no error")
 	c, err = Load(path)
 	require.NoError(t, err)
 	assert.Len(t, c.VMs, 2)
 
 	// A bad drop-in refuses the config, naming the file and the key.
-	require.NoError(t, WriteVMDropIn(vms, "vm5", map[string]any{"name": "vm5", "socket": "/tmp/vm5.sock",
+	require.NoError(t, WriteDropIn(vms, "vm5", map[string]any{"name": "vm5", "socket": "/tmp/vm5.sock",
 		"macs": []any{"02:00:00:00:00:01"}, "team": "uplink"}))
 	_, err = Load(path)
 	require.Error(t, err)

@@ -54,7 +54,7 @@ var fixedReasons = map[string]string{
 	"state":          "where runtime changes are kept is set at start",
 	"teams":          "teams are set up at start; adding, removing or renaming one needs a restart",
 	"teams[].beacon": "beacon probing is set up at start",
-	"nics":           "NICs are attached at start; only their speed reloads",
+	"nics":           "a NIC's device and team are set when it joins; remove it and add it again to change them",
 	"vms":            "a VM's port is set up when the VM is added",
 	"vms[].socket":   "the VM's vhost-user port is set up at start",
 	"vms[].mode":     "the VM's vhost-user port is set up at start",
@@ -178,9 +178,9 @@ func pairByName(old, next reflect.Value) (pair []int, members bool) {
 func CheckReload(old, next *Config) ([]string, error) {
 	changed := Diff(old, next)
 	for _, k := range changed {
-		if k == "vms" {
-			// VMs added or removed: the running uplinkd adds and removes
-			// them as uplinkctl vm add and remove do.
+		if k == "vms" || k == "nics" {
+			// VMs or NICs added or removed: the running uplinkd adds and
+			// removes them as uplinkctl vm (nic) add and remove do.
 			continue
 		}
 		if !KeyReloads(k) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,6 +69,12 @@ func TestReloadPairsNamedTablesByName(t *testing.T) {
 	changed, err = CheckReload(old, next)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"vms", "vms[0].shares"}, changed)
+
+	// So does a NIC's.
+	next.NICs = append(slices.Clone(next.NICs), NIC{Name: "nic9", Vdev: "net_tap9", Team: next.NICs[0].Team})
+	changed, err = CheckReload(old, next)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"nics", "vms", "vms[0].shares"}, changed)
 }
 
 func TestReloadRefusesWhatIsFixedNamingKeyAndReason(t *testing.T) {
@@ -78,8 +85,7 @@ func TestReloadRefusesWhatIsFixedNamingKeyAndReason(t *testing.T) {
 		"file prefix":   {func(c *Config) { c.EAL.FilePrefix = "other" }, "eal.file_prefix", "EAL is initialised once"},
 		"mbufs":         {func(c *Config) { c.Dataplane.Mbufs = 8191 }, "dataplane.mbufs", "mbuf pool"},
 		"vm socket":     {func(c *Config) { c.VMs[1].Socket = "/tmp/x.sock" }, "vms[1].socket", "vhost-user port"},
-		"nic added":     {func(c *Config) { c.NICs = append(c.NICs, NIC{Name: "nic9", Vdev: "net_tap9", Team: c.NICs[0].Team}) }, "nics", "attached at start"},
-		"nic vdev":      {func(c *Config) { c.NICs[0].Vdev = "net_tap9,iface=x" }, "nics[0].vdev", "only their speed reloads"},
+		"nic vdev":      {func(c *Config) { c.NICs[0].Vdev = "net_tap9,iface=x" }, "nics[0].vdev", "remove it and add it again"},
 		"api socket":    {func(c *Config) { c.API.Socket = "/tmp/a.sock" }, "api.socket", "API socket"},
 		"beacons":       {func(c *Config) { c.Teams[0].BeaconMisses = 5 }, "teams[0].beacon_misses", "beacon probing"},
 		"vm driver":     {func(c *Config) { c.VMs[0].Driver = "exec" }, "vms[0].driver", "action driver"},

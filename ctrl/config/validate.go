@@ -79,6 +79,11 @@ func (c *Config) Validate() error {
 	if d.TxQueueLen < 32 || d.TxQueueLen > 65536 {
 		bad("dataplane.tx_queue_len", "%d is outside 32-65536", d.TxQueueLen)
 	}
+	if d.MaxNICs < 1 || d.MaxNICs > 64 {
+		bad("dataplane.max_nics", "%d is outside 1-64", d.MaxNICs)
+	} else if len(c.NICs) > d.MaxNICs {
+		bad("dataplane.max_nics", "%d is fewer than the %d NICs of nics[]", d.MaxNICs, len(c.NICs))
+	}
 	if d.MaxVMs < 1 || d.MaxVMs > 1024 {
 		bad("dataplane.max_vms", "%d is outside 1-1024", d.MaxVMs)
 	} else if len(c.VMs) > d.MaxVMs {

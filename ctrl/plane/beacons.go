@@ -15,28 +15,41 @@ import (
 // them.
 type beaconWatch struct {
 	every  time.Duration // the shortest beacon interval of any team; 0: off
-	misses []int         // per NIC: intervals its team allows
-	on     []bool        // per NIC: its team probes
-	heard  []uint64      // per NIC: counter at the last look
-	quiet  []int         // per NIC: intervals without a beacon
-	lost   []bool        // per NIC: BeaconLost was sent
+	misses []int         // per NIC slot: intervals its team allows
+	on     []bool        // per NIC slot: its team probes
+	heard  []uint64      // per NIC slot: counter at the last look
+	quiet  []int         // per NIC slot: intervals without a beacon
+	lost   []bool        // per NIC slot: BeaconLost was sent
 }
 
-func newBeaconWatch(m *model.Model) *beaconWatch {
-	b := &beaconWatch{misses: make([]int, len(m.NICs)), on: make([]bool, len(m.NICs)),
-		heard: make([]uint64, len(m.NICs)), quiet: make([]int, len(m.NICs)), lost: make([]bool, len(m.NICs))}
-	for i, n := range m.NICs {
-		t := m.Team(n.Team)
-		if !t.Probes() {
-			continue
-		}
-		b.on[i] = true
-		b.misses[i] = t.BeaconMisses
-		if b.every == 0 || t.BeaconInterval < b.every {
-			b.every = t.BeaconInterval
-		}
+func newBeaconWatch(m *model.Model, slotNIC []model.NICID) *beaconWatch {
+	n := len(slotNIC)
+	b := &beaconWatch{misses: make([]int, n), on: make([]bool, n),
+		heard: make([]uint64, n), quiet: make([]int, n), lost: make([]bool, n)}
+	for slot, id := range slotNIC {
+		b.place(m, slot, id)
 	}
 	return b
+}
+
+// place starts watching slot afresh for NIC id (0: none) of model m.
+// every, the look's period, is set at start: a NIC that joins a team
+// probes at its team's interval only if some team probed at start.
+func (b *beaconWatch) place(m *model.Model, slot int, id model.NICID) {
+	b.on[slot], b.misses[slot], b.heard[slot], b.quiet[slot], b.lost[slot] = false, 0, 0, 0, false
+	n := m.NIC(id)
+	if n == nil {
+		return
+	}
+	t := m.Team(n.Team)
+	if !t.Probes() {
+		return
+	}
+	b.on[slot] = true
+	b.misses[slot] = t.BeaconMisses
+	if b.every == 0 || t.BeaconInterval < b.every {
+		b.every = t.BeaconInterval
+	}
 }
 
 // look compares each probing NIC's counter with the last look and returns
@@ -70,20 +83,22 @@ func (b *beaconWatch) look(heard func(int) uint64, linkUp func(int) bool) (event
 	return events
 }
 
-// watchBeacons is one look, with its consequences published.
+// watchBeacons is one look, with its consequences published. Under p.mu:
+// a NIC that joins or leaves changes the slots looked at.
 func (p *Plane) watchBeacons() {
-	events := p.beacon.look(func(i int) uint64 { return p.worker.NICCounters(i)[fastpath.BeaconsHeard] },
-		func(i int) bool { return p.nicLinkUp(i) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	events := p.beacon.look(func(i int) uint64 {
+		c, ok := p.worker.NICCountersOf(i, uint32(p.slotNIC[i]))
+		if !ok {
+			// The worker has not taken the tables that gave the NIC its
+			// slot: it has heard nothing yet.
+			return 0
+		}
+		return c[fastpath.BeaconsHeard]
+	}, func(i int) bool { return p.nicLink[i].Up })
 	if len(events) == 0 {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.applyNICEvents(events...)
-}
-
-func (p *Plane) nicLinkUp(i int) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.nicLink[i].Up
 }

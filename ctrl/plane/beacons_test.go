@@ -20,7 +20,7 @@ func TestBeaconWatchLosesAfterMissesAndHearsAgain(t *testing.T) {
 	}
 	m, err := model.Compile(c, nil)
 	require.NoError(t, err)
-	b := newBeaconWatch(m)
+	b := newBeaconWatch(m, []model.NICID{m.NICs[0].ID, m.NICs[1].ID, m.NICs[2].ID})
 	assert.Equal(t, 10*time.Millisecond, b.every)
 	heard := []uint64{0, 0, 0}
 	up := []bool{true, true, true}

@@ -224,7 +224,7 @@ func (p *Plane) evacuate(v int, start bool) {
 		g.evacuatedBy[t]--
 	}
 	for _, id := range team.NICs {
-		n := m.NICIndex(id)
+		n := p.nicIndex(id)
 		// Over every NIC of the team, standby or not: a reload may have
 		// changed which NICs are the standby since the attack started.
 		want := g.evacuatedBy[t] > 0 && !slices.Contains(team.DoSStandby, id)
@@ -234,7 +234,7 @@ func (p *Plane) evacuate(v int, start bool) {
 				kind = nic.DoSEvacuate
 			}
 			p.pending = append(p.pending, p.nicMgr.step(time.Now(), n, kind)...)
-			p.events.Warn("dos_failover").Str("nic", m.NICs[n].Name).Str("team", team.Name).Bool("evacuated", want).
+			p.events.Warn("dos_failover").Str("nic", p.nicName(n)).Str("team", team.Name).Bool("evacuated", want).
 				Strs("standby", nicNames(m, team.DoSStandby)).Msg("team fails over to its DoS standby NICs")
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // C on EAL's interrupt thread. A slow poll here is the safety net.
 func (p *Plane) Run(ctx context.Context) error {
 	p.mu.Lock()
-	ports := append([]dpdk.Port{}, p.nics...)
+	ports := p.openNICs()
 	for slot, open := range p.vmOpen {
 		if open {
 			ports = append(ports, p.vms[slot])
@@ -36,11 +36,18 @@ func (p *Plane) Run(ctx context.Context) error {
 	// 250 ms late), and a PMD's interrupt path is the part of it least
 	// exercised. A poll reads cached or register state and costs nothing
 	// on the worker's core.
-	polled := p.nics
-	if err := dpdk.PollLinks(polled, p.cfg().Dataplane.LinkPoll); err != nil {
+	p.mu.Lock()
+	err = p.pollLinks()
+	p.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	defer dpdk.StopPollingLinks()
+	defer func() {
+		p.mu.Lock()
+		p.polling = false
+		dpdk.StopPollingLinks()
+		p.mu.Unlock()
+	}()
 	defer p.loops.wg.Wait()
 	p.mu.Lock()
 	p.loops.ctx = ctx
@@ -89,11 +96,25 @@ func (p *Plane) Run(ctx context.Context) error {
 
 const safetyPoll = 250 * time.Millisecond
 
+// pollLinks (re)starts the link poll over the NICs there are now: at Run,
+// and after a NIC joined or left. Callers hold p.mu.
+func (p *Plane) pollLinks() error {
+	if p.polling {
+		dpdk.StopPollingLinks()
+	}
+	err := dpdk.PollLinks(p.openNICs(), p.cfg().Dataplane.LinkPoll)
+	p.polling = err == nil
+	return err
+}
+
 // refreshLinks reads every port's link state and returns one log line per
 // change, to be written once the new tables are published: whoever reads
 // "attached" may send at once. Callers hold p.mu, except during Start.
 func (p *Plane) refreshLinks(cause string) (changes []*event.Pending) {
 	for i, port := range p.nics {
+		if !p.nicOpen[i] {
+			continue
+		}
 		l, err := port.Link()
 		if err != nil || l == p.nicLink[i] {
 			continue
@@ -107,7 +128,7 @@ func (p *Plane) refreshLinks(cause string) (changes []*event.Pending) {
 			}
 			p.pending = append(p.pending, p.nicMgr.step(time.Now(), i, kind)...)
 		}
-		changes = append(changes, p.events.Info("nic_link").Str("nic", p.model().NICs[i].Name).
+		changes = append(changes, p.events.Info("nic_link").Str("nic", p.nicName(i)).
 			Bool("up", l.Up).Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause))
 	}
 	for i, port := range p.vms {

@@ -34,7 +34,17 @@ type Plane struct {
 	topo atomic.Pointer[model.Model]
 	log  zerolog.Logger
 	pool *dpdk.Pool
-	nics []dpdk.Port
+	// nics: per NIC slot of the worker's, the NIC's port (valid while
+	// nicOpen); slotNIC: the NIC in each slot (0: free), nicSlot the
+	// reverse. Every per-NIC slice below is indexed by slot, and so are
+	// the tables' NICs.
+	nics    []dpdk.Port
+	nicOpen []bool
+	slotNIC []model.NICID
+	nicSlot map[model.NICID]int
+	// runtimeNICs: the NICs added through the API, which the config file
+	// does not name (a reload keeps them).
+	runtimeNICs map[string]bool
 	// vms: per VM slot of the worker's, the VM's vhost-user port (valid
 	// while vmOpen); slotVM: the VM in each slot (0: free), vmSlot the
 	// reverse. Every per-VM slice below is indexed by slot.
@@ -43,7 +53,9 @@ type Plane struct {
 	slotVM []model.VMID
 	vmSlot map[model.VMID]int
 	// watching: Run watches the ports' events; a port added later joins.
-	watching bool
+	// polling: Run polls the NICs' links (the list is redone when a NIC
+	// joins or leaves).
+	watching, polling bool
 	// runtimeVMs: the VMs added while uplinkd runs, which the config file
 	// does not name (a reload keeps them).
 	runtimeVMs map[string]bool
@@ -158,14 +170,15 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 	}
 	p.onUndo(p.pool.Free)
 
-	// Ports in the model's order, which is the tables'.
+	// NICs take the first NIC slots in the model's order; the rest wait
+	// for NICs that join a team while uplinkd runs.
 	m := p.model()
+	p.allocNICSlots(d.MaxNICs)
+	p.onUndo(p.closeNICPorts)
 	for i, n := range m.NICs {
-		port, err := p.attach(fmt.Sprintf("nics[%d] (%s)", i, n.Name), n.Devargs)
-		if err != nil {
+		if err := p.openNICPort(i, &n, fmt.Sprintf("nics[%d] (%s)", i, n.Name)); err != nil {
 			return nil, err
 		}
-		p.nics = append(p.nics, port)
 	}
 	// The VMs of the config take the first slots; the rest wait for VMs
 	// added while uplinkd runs.
@@ -184,8 +197,8 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 		}
 	}
 
-	// Rx and tx queues: VM slots first, then NICs, each port's queue 0. A
-	// free slot's queues point at port 0 until a VM takes it.
+	// Rx and tx queues: VM slots first, then NIC slots, each port's queue
+	// 0. A free slot's queues point at port 0 until a VM or NIC takes it.
 	var rx, tx []dpdk.QueueRef
 	plan := fastpath.WorkerPlan{Snap: &p.snap, TSCHz: dpdk.TSCHz(), Alloc: p.pool.AllocBulk}
 	for i, port := range p.vms {
@@ -194,7 +207,7 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 		plan.VMTx = append(plan.VMTx, len(tx))
 		tx = append(tx, dpdk.QueueRef{Port: port.ID})
 	}
-	for i, port := range p.nics {
+	for i, port := range p.nics { // a free slot's port is the zero Port
 		rx = append(rx, dpdk.QueueRef{Port: port.ID})
 		plan.Rx = append(plan.Rx, fastpath.Endpoint{IsNIC: true, Index: i})
 		plan.NICTx = append(plan.NICTx, len(tx))
@@ -206,7 +219,9 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 	plan.IO = p.io
 	p.initTables()
 	for i, port := range p.nics {
-		p.nicMAC[i] = fastpath.MACAt(port.MAC())
+		if p.nicOpen[i] {
+			p.nicMAC[i] = fastpath.MACAt(port.MAC())
+		}
 	}
 	changes := p.refreshLinks("start")
 	if err := p.publish(); err != nil {
@@ -238,7 +253,7 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 		}
 	}
 	events.Info("ready").Uint("lcore", lcore).Str("worker_thread", cfg.EAL.WorkerThread).Int("worker_tid", workerTID).
-		Uint32("mbufs_in_use", p.poolStart).Int("nics", len(p.nics)).Int("vms", len(m.VMs)).Int("vm_slots", slots).
+		Uint32("mbufs_in_use", p.poolStart).Int("nics", len(m.NICs)).Int("nic_slots", len(p.nics)).Int("vms", len(m.VMs)).Int("vm_slots", slots).
 		Msg("data plane running")
 	return p, nil
 }
@@ -274,13 +289,13 @@ func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
 // load-based assignment.
 func (p *Plane) initTables() {
 	c := p.model()
-	slots := len(p.slotVM)
-	p.nicLink = make([]dpdk.Link, len(c.NICs))
+	slots, nics := len(p.slotVM), len(p.slotNIC)
+	p.nicLink = make([]dpdk.Link, nics)
 	p.vmUp = make([]bool, slots)
-	p.adminUp = make([]bool, len(c.NICs))
-	p.nicMAC = make([]fastpath.MAC, len(c.NICs))
-	p.beacon = newBeaconWatch(c)
-	p.nicMgr = newNICManager(p, time.Now())
+	p.adminUp = make([]bool, nics)
+	p.nicMAC = make([]fastpath.MAC, nics)
+	p.beacon = newBeaconWatch(c, p.slotNIC)
+	p.nicMgr = newNICManager(c, p.slotNIC, time.Now())
 	p.delays = make(chan struct{}, 1)
 	p.suspendedFor = make([]int, slots)
 	for i := range p.suspendedFor {
@@ -329,8 +344,9 @@ func (p *Plane) SetVMActions(a VMActions) {
 func (p *Plane) SetNICAdmin(name string, up bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, n := range p.model().NICs {
-		if n.Name == name {
+	if n := p.model().NICNamed(name); n != nil {
+		i := p.nicSlot[n.ID]
+		{
 			if p.adminUp[i] == up {
 				return nil
 			}
@@ -357,17 +373,67 @@ func PoolDataRoom(mtu int) uint16 {
 	return dpdk.DataRoomFor(mtu + fastpath.EthHdrLen + 4 + 4)
 }
 
-func (p *Plane) attach(what, devargs string) (dpdk.Port, error) {
-	port, err := dpdk.Probe(devargs)
+// openNICPort probes, starts and records NIC n's port in slot; what
+// names the NIC in an error.
+func (p *Plane) openNICPort(slot int, n *model.NIC, what string) error {
+	port, err := dpdk.Probe(n.Devargs)
 	if err != nil {
-		return port, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	p.onUndo(func() {
-		if err := port.Detach(); err != nil {
-			p.log.Error().Err(err).Str("port", port.Name).Msg("detach")
+	if err := p.setUp(what, port, n.Devargs); err != nil {
+		if derr := port.Detach(); derr != nil {
+			p.log.Error().Err(derr).Str("port", port.Name).Msg("detach")
 		}
-	})
-	return port, p.setUp(what, port, devargs)
+		return err
+	}
+	p.nics[slot], p.nicOpen[slot] = port, true
+	p.placeNIC(slot, n.ID)
+	return nil
+}
+
+// allocNICSlots makes room for n NICs.
+func (p *Plane) allocNICSlots(n int) {
+	p.nics, p.nicOpen, p.slotNIC, p.nicSlot = make([]dpdk.Port, n), make([]bool, n), make([]model.NICID, n), map[model.NICID]int{}
+	p.runtimeNICs = map[string]bool{}
+}
+
+// placeNIC puts NIC id in slot (0: frees the slot).
+func (p *Plane) placeNIC(slot int, id model.NICID) {
+	if old := p.slotNIC[slot]; old != 0 {
+		delete(p.nicSlot, old)
+	}
+	p.slotNIC[slot] = id
+	if id != 0 {
+		p.nicSlot[id] = slot
+	}
+}
+
+// closeNICPort stops and detaches slot's port.
+func (p *Plane) closeNICPort(slot int) {
+	if !p.nicOpen[slot] {
+		return
+	}
+	p.nicOpen[slot] = false
+	if err := p.nics[slot].Detach(); err != nil {
+		p.log.Error().Err(err).Str("port", p.nics[slot].Name).Msg("detach")
+	}
+}
+
+func (p *Plane) closeNICPorts() {
+	for slot := range p.nics {
+		p.closeNICPort(slot)
+	}
+}
+
+// openNICs are the ports of the NICs in their slots.
+func (p *Plane) openNICs() []dpdk.Port {
+	var out []dpdk.Port
+	for slot, open := range p.nicOpen {
+		if open {
+			out = append(out, p.nics[slot])
+		}
+	}
+	return out
 }
 
 // setUp configures and starts a probed port for the data plane.
@@ -491,14 +557,21 @@ func (p *Plane) Close() error {
 	}
 	if p.io != nil {
 		freed := p.io.Close()
+		withPorts := p.pool.InUse()
+		// The ports' rx rings hold mbufs until the ports close, and a NIC
+		// that joined or left while uplinkd ran changed how many: with
+		// every port closed, every mbuf is back, or one leaked.
+		p.closeVMPorts()
+		p.closeNICPorts()
 		end := p.pool.InUse()
 		lvl := zerolog.InfoLevel
-		if end != p.poolStart {
+		if end != 0 {
 			lvl = zerolog.ErrorLevel
-			errs = append(errs, fmt.Errorf("mbuf leak: %d in use at start, %d at stop", p.poolStart, end))
+			errs = append(errs, fmt.Errorf("mbuf leak: %d still in use once every port closed (%d at start, %d at stop with the ports open)",
+				end, p.poolStart, withPorts))
 		}
-		p.events.WithLevel(lvl, "stopped").Uint32("mbufs_in_use_start", p.poolStart).Uint32("mbufs_in_use_end", end).
-			Int("freed_queued", freed).Msg("worker stopped")
+		p.events.WithLevel(lvl, "stopped").Uint32("mbufs_in_use_start", p.poolStart).Uint32("mbufs_in_use_stop", withPorts).
+			Uint32("mbufs_in_use_end", end).Int("freed_queued", freed).Msg("worker stopped, ports closed")
 	}
 	p.teardown()
 	return errors.Join(errs...)
@@ -530,14 +603,26 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 	s := &fastpath.Snapshot{MaxFrame: m.MaxFrame, DoSWindow: m.DoSWindow}
 	for _, t := range m.Teams {
 		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name, Policy: fastpath.Policy(t.Policy), BeaconInterval: t.BeaconInterval,
-			Active: nicIndexes(m, t.Active), Standby: nicIndexes(m, t.Standby)})
+			Active: p.nicIndexes(t.Active), Standby: p.nicIndexes(t.Standby)})
 	}
-	for i, n := range m.NICs {
+	s.NICs = make([]fastpath.NIC, len(p.slotNIC))
+	for i := range s.NICs {
+		s.NICs[i] = fastpath.NIC{Absent: true}
+	}
+	// The model's NICs in its order, each in its slot: a team's NICs are
+	// listed in the model's order, which hashing policies count in. A NIC
+	// without a slot is one a reload is about to add: the tables that
+	// check the reload leave it out.
+	for _, n := range m.NICs {
+		i, ok := p.nicSlot[n.ID]
+		if !ok {
+			continue
+		}
 		t := m.TeamIndex(n.Team)
 		fo := p.nicMgr.failingOver(i)
-		s.NICs = append(s.NICs, fastpath.NIC{Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up, AdminUp: p.adminUp[i],
-			FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i), SpeedBps: p.nicSpeed(i),
-			MAC: p.nicMAC[i]})
+		s.NICs[i] = fastpath.NIC{ID: uint32(n.ID), Port: p.nics[i].ID, Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up,
+			AdminUp: p.adminUp[i], FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i),
+			SpeedBps: p.nicSpeed(i), MAC: p.nicMAC[i]}
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
 	}
 	for i, id := range p.slotVM {
@@ -550,7 +635,7 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 			RateBps: p.alloc[i], RatePps: v.LimitPPS, Priority: v.Priority,
 			Preferred: -1, Assigned: p.assigned[i]}
 		if v.Preferred != 0 {
-			vm.Preferred = m.NICIndex(v.Preferred)
+			vm.Preferred = p.nicIndex(v.Preferred)
 		}
 		p.dosTables(i, &vm)
 		for _, mac := range v.MACs {
@@ -564,13 +649,39 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 	return s, nil
 }
 
-// nicIndexes are the tables' indexes of NICs.
-func nicIndexes(m *model.Model, ids []model.NICID) []int {
+// nicIndexes are the tables' indexes (slots) of NICs.
+func (p *Plane) nicIndexes(ids []model.NICID) []int {
 	var out []int
 	for _, id := range ids {
-		out = append(out, m.NICIndex(id))
+		if i := p.nicIndex(id); i >= 0 {
+			out = append(out, i)
+		}
 	}
 	return out
+}
+
+// nicIndex is NIC id's slot, its index in the tables; -1 if it has none.
+func (p *Plane) nicIndex(id model.NICID) int {
+	if i, ok := p.nicSlot[id]; ok {
+		return i
+	}
+	return -1
+}
+
+// nicAt is the NIC in slot n, nil if the slot is free.
+func (p *Plane) nicAt(n int) *model.NIC {
+	if id := p.slotNIC[n]; id != 0 {
+		return p.model().NIC(id)
+	}
+	return nil
+}
+
+// nicName is slot n's NIC's name ("" for a free slot).
+func (p *Plane) nicName(n int) string {
+	if nic := p.nicAt(n); nic != nil {
+		return nic.Name
+	}
+	return ""
 }
 
 // TSCHz is the TSC frequency.

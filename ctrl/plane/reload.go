@@ -23,7 +23,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	defer p.mu.Unlock()
 	old := p.cfg()
 	file := next
-	next = p.withRuntimeVMs(next)
+	next = p.withRuntimeNICs(p.withRuntimeVMs(next))
 	changed, err := config.CheckReload(old, next)
 	if err != nil {
 		return nil, err
@@ -45,21 +45,50 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	if err := p.checkVMChanges(gone, added, next); err != nil {
 		return nil, err
 	}
-	// VMs added at runtime that the file names now are the file's.
+	nicsGone, nicsAdded := nicMembership(old, next)
+	// The config in force once the VMs and NICs that leave have left,
+	// before the new ones join: each step of the way must be a config
+	// uplinkd could run.
+	staying := *next
+	staying.VMs = slices.DeleteFunc(slices.Clone(next.VMs), func(v config.VM) bool { return slices.Contains(added, v.Name) })
+	staying.NICs = slices.DeleteFunc(slices.Clone(next.NICs), func(n config.NIC) bool { return slices.Contains(nicsAdded, n.Name) })
+	if err := p.checkNICChanges(nicsGone, nicsAdded, &staying, next); err != nil {
+		return nil, err
+	}
+	// VMs and NICs added at runtime that the file names now are the
+	// file's.
 	for _, v := range file.VMs {
 		delete(p.runtimeVMs, v.Name)
 	}
+	for _, n := range file.NICs {
+		delete(p.runtimeNICs, n.Name)
+	}
 	// VMs that leave go first (their slots may be the new ones'), then
-	// what changed for the VMs that stay, then the new VMs.
+	// NICs that leave fail over, then what changed for what stays (the
+	// NICs that left leave their slots), then the new NICs, then the new
+	// VMs.
 	for _, name := range gone {
 		if _, err := p.removeVM(name); err != nil {
 			return changed, fmt.Errorf("removing vm %s: %w", name, err)
 		}
 	}
-	staying := *next
-	staying.VMs = slices.DeleteFunc(slices.Clone(next.VMs), func(v config.VM) bool { return slices.Contains(added, v.Name) })
+	var goneIDs []model.NICID
+	for _, name := range nicsGone {
+		goneIDs = append(goneIDs, p.model().NICNamed(name).ID)
+		delete(p.runtimeNICs, name)
+	}
+	if err := p.failOverLeaving(goneIDs); err != nil {
+		return changed, err
+	}
 	if err := p.applyReload(&staying); err != nil {
 		return changed, err
+	}
+	for _, n := range next.NICs {
+		if slices.Contains(nicsAdded, n.Name) {
+			if err := p.addNIC(n); err != nil {
+				return changed, fmt.Errorf("adding nic %s: %w", n.Name, err)
+			}
+		}
 	}
 	for _, v := range next.VMs {
 		if slices.Contains(added, v.Name) {
@@ -69,6 +98,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 		}
 	}
 	p.events.Info("config_reloaded").Strs("changed", changed).Strs("vms_added", added).Strs("vms_removed", gone).
+		Strs("nics_added", nicsAdded).Strs("nics_removed", nicsGone).
 		Uint64("tables", p.version).Msgf("config reloaded: %d keys changed", len(changed))
 	return changed, nil
 }
@@ -96,20 +126,58 @@ func (p *Plane) followRates(m *model.Model) {
 // vmMembership lists the VMs old has and next does not, and the other way
 // round.
 func vmMembership(old, next *config.Config) (gone, added []string) {
-	in := func(c *config.Config, name string) bool {
-		return slices.ContainsFunc(c.VMs, func(v config.VM) bool { return v.Name == name })
+	return membership(old.VMs, next.VMs, func(v config.VM) string { return v.Name })
+}
+
+// nicMembership is vmMembership for NICs.
+func nicMembership(old, next *config.Config) (gone, added []string) {
+	return membership(old.NICs, next.NICs, func(n config.NIC) string { return n.Name })
+}
+
+func membership[T any](old, next []T, name func(T) string) (gone, added []string) {
+	in := func(list []T, n string) bool {
+		return slices.ContainsFunc(list, func(x T) bool { return name(x) == n })
 	}
-	for _, v := range old.VMs {
-		if !in(next, v.Name) {
-			gone = append(gone, v.Name)
+	for _, x := range old {
+		if !in(next, name(x)) {
+			gone = append(gone, name(x))
 		}
 	}
-	for _, v := range next.VMs {
-		if !in(old, v.Name) {
-			added = append(added, v.Name)
+	for _, x := range next {
+		if !in(old, name(x)) {
+			added = append(added, name(x))
 		}
 	}
 	return gone, added
+}
+
+// checkNICChanges says why the NICs a reload adds or removes cannot be:
+// no slot for them, a PCI NIC (EAL allows PCI devices at start only), or
+// a config between the steps that uplinkd could not run (a VM that the
+// new config moves onto a new NIC, say: add the NIC in one reload and
+// move the VM in the next).
+func (p *Plane) checkNICChanges(gone, added []string, staying, next *config.Config) error {
+	if len(gone) == 0 && len(added) == 0 {
+		return nil
+	}
+	free := 0
+	for _, id := range p.slotNIC {
+		if id == 0 {
+			free++
+		}
+	}
+	if len(added) > free+len(gone) {
+		return fmt.Errorf("nics: %d NICs added, room for %d: dataplane.max_nics is %d", len(added), free+len(gone), len(p.slotNIC))
+	}
+	for i, n := range next.NICs {
+		if slices.Contains(added, n.Name) && n.PCI != "" {
+			return fmt.Errorf("nics[%d].pci: a PCI NIC joins at start only (EAL allows the config's PCI addresses); restart uplinkd to add %s", i, n.PCI)
+		}
+	}
+	if err := staying.Validate(); err != nil {
+		return fmt.Errorf("nics: once the NICs that leave have left and before the new ones join, the config would not hold (%w); make the change in two reloads", err)
+	}
+	return nil
 }
 
 // checkVMChanges says why VMs a reload adds or removes cannot be.
@@ -149,12 +217,13 @@ func (p *Plane) applyReload(next *config.Config) error {
 	now, before := time.Now(), p.snap.Load()
 	p.topo.Store(nextModel)
 	p.conf.Store(next)
+	leaving := p.releaseGoneNICs(oldModel, nextModel)
 	for t, team := range nextModel.Teams {
 		was := oldModel.Teams[t]
 		if team.Shaped && !was.Shaped {
 			p.seedRates(t)
 		}
-		p.nicMgr.machines[t].SetConfig(failoverConfig(team))
+		p.nicMgr.machines[team.ID].SetConfig(failoverConfig(team))
 		if p.res.balancer[t] == nil || team.Policy != model.PolicyLoadBased ||
 			team.RebalanceThreshold != was.RebalanceThreshold || team.RebalanceHold != was.RebalanceHold {
 			p.res.balancer[t] = newBalancer(team)
@@ -175,5 +244,9 @@ func (p *Plane) applyReload(next *config.Config) error {
 	// With the NIC transitions of attacks the reload ended (a failover
 	// response undone). build succeeded above with the same inputs: an
 	// error here is a bug.
-	return p.publishTransitions(before)
+	if err := p.publishTransitions(before); err != nil {
+		return err
+	}
+	p.closeReleasedNICs(leaving)
+	return nil
 }

@@ -54,7 +54,7 @@ func TestABadReloadChangesNothing(t *testing.T) {
 	next := strings.Replace(dosTOML, `policy = "src-mac-hash"`, `policy = "flow-hash"`, 1)
 	next = strings.Replace(next, `vdev = "net_null1"`, `vdev = "net_null7"`, 1)
 	changed, err := p.Reload(parse(t, next))
-	require.EqualError(t, err, "nics[1].vdev: cannot change while uplinkd runs (NICs are attached at start; only their speed reloads); restart uplinkd to change it")
+	require.EqualError(t, err, "nics[1].vdev: cannot change while uplinkd runs (a NIC's device and team are set when it joins; remove it and add it again to change them); restart uplinkd to change it")
 	assert.Nil(t, changed)
 	assert.Same(t, old, p.cfg(), "the old config stays in force")
 	assert.Same(t, before, p.snap.Load(), "and so do its tables")

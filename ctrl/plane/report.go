@@ -15,11 +15,12 @@ type rateWindow struct {
 	vmPrev   []fastpath.Counters
 	vmPrevOf []uint32 // the VM vmPrev's counters were
 	nicPrev  []fastpath.Counters
+	nicOf    []uint32 // the NIC nicPrev's counters were
 }
 
 func newRateWindow(p *Plane) *rateWindow {
 	return &rateWindow{last: time.Now(), vmPrev: make([]fastpath.Counters, len(p.vms)), vmPrevOf: make([]uint32, len(p.vms)),
-		nicPrev: make([]fastpath.Counters, len(p.nics))}
+		nicPrev: make([]fastpath.Counters, len(p.nics)), nicOf: make([]uint32, len(p.nics))}
 }
 
 // report reads the worker's counters and the control state into a
@@ -59,10 +60,18 @@ func (p *Plane) report(w *rateWindow) report.Report {
 		}
 		*prev = c
 	}
-	for i := range p.nics {
-		c := p.worker.NICCounters(i)
-		prev := &w.nicPrev[i]
+	for i := range snap.NICs {
 		n := &snap.NICs[i]
+		if n.Absent {
+			continue
+		}
+		// Until the worker takes the tables that gave the NIC its slot,
+		// the slot's counters are another's: the NIC has counted nothing.
+		c, _ := p.worker.NICCountersOf(i, n.ID)
+		prev := &w.nicPrev[i]
+		if w.nicOf[i] != n.ID {
+			*prev, w.nicOf[i] = fastpath.Counters{}, n.ID
+		}
 		state, faults, transitions := p.nicState(i)
 		r.NICs[n.Name] = report.NICReport{
 			Team: snap.Teams[n.Team].Name, LinkUp: n.LinkUp, AdminUp: n.AdminUp, FailingOver: n.FailingOver,
@@ -72,7 +81,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 			TxBytes: c[fastpath.TxBytes], RxBytes: c[fastpath.RxBytes],
 			Rerouted: c[fastpath.Rerouted], Announced: c[fastpath.Announced],
 			BeaconsSent: c[fastpath.BeaconsSent], BeaconsHeard: c[fastpath.BeaconsHeard], Drops: dropMap(&c),
-			HW: p.nicHW(i),
+			HW: p.nicHW(i, n.ID),
 		}
 		*prev = c
 	}
@@ -131,8 +140,14 @@ func (p *Plane) MetricsReport() report.Report {
 
 // nicHW reads NIC i's own counters from its driver: once per report, from
 // this thread while the worker polls the port (stats_get only reads).
-// Nil, and logged, if the driver refuses.
-func (p *Plane) nicHW(i int) *report.NICHWReport {
+// Nil, and logged, if the driver refuses; nil if NIC id has left slot i
+// (under p.mu: the port is not detached while it is read).
+func (p *Plane) nicHW(i int, id uint32) *report.NICHWReport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if uint32(p.slotNIC[i]) != id || !p.nicOpen[i] {
+		return nil
+	}
 	s, err := p.nics[i].Stats()
 	if err != nil {
 		p.log.Warn().Err(err).Msg("nic counters")

@@ -63,11 +63,11 @@ func newResources(p *Plane) *resources {
 		over:      resource.NewOverAllocation(slots, c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction.String())),
 		balancer:  make([]*balance.Rebalancer, len(c.Teams)),
 		vmPrev:    make([]fastpath.Counters, slots),
-		nicPrev:   make([]fastpath.Counters, len(c.NICs)),
+		nicPrev:   make([]fastpath.Counters, len(p.slotNIC)),
 		samples:   make([]resource.Sample, slots),
 		heldNow:   make([]bool, slots),
 		vmRate:    make([]float64, slots),
-		nicRate:   make([]float64, len(c.NICs)),
+		nicRate:   make([]float64, len(p.slotNIC)),
 		decisions: make([]uint64, slots),
 	}
 	for t, team := range c.Teams {
@@ -133,8 +133,9 @@ func (p *Plane) resourceStep(now time.Time) {
 		}
 		*prev = c
 	}
-	for i := range p.model().NICs {
-		c := p.worker.NICCounters(i)
+	for i, id := range p.slotNIC {
+		// A NIC the worker has not counted yet has sent nothing.
+		c, _ := p.worker.NICCountersOf(i, uint32(id))
 		if dt > 0 {
 			r.nicRate[i] = float64(c[fastpath.TxBytes]-r.nicPrev[i][fastpath.TxBytes]) * 8 / dt.Seconds()
 		}
@@ -232,7 +233,7 @@ func (p *Plane) teamCapacity(t int, counts func(nic int) bool) float64 {
 	m := p.model()
 	capacity := 0.0
 	for _, id := range m.Teams[t].NICs {
-		if i := m.NICIndex(id); counts(i) {
+		if i := p.nicIndex(id); i >= 0 && counts(i) {
 			capacity += p.nicSpeed(i)
 		}
 	}
@@ -256,7 +257,7 @@ func (p *Plane) rebalance(now time.Time) bool {
 		var nics []balance.NIC
 		local := map[int]int{}
 		for _, id := range c.Teams[t].NICs {
-			i := c.NICIndex(id)
+			i := p.nicIndex(id)
 			local[i] = len(nicIdx)
 			nicIdx = append(nicIdx, i)
 			nics = append(nics, balance.NIC{Usable: p.nicUsable(i), Capacity: p.nicSpeed(i), Load: p.res.nicRate[i]})
@@ -277,8 +278,8 @@ func (p *Plane) rebalance(now time.Time) bool {
 			vm, from, to := vmIdx[m.VM], nicIdx[m.From], nicIdx[m.To]
 			p.assigned[vm] = to
 			moved = true
-			p.events.Info("rebalance").Str("vm", p.vmName(vm)).Str("from", c.NICs[from].Name).
-				Str("to", c.NICs[to].Name).Float64("from_util", nics[m.From].Load/nics[m.From].Capacity).
+			p.events.Info("rebalance").Str("vm", p.vmName(vm)).Str("from", p.nicName(from)).
+				Str("to", p.nicName(to)).Float64("from_util", nics[m.From].Load/nics[m.From].Capacity).
 				Msg("moved a VM off a hot NIC")
 		}
 	}
@@ -289,8 +290,8 @@ func (p *Plane) rebalance(now time.Time) bool {
 // speed, else its link's. A link that reports no speed counts as
 // model.UnknownLinkSpeed.
 func (p *Plane) nicSpeed(i int) float64 {
-	if s := p.model().NICs[i].Speed; s > 0 {
-		return s
+	if n := p.nicAt(i); n != nil && n.Speed > 0 {
+		return n.Speed
 	}
 	if s := p.nicLink[i].SpeedMbps; s > 0 && s != math.MaxUint32 {
 		return float64(s) * 1e6

@@ -29,6 +29,10 @@ func planeFor(t *testing.T, toml string) *Plane {
 	for i, v := range p.model().VMs {
 		p.placeVM(i, v.ID)
 	}
+	p.allocNICSlots(cfg.Dataplane.MaxNICs)
+	for i, n := range p.model().NICs {
+		p.placeNIC(i, n.ID)
+	}
 	p.initTables()
 	for i := range p.nicLink {
 		p.nicLink[i] = dpdk.Link{Up: true, SpeedMbps: 10000}

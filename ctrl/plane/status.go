@@ -32,6 +32,9 @@ func (s *statusPrinter) print() {
 		fmt.Fprintf(&line, "%s out %s in %s | ", vm.Name, report.SI(v.OutPPS), report.SI(v.InPPS))
 	}
 	for _, n := range snap.NICs {
+		if n.Absent {
+			continue
+		}
 		x := r.NICs[n.Name]
 		link := "down"
 		if x.LinkUp {

@@ -132,7 +132,7 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	}
 	if n := p.suspendedFor[slot]; n >= 0 {
 		p.suspendedFor[slot] = -1
-		p.events.Info("vm_resume").Str("vm", name).Str("nic", m.NICs[n].Name).Msg("resuming VM that is being removed")
+		p.events.Info("vm_resume").Str("vm", name).Str("nic", p.nicName(n)).Msg("resuming VM that is being removed")
 		if p.actions != nil {
 			p.actions.Resume(name, "removed from uplinkd")
 		}
@@ -151,12 +151,7 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	}
 	// The port may close once the worker has taken these tables: it no
 	// longer polls the port, and what was queued for it is freed.
-	removed := p.version
-	deadline := time.Now().Add(workerLetGo)
-	for p.worker.Applied() < removed && p.lcore != nil && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Microsecond)
-	}
-	if p.worker.Applied() < removed {
+	if !p.awaitWorker(p.version) {
 		// The worker is gone or stuck: closing the port under it could
 		// crash it. The port stays open until uplinkd stops; the slot is
 		// free for the next VM.
@@ -254,8 +249,11 @@ func (p *Plane) initialRate(t, slot int) float64 {
 // vmFieldErr turns validation errors about vms[i] into errors about the
 // VM's own fields (macs[0]: ...), the way an operator adding one VM names
 // them.
-func vmFieldErr(err error, i int) error {
-	prefix := fmt.Sprintf("vms[%d].", i)
+func vmFieldErr(err error, i int) error { return fieldErr(err, fmt.Sprintf("vms[%d].", i)) }
+
+// fieldErr strips prefix (vms[3]., nics[2].) from the validation errors
+// about the one entity being added.
+func fieldErr(err error, prefix string) error {
 	var msgs []string
 	for _, e := range unjoin(err) {
 		msg := e.Error()

@@ -178,7 +178,7 @@ func (d *Daemon) Stop() Event {
 	}
 	stopped := d.last(isEvent("stopped"))
 	require.NotNil(t, stopped, "uplinkd logged no stopped event")
-	assert.Equal(t, stopped.Num("mbufs_in_use_start"), stopped.Num("mbufs_in_use_end"), "uplinkd mbufs in use at start and at stop")
+	assert.Zero(t, stopped.Num("mbufs_in_use_end"), "uplinkd mbufs in use once its ports closed")
 	assert.NotNil(t, d.last(isEvent("exit")), "uplinkd did not log a clean exit")
 	assert.Empty(t, d.lab.HugepageFiles(d.Prefix), "uplinkd left hugepage files")
 	assert.NoDirExists(t, filepath.Join("/var/run/dpdk", d.Prefix))

@@ -22,6 +22,7 @@ type Tap struct {
 	lab     *Lab
 	fd      int
 	ifindex int
+	skip    map[int]bool // OpenTapOthers: the interfaces not captured
 	stop    atomic.Bool
 	done    chan struct{}
 	mu      sync.Mutex
@@ -113,6 +114,41 @@ func (l *Lab) OpenTap(iface string) *Tap {
 	return t
 }
 
+// OpenTapOthers opens a capture socket on every interface of the lab's
+// namespace but known ones (and lo): for an interface that comes and goes
+// while the test runs, such as a NIC that joins and leaves a team (net_tap
+// creates its interface when it is added, and frames leave by it before a
+// socket bound to it could be opened). It injects nothing.
+func (l *Lab) OpenTapOthers(known ...string) *Tap {
+	l.T.Helper()
+	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, bySize: map[int]int{}, done: make(chan struct{}),
+		last: map[string]time.Time{}, maxGap: map[string]time.Duration{}, skip: map[int]bool{}}
+	t.changed = sync.NewCond(&t.mu)
+	err := l.inNS(func() error {
+		for _, name := range append(known, "lo") {
+			ifi, err := net.InterfaceByName(name)
+			if err != nil {
+				return err
+			}
+			t.skip[ifi.Index] = true
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		t.fd = fd
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
+			return err
+		}
+		tv := unix.Timeval{Usec: 50000}
+		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	})
+	require.NoError(l.T, err, "open packet socket on the interfaces but %v", known)
+	go t.read()
+	l.T.Cleanup(t.Close)
+	return t
+}
+
 func (t *Tap) read() {
 	defer close(t.done)
 	buf := make([]byte, 65536)
@@ -121,8 +157,8 @@ func (t *Tap) read() {
 		if err != nil {
 			continue // timeout: check stop
 		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
-			continue // our own injections
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && (ll.Pkttype == unix.PACKET_OUTGOING || t.skip[ll.Ifindex]) {
+			continue // our own injections, or an interface another Tap watches
 		}
 		if n < 12 {
 			continue
