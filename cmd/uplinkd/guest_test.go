@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -75,4 +76,38 @@ func TestUplinkdSurvivesAKilledGuestAndAReconnect(t *testing.T) {
 	})
 	waitFrames(t, taps[nic], 500, "the second guest's frames leave on the same socket")
 	d.Stop()
+}
+
+// An operator restarts uplinkd (an upgrade, a crash): QEMU, a vhost-user
+// client with reconnect=1, reconnects to the new uplinkd's socket and the
+// guest's traffic goes on. The guest pings (pktgen stops for good when the
+// guest's carrier drops, which it does while uplinkd is away).
+func TestAGuestsTrafficGoesOnAfterUplinkdRestarts(t *testing.T) {
+	l := lab.New(t, bins)
+	img := lab.BuildGuestImage(t)
+	conf := labConfig(l, "", `policy = "src-mac-hash"`, []string{"", ""}, vmConf{name: "vm1", mac: guestMAC})
+	d := l.StartUplinkd(conf)
+	mac, err := fastpath.ParseMAC(guestMAC)
+	require.NoError(t, err)
+	nic := fastpath.SrcMACHash(mac, []int{0, 1})
+	tap := l.OpenTap(fmt.Sprintf("dtap%d", nic))
+	l.StartGuest(img, lab.GuestSpec{Name: "g1", Socket: l.Sock("vm1"), MAC: guestMAC, Traffic: "ping", PPS: 100, Dst: peer})
+	waitFrames(t, tap, 100, "the guest sends")
+	d.Stop()
+	tap.Close()
+
+	for restart := 1; restart <= 3; restart++ {
+		d = l.StartUplinkd(conf)
+		ready := time.Now()
+		// The taps are net_tap's: they came back with uplinkd.
+		tap = l.OpenTap(fmt.Sprintf("dtap%d", nic))
+		d.WaitVMConnected("vm1")
+		connected := time.Since(ready)
+		require.GreaterOrEqual(t, tap.WaitFromSrc(guestMAC, 1, 30*time.Second), 1, "restart %d: the guest's frames come again", restart)
+		t.Logf("restart %d: QEMU reconnected %s after uplinkd was ready, the guest's first frame after %s",
+			restart, connected.Round(time.Millisecond), time.Since(ready).Round(time.Millisecond))
+		waitFrames(t, tap, 100, fmt.Sprintf("restart %d: and go on", restart))
+		d.Stop()
+		tap.Close()
+	}
 }
