@@ -78,15 +78,18 @@ func TestUplinkdSurvivesAKilledGuestAndAReconnect(t *testing.T) {
 	d.Stop()
 }
 
-// An operator restarts uplinkd (an upgrade, a crash): QEMU, a vhost-user
-// client with reconnect=1, reconnects to the new uplinkd's socket and the
-// guest's traffic goes on. The guest pings (pktgen stops for good when the
+// An operator restarts uplinkd (an upgrade, a crash): the VM added at
+// runtime is back, QEMU, a vhost-user client with reconnect=1, reconnects
+// to the new uplinkd's socket and the guest's traffic goes on. The guest pings (pktgen stops for good when the
 // guest's carrier drops, which it does while uplinkd is away).
 func TestAGuestsTrafficGoesOnAfterUplinkdRestarts(t *testing.T) {
 	l := lab.New(t, bins)
 	img := lab.BuildGuestImage(t)
-	conf := labConfig(l, "", `policy = "src-mac-hash"`, []string{"", ""}, vmConf{name: "vm1", mac: guestMAC})
+	// vm1 is added at runtime: it is back after each restart from
+	// state.dir, and the guest finds its socket there.
+	conf := labConfig(l, "", `policy = "src-mac-hash"`, []string{"", ""})
 	d := l.StartUplinkd(conf)
+	mustCtl(t, l, "vm", "add", "vm1", "--socket", l.Sock("vm1"), "--mac", guestMAC, "--team", "uplink")
 	mac, err := fastpath.ParseMAC(guestMAC)
 	require.NoError(t, err)
 	nic := fastpath.SrcMACHash(mac, []int{0, 1})
