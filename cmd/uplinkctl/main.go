@@ -55,7 +55,7 @@ default, --json for scripts.`,
 		c.reportCmd("vms", "the VMs: link, rates, allocation, drops, DoS state", func(r report.Report) any { return r.VMs }, c.printVMs),
 		c.reportCmd("nics", "the NICs: link, failover state, rates, drops", func(r report.Report) any { return r.NICs }, c.printNICs),
 		c.reportCmd("teams", "the teams: policy, NICs, VMs", func(r report.Report) any { return r.Teams }, c.printTeams),
-		c.topCmd(), c.eventsCmd(), c.nicCmd(), c.vmCmd(), c.reloadCmd(), c.libvirtHookCmd())
+		c.topCmd(), c.eventsCmd(), c.teamCmd(), c.nicCmd(), c.vmCmd(), c.reloadCmd(), c.libvirtHookCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"reflect"
 
 	"github.com/spf13/cobra"
@@ -12,8 +11,7 @@ import (
 // nicAddCmd adds a NIC to a team of the running uplinkd. Its flags are the
 // keys of a [[nics]] entry.
 func (c *client) nicAddCmd() *cobra.Command {
-	var transient bool
-	cmd := &cobra.Command{
+	cmd := c.addCmd(&cobra.Command{
 		Use:   "add NIC --vdev DEVARGS --team TEAM [--speed RATE]",
 		Short: "Add a NIC to a team of the running uplinkd: its port is probed, started and used at once",
 		Long: `add probes the NIC's DPDK device (hot-plug), starts it and adds it to its
@@ -24,44 +22,28 @@ NIC joins at start only (EAL allows the config's PCI addresses); add it to
 the config file instead. The NIC is refused, and nothing changes, if its
 name or device is in use, its team does not exist, or every NIC slot
 (dataplane.max_nics) is taken.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			path := "/v1/nics"
-			if transient {
-				path += "?transient=1"
-			}
-			var res map[string]any
-			if err := c.send("POST", path, entryKeys(cmd, args[0]), &res); err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(res)
-			}
-			fmt.Fprintf(c.out, "%s: added\n", args[0])
-			return nil
-		},
-	}
-	entryFlags(cmd, reflect.TypeOf(config.NIC{}), "[[nics]]", nil)
-	cmd.Flags().BoolVar(&transient, "transient", false, "do not keep the NIC in uplinkd's state.dir: a restart forgets it")
+	}, "/v1/nics", reflect.TypeOf(config.NIC{}), "[[nics]]", nil, nil)
 	cmd.MarkFlagRequired("team")
 	return cmd
 }
 
 func (c *client) nicRemoveCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove NIC",
-		Short: "Take a NIC out of its team: its traffic fails over to the team's others, then its port is closed",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			var res map[string]string
-			if err := c.send("DELETE", "/v1/nics/"+args[0], nil, &res); err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(res)
-			}
-			fmt.Fprintf(c.out, "%s: removed\n", args[0])
-			return nil
-		},
-	}
+	return c.removeCmd("nic", "/v1/nics", "Take a NIC out of its team: its traffic fails over to the team's others, then its port is closed")
+}
+
+// teamCmd adds and removes teams.
+func (c *client) teamCmd() *cobra.Command {
+	team := &cobra.Command{Use: "team", Short: "Add an empty team or remove an empty one"}
+	add := c.addCmd(&cobra.Command{
+		Use:   "add TEAM --policy POLICY [flags]",
+		Short: "Add a team, with no NIC and no VM yet: add them with nic add and vm add",
+		Long: `add adds a team as a [[teams]] entry of the config would, empty: NICs join it
+with nic add and VMs with vm add. Every key of [[teams]] is a flag (the dos
+table's are not: set them in the config file). The team is kept in uplinkd's
+state.dir unless --transient. A team's beacon probing is set up at start: a
+team added while uplinkd runs probes only if some team probed at start.`,
+	}, "/v1/teams", reflect.TypeOf(config.Team{}), "[[teams]]", nil, nil, "dos")
+	add.MarkFlagRequired("policy")
+	team.AddCommand(add, c.removeCmd("team", "/v1/teams", "Remove a team that has neither NICs nor VMs left"))
+	return team
 }

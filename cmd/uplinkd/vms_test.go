@@ -309,3 +309,72 @@ func TestAVMAddedAtRuntimeIsKeptAcrossARestartUnlessTransient(t *testing.T) {
 	assert.NotContains(t, after, "vm3")
 	d.Stop()
 }
+
+// A team comes empty and goes empty: a NIC joins it and a VM is added to
+// it, the VM's traffic leaves by the NIC, and the team goes once both
+// have gone; through uplinkctl, through a reload, and across a restart.
+func TestTeamsComeAndGoWithTheirNICsAndVMs(t *testing.T) {
+	l := lab.New(t, bins)
+	conf := labConfig(l, "", `policy = "src-mac-hash"`, []string{""}, vmConf{name: "vm1", mac: polMAC1})
+	d := l.StartUplinkd(conf)
+	teams := func() map[string]any {
+		var ts map[string]any
+		require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "teams", "--json")), &ts))
+		return ts
+	}
+	// vm2 in team t2 sends 20 frames; they leave by t2's NIC, dtap1.
+	sendVM2 := func(what string) {
+		tap := l.OpenTap("dtap1")
+		defer tap.Close()
+		g := l.StartGen("--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2), "--count", "20", "--rate", "20000", "--size", "128")
+		assert.Equal(t, 20, tap.WaitFromSrc(polMAC2, 20, 20*time.Second), "%s: vm2's frames leave by t2's NIC", what)
+		g.Finish(false)
+	}
+
+	out, err := ctl(t, l, "team", "add", "t2", "--policy", "fast")
+	assert.Error(t, err)
+	assert.Contains(t, out, `policy: "fast" is not a policy`)
+	mustCtl(t, l, "team", "add", "t2", "--policy", "round-robin")
+	assert.Contains(t, teams(), "t2")
+	mustCtl(t, l, "nic", "add", "nic2", "--vdev", "net_tap1,iface=dtap1", "--team", "t2")
+	mustCtl(t, l, "vm", "add", "vm2", "--socket", l.Sock("vm2"), "--mac", polMAC2, "--team", "t2")
+	sendVM2("uplinkctl")
+	out, err = ctl(t, l, "team", "remove", "t2")
+	assert.Error(t, err)
+	assert.Contains(t, out, "team t2 still has NICs nic2 and VMs vm2: remove them first")
+	out, err = ctl(t, l, "nic", "remove", "nic2")
+	assert.Error(t, err)
+	assert.Contains(t, out, `team "t2" has no NIC for its VMs (vm2)`, "a team's last NIC stays while it has VMs")
+	removeVM(t, l, d, "vm2")
+	mustCtl(t, l, "nic", "remove", "nic2")
+	mustCtl(t, l, "team", "remove", "t2")
+	assert.NotContains(t, teams(), "t2")
+	for _, dir := range []string{"teams", "nics", "vms"} {
+		entries, _ := os.ReadDir(filepath.Join(l.Dir, "state", dir))
+		assert.Empty(t, entries, "nothing kept in state.dir/%s", dir)
+	}
+
+	// The same through the file, twice.
+	withT2 := conf + fmt.Sprintf("[[teams]]\nname = \"t2\"\npolicy = \"round-robin\"\n"+
+		"[[nics]]\nname = \"nic2\"\nvdev = \"net_tap1,iface=dtap1\"\nteam = \"t2\"\n"+
+		"[[vms]]\nname = \"vm2\"\nsocket = %q\nmacs = [%q]\nteam = \"t2\"\n", l.Sock("vm2"), polMAC2)
+	for i := 0; i < 2; i++ {
+		l.WriteConfig(withT2)
+		assert.Contains(t, mustCtl(t, l, "reload"), "teams")
+		sendVM2(fmt.Sprintf("reload %d", i))
+		l.WriteConfig(conf)
+		assert.Contains(t, mustCtl(t, l, "reload"), "teams")
+		assert.NotContains(t, teams(), "t2")
+	}
+
+	// A team added at runtime, with its NIC, comes back after a restart.
+	mustCtl(t, l, "team", "add", "t3", "--policy", "src-mac-hash")
+	mustCtl(t, l, "nic", "add", "nic3", "--vdev", "net_tap2,iface=dtap2", "--team", "t3")
+	d.Stop()
+	d = l.StartUplinkd(conf)
+	assert.Contains(t, teams(), "t3")
+	assert.Equal(t, []any{"nic3"}, teams()["t3"].(map[string]any)["nics"])
+	mustCtl(t, l, "nic", "remove", "nic3")
+	mustCtl(t, l, "team", "remove", "t3")
+	d.Stop()
+}

@@ -37,9 +37,12 @@ type Backend interface {
 	AddVM(keys map[string]any, transient bool) error
 	RemoveVM(name string) error
 	// AddNIC and RemoveNIC are the same for a NIC joining or leaving its
-	// team ([[nics]] keys).
+	// team ([[nics]] keys), AddTeam and RemoveTeam for an empty team
+	// ([[teams]] keys).
 	AddNIC(keys map[string]any, transient bool) error
 	RemoveNIC(name string) error
+	AddTeam(keys map[string]any, transient bool) error
+	RemoveTeam(name string) error
 }
 
 // Listen creates the socket at path, replacing a stale one, readable and
@@ -99,52 +102,40 @@ func Handler(b Backend, metrics http.Handler, events *event.Log) http.Handler {
 		events.Info("api").Str("nic", name).Str("admin", state).Msg("NIC set " + state + " through the API")
 		reply(w, http.StatusOK, map[string]string{"nic": name, "admin": state})
 	})
-	// A VM added: a JSON object of [[vms]] keys, as in the config file;
-	// ?transient=1: not kept across restarts.
-	mux.HandleFunc("POST /v1/vms", func(w http.ResponseWriter, r *http.Request) {
-		var keys map[string]any
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&keys); err != nil {
-			fail(w, http.StatusBadRequest, fmt.Errorf("a VM is a JSON object of [[vms]] keys: %w", err))
-			return
-		}
-		transient, _ := strconv.ParseBool(r.URL.Query().Get("transient"))
-		if err := b.AddVM(keys, transient); err != nil {
-			fail(w, http.StatusUnprocessableEntity, err)
-			return
-		}
-		reply(w, http.StatusCreated, map[string]any{"vm": keys["name"], "result": "added"})
-	})
-	mux.HandleFunc("DELETE /v1/vms/{name}", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		if err := b.RemoveVM(name); err != nil {
-			fail(w, http.StatusUnprocessableEntity, err)
-			return
-		}
-		reply(w, http.StatusOK, map[string]string{"vm": name, "result": "removed"})
-	})
-	// A NIC added: a JSON object of [[nics]] keys; ?transient=1 as for a
-	// VM. Removing one fails its traffic over first.
-	mux.HandleFunc("POST /v1/nics", func(w http.ResponseWriter, r *http.Request) {
-		var keys map[string]any
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&keys); err != nil {
-			fail(w, http.StatusBadRequest, fmt.Errorf("a NIC is a JSON object of [[nics]] keys: %w", err))
-			return
-		}
-		transient, _ := strconv.ParseBool(r.URL.Query().Get("transient"))
-		if err := b.AddNIC(keys, transient); err != nil {
-			fail(w, http.StatusUnprocessableEntity, err)
-			return
-		}
-		reply(w, http.StatusCreated, map[string]any{"nic": keys["name"], "result": "added"})
-	})
-	mux.HandleFunc("DELETE /v1/nics/{name}", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		if err := b.RemoveNIC(name); err != nil {
-			fail(w, http.StatusUnprocessableEntity, err)
-			return
-		}
-		reply(w, http.StatusOK, map[string]string{"nic": name, "result": "removed"})
-	})
+	// A team, NIC or VM added: a JSON object of its config table's keys, as
+	// in the config file; ?transient=1: not kept across restarts. Removing
+	// a NIC fails its traffic over first; a team goes once it is empty.
+	for _, e := range []struct {
+		path, kind, table string
+		add               func(Backend, map[string]any, bool) error
+		remove            func(Backend, string) error
+	}{
+		{"/v1/teams", "team", "[[teams]]", Backend.AddTeam, Backend.RemoveTeam},
+		{"/v1/nics", "nic", "[[nics]]", Backend.AddNIC, Backend.RemoveNIC},
+		{"/v1/vms", "vm", "[[vms]]", Backend.AddVM, Backend.RemoveVM},
+	} {
+		mux.HandleFunc("POST "+e.path, func(w http.ResponseWriter, r *http.Request) {
+			var keys map[string]any
+			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&keys); err != nil {
+				fail(w, http.StatusBadRequest, fmt.Errorf("a %s is a JSON object of %s keys: %w", e.kind, e.table, err))
+				return
+			}
+			transient, _ := strconv.ParseBool(r.URL.Query().Get("transient"))
+			if err := e.add(b, keys, transient); err != nil {
+				fail(w, http.StatusUnprocessableEntity, err)
+				return
+			}
+			reply(w, http.StatusCreated, map[string]any{e.kind: keys["name"], "result": "added"})
+		})
+		mux.HandleFunc("DELETE "+e.path+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+			name := r.PathValue("name")
+			if err := e.remove(b, name); err != nil {
+				fail(w, http.StatusUnprocessableEntity, err)
+				return
+			}
+			reply(w, http.StatusOK, map[string]string{e.kind: name, "result": "removed"})
+		})
+	}
 	mux.HandleFunc("POST /v1/vms/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		name, action := r.PathValue("name"), r.PathValue("action")
 		host := r.URL.Query().Get("host")

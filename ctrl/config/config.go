@@ -375,6 +375,10 @@ func cleanDecodeError(err error) error {
 // types; the config it joins validates the rest.
 func DecodeVM(keys map[string]any) (VM, error) { return decodeEntry[VM](keys) }
 
+// DecodeTeam reads one [[teams]] entry given as keys and values, as
+// DecodeVM does a VM.
+func DecodeTeam(keys map[string]any) (Team, error) { return decodeEntry[Team](keys) }
+
 // DecodeNIC reads one [[nics]] entry given as keys and values, as DecodeVM
 // does a VM.
 func DecodeNIC(keys map[string]any) (NIC, error) { return decodeEntry[NIC](keys) }

@@ -12,10 +12,11 @@ import (
 
 // A VM added while uplinkd runs is kept, as Open vSwitch's database keeps a
 // port, in a drop-in: state.dir/vms/NAME.json, the [[vms]] keys it was
-// added with; a NIC added while it runs likewise in state.dir/nics. Drop-ins
-// join the config file's VMs and NICs at start and at every reload; the
-// file wins over a drop-in of the same name. Removing the VM or NIC
-// removes its drop-in. Files are written whole or not at all (a temporary
+// added with; a NIC or a team added while it runs likewise in
+// state.dir/nics and state.dir/teams. Drop-ins join the config file's
+// teams, NICs and VMs at start and at every reload; the file wins over a
+// drop-in of the same name. Removing the VM, NIC or team removes its
+// drop-in. Files are written whole or not at all (a temporary
 // file renamed over the old one).
 
 // VMDropInDir is where c keeps VMs added at runtime ("" when it keeps
@@ -26,6 +27,10 @@ func (c *Config) VMDropInDir() string { return c.dropInDir("vms") }
 // none).
 func (c *Config) NICDropInDir() string { return c.dropInDir("nics") }
 
+// TeamDropInDir is where c keeps teams added at runtime ("" when it keeps
+// none).
+func (c *Config) TeamDropInDir() string { return c.dropInDir("teams") }
+
 func (c *Config) dropInDir(kind string) string {
 	if c.State.Dir == "" {
 		return ""
@@ -33,23 +38,26 @@ func (c *Config) dropInDir(kind string) string {
 	return filepath.Join(c.State.Dir, kind)
 }
 
-// WithDropIns is c with the NICs and VMs of its drop-ins that it does not
-// name itself, validated together; an error names the drop-in.
+// WithDropIns is c with the teams, NICs and VMs of its drop-ins that it
+// does not name itself, validated together; an error names the drop-in.
 func WithDropIns(c *Config) (*Config, error) {
 	out := *c
 	var err error
-	nicFrom, vmFrom := map[int]string{}, map[int]string{} // index in out.NICs, out.VMs -> its drop-in
+	teamFrom, nicFrom, vmFrom := map[int]string{}, map[int]string{}, map[int]string{} // index in out.Teams, ... -> its drop-in
+	if out.Teams, err = readDropIns(c.TeamDropInDir(), c.Teams, DecodeTeam, func(t Team) string { return t.Name }, teamFrom); err != nil {
+		return nil, err
+	}
 	if out.NICs, err = readDropIns(c.NICDropInDir(), c.NICs, DecodeNIC, func(n NIC) string { return n.Name }, nicFrom); err != nil {
 		return nil, err
 	}
 	if out.VMs, err = readDropIns(c.VMDropInDir(), c.VMs, DecodeVM, func(v VM) string { return v.Name }, vmFrom); err != nil {
 		return nil, err
 	}
-	if len(nicFrom) == 0 && len(vmFrom) == 0 {
+	if len(teamFrom) == 0 && len(nicFrom) == 0 && len(vmFrom) == 0 {
 		return c, nil
 	}
 	if err := out.Validate(); err != nil {
-		return nil, dropInErrors(dropInErrors(err, "nics", nicFrom), "vms", vmFrom)
+		return nil, dropInErrors(dropInErrors(dropInErrors(err, "teams", teamFrom), "nics", nicFrom), "vms", vmFrom)
 	}
 	return &out, nil
 }

@@ -52,7 +52,6 @@ var fixedReasons = map[string]string{
 	"api":            "the API socket stays where its clients reach it",
 	"metrics":        "the metrics listener is bound at start",
 	"state":          "where runtime changes are kept is set at start",
-	"teams":          "teams are set up at start; adding, removing or renaming one needs a restart",
 	"teams[].beacon": "beacon probing is set up at start",
 	"nics":           "a NIC's device and team are set when it joins; remove it and add it again to change them",
 	"vms":            "a VM's port is set up when the VM is added",
@@ -178,9 +177,10 @@ func pairByName(old, next reflect.Value) (pair []int, members bool) {
 func CheckReload(old, next *Config) ([]string, error) {
 	changed := Diff(old, next)
 	for _, k := range changed {
-		if k == "vms" || k == "nics" {
-			// VMs or NICs added or removed: the running uplinkd adds and
-			// removes them as uplinkctl vm (nic) add and remove do.
+		if k == "vms" || k == "nics" || k == "teams" {
+			// VMs, NICs or teams added or removed: the running uplinkd
+			// adds and removes them as uplinkctl vm (nic, team) add and
+			// remove do.
 			continue
 		}
 		if !KeyReloads(k) {

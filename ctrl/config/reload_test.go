@@ -70,11 +70,12 @@ func TestReloadPairsNamedTablesByName(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"vms", "vms[0].shares"}, changed)
 
-	// So does a NIC's.
+	// So does a NIC's, and a team's.
 	next.NICs = append(slices.Clone(next.NICs), NIC{Name: "nic9", Vdev: "net_tap9", Team: next.NICs[0].Team})
+	next.Teams = append(slices.Clone(next.Teams), Team{Name: "t9", Policy: "src-mac-hash"})
 	changed, err = CheckReload(old, next)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"nics", "vms", "vms[0].shares"}, changed)
+	assert.Equal(t, []string{"teams", "nics", "vms", "vms[0].shares"}, changed)
 }
 
 func TestReloadRefusesWhatIsFixedNamingKeyAndReason(t *testing.T) {
@@ -89,7 +90,6 @@ func TestReloadRefusesWhatIsFixedNamingKeyAndReason(t *testing.T) {
 		"api socket":    {func(c *Config) { c.API.Socket = "/tmp/a.sock" }, "api.socket", "API socket"},
 		"beacons":       {func(c *Config) { c.Teams[0].BeaconMisses = 5 }, "teams[0].beacon_misses", "beacon probing"},
 		"vm driver":     {func(c *Config) { c.VMs[0].Driver = "exec" }, "vms[0].driver", "action driver"},
-		"team renamed":  {func(c *Config) { c.Teams[0].Name = "x" }, "teams", "renaming"},
 		"vm_manager":    {func(c *Config) { c.VMManager.Retries = 9 }, "vm_manager.retries", "VM manager"},
 		"metrics addr":  {func(c *Config) { c.Metrics.Listen = "" }, "metrics.listen", "metrics listener"},
 		"worker thread": {func(c *Config) { c.EAL.WorkerThread = "registered" }, "eal.worker_thread", "EAL"},

@@ -172,9 +172,15 @@ func (c *Config) Validate() error {
 	for _, n := range c.NICs {
 		nicTeam[n.Name] = n.Team
 	}
+	teamVMs := map[string][]string{}
+	for _, v := range c.VMs {
+		teamVMs[v.Team] = append(teamVMs[v.Team], v.Name)
+	}
 	for i, t := range c.Teams {
-		if members[t.Name] == 0 && t.Name != "" {
-			bad(fmt.Sprintf("teams[%d]", i), "team %q has no NIC", t.Name)
+		// A team with neither NICs nor VMs is one being set up or taken
+		// down while uplinkd runs; one with VMs needs a NIC.
+		if members[t.Name] == 0 && len(teamVMs[t.Name]) > 0 && t.Name != "" {
+			bad(fmt.Sprintf("teams[%d]", i), "team %q has no NIC for its VMs (%s)", t.Name, strings.Join(teamVMs[t.Name], ", "))
 		}
 		listed := map[string]bool{}
 		for list, names := range map[string][]string{"active": t.Active, "standby": t.Standby} {

@@ -33,7 +33,7 @@ type dosGuard struct {
 	// evacuatedBy[t]: VMs of team t whose attacks moved the team onto its
 	// dos_standby NICs. Which NICs are evacuated is the NIC manager's
 	// state: evacuation is one of its faults.
-	evacuatedBy []int
+	evacuatedBy map[model.TeamID]int
 }
 
 const (
@@ -46,7 +46,7 @@ func newDoSGuard(c *model.Model, slotVM []model.VMID) *dosGuard {
 	n := len(slotVM)
 	g := &dosGuard{cfg: make([]model.DoS, n), attacked: make([]bool, n), responding: make([][]model.Response, n), limit: make([]bool, n), hold: make([]time.Duration, n),
 		attacks: make([]uint64, n), protecting: make([][]int, n),
-		evacuatedBy: make([]int, len(c.Teams)), every: dosTickMax}
+		evacuatedBy: map[model.TeamID]int{}, every: dosTickMax}
 	g.det = dos.New(make([]dos.Config, n))
 	g.configure(c, slotVM, time.Time{})
 	return g
@@ -216,8 +216,8 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 // p.pending for the caller's publishTransitions.
 func (p *Plane) evacuate(v int, start bool) {
 	g, m := p.dos, p.model()
-	t := m.TeamIndex(p.vmAt(v).Team)
-	team := &m.Teams[t]
+	team := m.Team(p.vmAt(v).Team)
+	t := team.ID
 	if start {
 		g.evacuatedBy[t]++
 	} else if g.evacuatedBy[t] > 0 {
@@ -225,6 +225,9 @@ func (p *Plane) evacuate(v int, start bool) {
 	}
 	for _, id := range team.NICs {
 		n := p.nicIndex(id)
+		if n < 0 {
+			continue // joining in this reload: not evacuated yet
+		}
 		// Over every NIC of the team, standby or not: a reload may have
 		// changed which NICs are the standby since the attack started.
 		want := g.evacuatedBy[t] > 0 && !slices.Contains(team.DoSStandby, id)

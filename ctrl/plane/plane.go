@@ -42,9 +42,9 @@ type Plane struct {
 	nicOpen []bool
 	slotNIC []model.NICID
 	nicSlot map[model.NICID]int
-	// runtimeNICs: the NICs added through the API, which the config file
-	// does not name (a reload keeps them).
-	runtimeNICs map[string]bool
+	// runtimeNICs, runtimeTeams: the NICs and teams added through the
+	// API, which the config file does not name (a reload keeps them).
+	runtimeNICs, runtimeTeams map[string]bool
 	// vms: per VM slot of the worker's, the VM's vhost-user port (valid
 	// while vmOpen); slotVM: the VM in each slot (0: free), vmSlot the
 	// reverse. Every per-VM slice below is indexed by slot.
@@ -323,8 +323,8 @@ func (p *Plane) initTables() {
 
 // needsResourceLoop says whether any team is shaped or load-based.
 func (p *Plane) needsResourceLoop() bool {
-	for t, team := range p.model().Teams {
-		if team.Shaped || p.res.balancer[t] != nil {
+	for _, team := range p.model().Teams {
+		if team.Shaped || p.res.balancer[team.ID] != nil {
 			return true
 		}
 	}
@@ -394,7 +394,7 @@ func (p *Plane) openNICPort(slot int, n *model.NIC, what string) error {
 // allocNICSlots makes room for n NICs.
 func (p *Plane) allocNICSlots(n int) {
 	p.nics, p.nicOpen, p.slotNIC, p.nicSlot = make([]dpdk.Port, n), make([]bool, n), make([]model.NICID, n), map[model.NICID]int{}
-	p.runtimeNICs = map[string]bool{}
+	p.runtimeNICs, p.runtimeTeams = map[string]bool{}, map[string]bool{}
 }
 
 // placeNIC puts NIC id in slot (0: frees the slot).

@@ -12,7 +12,8 @@ import (
 
 // Reload puts a new config in force without stopping the worker: the keys
 // config.Reloadable lists (policies, limits, shares, DoS settings, NIC
-// speeds, failover delays) change; anything else that differs refuses the
+// speeds, failover delays) change, and teams, NICs and VMs the file gained
+// or lost are added or removed; anything else that differs refuses the
 // whole reload, naming the key, and the old config stays. The worker
 // moves to the new tables at its next loop, as it does after a link
 // change: packets in flight keep their queues, token buckets keep their
@@ -23,7 +24,14 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	defer p.mu.Unlock()
 	old := p.cfg()
 	file := next
-	next = p.withRuntimeNICs(p.withRuntimeVMs(next))
+	next = p.withRuntimeTeams(p.withRuntimeNICs(p.withRuntimeVMs(next)))
+	if next != file {
+		// The file validated alone; with what was added at runtime it
+		// must too (a file that drops a team a runtime VM is in).
+		if err := next.Validate(); err != nil {
+			return nil, fmt.Errorf("with the teams, NICs and VMs added at runtime, which a reload keeps: %w", err)
+		}
+	}
 	changed, err := config.CheckReload(old, next)
 	if err != nil {
 		return nil, err
@@ -52,9 +60,13 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	staying := *next
 	staying.VMs = slices.DeleteFunc(slices.Clone(next.VMs), func(v config.VM) bool { return slices.Contains(added, v.Name) })
 	staying.NICs = slices.DeleteFunc(slices.Clone(next.NICs), func(n config.NIC) bool { return slices.Contains(nicsAdded, n.Name) })
-	if err := p.checkNICChanges(nicsGone, nicsAdded, &staying, next); err != nil {
+	if err := p.checkNICChanges(nicsGone, nicsAdded, next); err != nil {
 		return nil, err
 	}
+	if err := staying.Validate(); err != nil {
+		return nil, fmt.Errorf("once what leaves has left and before what is new joins, the config would not hold (%w); make the change in two reloads", err)
+	}
+	teamsGone, teamsAdded := membership(old.Teams, next.Teams, func(t config.Team) string { return t.Name })
 	// VMs and NICs added at runtime that the file names now are the
 	// file's.
 	for _, v := range file.VMs {
@@ -62,6 +74,12 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	}
 	for _, n := range file.NICs {
 		delete(p.runtimeNICs, n.Name)
+	}
+	for _, t := range file.Teams {
+		delete(p.runtimeTeams, t.Name)
+	}
+	for _, name := range teamsGone {
+		delete(p.runtimeTeams, name)
 	}
 	// VMs that leave go first (their slots may be the new ones'), then
 	// NICs that leave fail over, then what changed for what stays (the
@@ -98,7 +116,7 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 		}
 	}
 	p.events.Info("config_reloaded").Strs("changed", changed).Strs("vms_added", added).Strs("vms_removed", gone).
-		Strs("nics_added", nicsAdded).Strs("nics_removed", nicsGone).
+		Strs("nics_added", nicsAdded).Strs("nics_removed", nicsGone).Strs("teams_added", teamsAdded).Strs("teams_removed", teamsGone).
 		Uint64("tables", p.version).Msgf("config reloaded: %d keys changed", len(changed))
 	return changed, nil
 }
@@ -152,11 +170,8 @@ func membership[T any](old, next []T, name func(T) string) (gone, added []string
 }
 
 // checkNICChanges says why the NICs a reload adds or removes cannot be:
-// no slot for them, a PCI NIC (EAL allows PCI devices at start only), or
-// a config between the steps that uplinkd could not run (a VM that the
-// new config moves onto a new NIC, say: add the NIC in one reload and
-// move the VM in the next).
-func (p *Plane) checkNICChanges(gone, added []string, staying, next *config.Config) error {
+// no slot for them, or a PCI NIC (EAL allows PCI devices at start only).
+func (p *Plane) checkNICChanges(gone, added []string, next *config.Config) error {
 	if len(gone) == 0 && len(added) == 0 {
 		return nil
 	}
@@ -173,9 +188,6 @@ func (p *Plane) checkNICChanges(gone, added []string, staying, next *config.Conf
 		if slices.Contains(added, n.Name) && n.PCI != "" {
 			return fmt.Errorf("nics[%d].pci: a PCI NIC joins at start only (EAL allows the config's PCI addresses); restart uplinkd to add %s", i, n.PCI)
 		}
-	}
-	if err := staying.Validate(); err != nil {
-		return fmt.Errorf("nics: once the NICs that leave have left and before the new ones join, the config would not hold (%w); make the change in two reloads", err)
 	}
 	return nil
 }
@@ -218,20 +230,33 @@ func (p *Plane) applyReload(next *config.Config) error {
 	p.topo.Store(nextModel)
 	p.conf.Store(next)
 	leaving := p.releaseGoneNICs(oldModel, nextModel)
+	// Teams are matched by ID: one added or removed moves no other's
+	// state. A new team starts as a team does at start.
 	for t, team := range nextModel.Teams {
-		was := oldModel.Teams[t]
+		was := oldModel.Team(team.ID)
+		if was == nil {
+			p.nicMgr.addTeam(team, now)
+			was = &model.Team{}
+		}
 		if team.Shaped && !was.Shaped {
 			p.seedRates(t)
 		}
 		p.nicMgr.machines[team.ID].SetConfig(failoverConfig(team))
-		if p.res.balancer[t] == nil || team.Policy != model.PolicyLoadBased ||
+		if p.res.balancer[team.ID] == nil || team.Policy != model.PolicyLoadBased ||
 			team.RebalanceThreshold != was.RebalanceThreshold || team.RebalanceHold != was.RebalanceHold {
-			p.res.balancer[t] = newBalancer(team)
+			p.res.balancer[team.ID] = newBalancer(team)
+		}
+	}
+	for _, team := range oldModel.Teams {
+		if nextModel.Team(team.ID) == nil {
+			p.nicMgr.removeTeam(team.ID)
+			delete(p.res.balancer, team.ID)
+			delete(p.dos.evacuatedBy, team.ID)
 		}
 	}
 	p.followRates(nextModel)
 	for v, id := range p.slotVM {
-		if vm := nextModel.VM(id); vm != nil && p.res.balancer[nextModel.TeamIndex(vm.Team)] == nil {
+		if vm := nextModel.VM(id); vm != nil && p.res.balancer[vm.Team] == nil {
 			p.assigned[v] = -1
 		}
 	}

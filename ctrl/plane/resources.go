@@ -42,7 +42,7 @@ type VMActions interface {
 type resources struct {
 	est      *resource.Estimator
 	over     *resource.OverAllocation
-	balancer []*balance.Rebalancer // per team; nil unless load-based
+	balancer map[model.TeamID]*balance.Rebalancer // per team; nil unless load-based
 	last     time.Time
 	loops    uint64 // the worker's published loop count at last
 	vmPrev   []fastpath.Counters
@@ -61,7 +61,7 @@ func newResources(p *Plane) *resources {
 	r := &resources{
 		est:       newEstimator(slots),
 		over:      resource.NewOverAllocation(slots, c.Resources.OverAllocationAfter, resource.Action(c.Resources.OverAllocationAction.String())),
-		balancer:  make([]*balance.Rebalancer, len(c.Teams)),
+		balancer:  map[model.TeamID]*balance.Rebalancer{},
 		vmPrev:    make([]fastpath.Counters, slots),
 		nicPrev:   make([]fastpath.Counters, len(p.slotNIC)),
 		samples:   make([]resource.Sample, slots),
@@ -70,8 +70,8 @@ func newResources(p *Plane) *resources {
 		nicRate:   make([]float64, len(p.slotNIC)),
 		decisions: make([]uint64, slots),
 	}
-	for t, team := range c.Teams {
-		r.balancer[t] = newBalancer(team)
+	for _, team := range c.Teams {
+		r.balancer[team.ID] = newBalancer(team)
 	}
 	return r
 }
@@ -249,7 +249,8 @@ func differs(a, b float64) bool {
 func (p *Plane) rebalance(now time.Time) bool {
 	c := p.model()
 	moved := false
-	for t, b := range p.res.balancer {
+	for t := range c.Teams {
+		b := p.res.balancer[c.Teams[t].ID]
 		if b == nil {
 			continue
 		}
