@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +117,74 @@ func TestLibvirtHookAddsADomainsVhostUserPortAndRemovesIt(t *testing.T) {
 	assert.NotContains(t, after, name)
 	assert.NoFileExists(t, filepath.Join(l.Dir, "state", "vms", name+".json"))
 	d.Stop()
+}
+
+// libvirtHook runs the hook's uplinkctl for domain name, as libvirt runs
+// it (configs/libvirt-hook-qemu execs it with the same arguments), with
+// the domain's XML on stdin.
+func libvirtHook(t *testing.T, l *lab.Lab, name, op, sub, domXML string) {
+	t.Helper()
+	cmd := exec.Command(bins.Ctl, "--api", l.APISocket(), "libvirt-hook", name, op, sub, "-")
+	cmd.Stdin = strings.NewReader(domXML)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "hook %s %s %s: %s", name, op, sub, out)
+}
+
+// The hook's add and remove, 20 times over, while another VM sends and
+// receives: every time the domain's port passes traffic both ways, and the
+// other VM loses nothing. A generator plays the domain's QEMU, as QEMU
+// with a vhost-user server socket (libvirt's mode='server', uplinkd's
+// client mode), which stays while uplinkd comes and goes on its socket.
+func TestLibvirtHookAddsAndRemovesDomainsWhileOthersLoseNothing(t *testing.T) {
+	l := lab.New(t, bins)
+	d := l.StartUplinkd(labConfig(l, "", `policy = "src-mac-hash"`, []string{""}, vmConf{name: "vm1", mac: polMAC1}))
+	tap := l.OpenTap("dtap0")
+	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--rate", "2000", "--size", "128",
+		"--duration", "30m", "--hold", "--progress", "50ms")
+	d.WaitVMConnected("vm1")
+	in := tap.Flood(lab.FloodSpec{Dst: polMAC1, Kind: "benign", PPS: 500})
+
+	const name, mac = "uplk-dom", "02:00:00:00:00:0b"
+	sock := l.Sock(name)
+	// The domain XML's kernel is never booted: the generator is its QEMU.
+	domXML := strings.Replace(hookDomainXML(name, sock, mac, lab.GuestImage{Kernel: "/nonexistent", Initrd: "/nonexistent"}),
+		"mode='client'", "mode='server'", 1)
+	dom := l.LaunchGen("--vm", lab.VMArg(name, sock, mac)+",server=1", "--rate", "1000", "--size", "128", "--duration", "30m",
+		"--hold", "--wait-link", "60s", "--progress", "50ms")
+	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 30*time.Second, 5*time.Millisecond,
+		"the generator serves %s", sock)
+	seen, got := 0, 0
+	for i := 0; i < 20; i++ {
+		mark := d.Mark()
+		libvirtHook(t, l, name, "prepare", "begin", domXML)
+		d.WaitEventSince(mark, name+" connected", func(e lab.Event) bool {
+			return e.Str("event") == "vm_vhost" && e.Str("vm") == name && e["connected"] == true
+		})
+		if i == 0 {
+			dom.WaitReady()
+		}
+		seen = tap.WaitFromSrc(mac, seen+20, 20*time.Second)
+		require.GreaterOrEqual(t, seen, 20*(i+1), "cycle %d: the domain's frames on the NIC", i)
+		for range 5 {
+			tap.Inject(lab.Frame(mac, "02:00:00:00:00:99", 128))
+		}
+		got += 5
+		dom.WaitProgress(name+" received", func(e lab.Event) bool { return lab.VM(e, name)["rx_unicast_own"] >= float64(got) })
+		mark = d.Mark()
+		libvirtHook(t, l, name, "release", "end", domXML)
+		d.WaitEventSince(mark, name+" removed", func(e lab.Event) bool { return e.Str("event") == "vm_removed" && e.Str("vm") == name })
+	}
+	dom.Finish(true)
+	assert.NoFileExists(t, filepath.Join(l.Dir, "state", "vms", name+".json"))
+
+	final := g.StopSending()
+	injected := in.Stop()
+	n := int(lab.VM(final, "vm1")["sent"])
+	assert.Equal(t, n, tap.WaitFromSrc(polMAC1, n, 20*time.Second), "vm1's frames on the NIC")
+	g.WaitProgress("flood delivered", func(e lab.Event) bool { return lab.VM(e, "vm1")["rx_unicast_own"] >= float64(injected) })
+	rep := g.Finish(true)
+	assert.EqualValues(t, injected, lab.VM(rep, "vm1")["rx_unicast_own"], "the network's frames to vm1")
+	st := d.Stop()
+	assert.Empty(t, st.At("vms.vm1.drops"), "vm1 dropped nothing")
+	assert.Empty(t, st.At("nics.nic1.drops"), "nic1 dropped nothing")
 }
