@@ -358,8 +358,10 @@ func (w *Worker) followSlots(s *Snapshot) {
 // rebindNIC hands NIC slot n from its NIC to NIC id (0: none). A NIC
 // leaves its team by a failover first (ctrl sets it down and waits for
 // the worker to take those tables), so its queue is normally empty by
-// now; what is still there found no other NIC of the team usable, and is
-// freed and counted as no-nic drops in the counters the NIC leaves behind.
+// now; what is still there found no other NIC of the team usable, and
+// what the NIC received in this loop has no tables to be judged by: both
+// are freed and counted as no-nic drops in the counters the NIC leaves
+// behind.
 // The new NIC's counters and state start from zero, on its own port.
 func (w *Worker) rebindNIC(n int, nic *NIC, id uint32) {
 	q := w.io.Tx(w.nicTx[n])

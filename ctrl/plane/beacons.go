@@ -20,36 +20,50 @@ type beaconWatch struct {
 	heard  []uint64      // per NIC slot: counter at the last look
 	quiet  []int         // per NIC slot: intervals without a beacon
 	lost   []bool        // per NIC slot: BeaconLost was sent
+	id     []model.NICID // per NIC slot: the NIC the state above is of
 }
 
+// newBeaconWatch watches the NICs in their slots. every, the look's
+// period, is set here, at start: a team added later probes at its own
+// interval, but its losses are seen only if some team probed at start.
 func newBeaconWatch(m *model.Model, slotNIC []model.NICID) *beaconWatch {
 	n := len(slotNIC)
 	b := &beaconWatch{misses: make([]int, n), on: make([]bool, n),
-		heard: make([]uint64, n), quiet: make([]int, n), lost: make([]bool, n)}
-	for slot, id := range slotNIC {
-		b.place(m, slot, id)
+		heard: make([]uint64, n), quiet: make([]int, n), lost: make([]bool, n), id: make([]model.NICID, n)}
+	for _, t := range m.Teams {
+		if t.Probes() && (b.every == 0 || t.BeaconInterval < b.every) {
+			b.every = t.BeaconInterval
+		}
 	}
+	b.configure(m, slotNIC)
 	return b
 }
 
-// place starts watching slot afresh for NIC id (0: none) of model m.
-// every, the look's period, is set at start: a NIC that joins a team
-// probes at its team's interval only if some team probed at start.
-func (b *beaconWatch) place(m *model.Model, slot int, id model.NICID) {
-	b.on[slot], b.misses[slot], b.heard[slot], b.quiet[slot], b.lost[slot] = false, 0, 0, 0, false
-	n := m.NIC(id)
-	if n == nil {
-		return
+// configure watches the NICs of probing teams with at least two NICs (a
+// NIC hears only its team mates' beacons), after a NIC joined or left. A
+// NIC new in its slot starts afresh; one no longer watched whose beacons
+// were lost gets a BeaconHeard event, returned for the NIC manager, to
+// clear that fault.
+func (b *beaconWatch) configure(m *model.Model, slotNIC []model.NICID) (events []nic.Event) {
+	for slot, id := range slotNIC {
+		if id != b.id[slot] {
+			b.id[slot], b.heard[slot], b.quiet[slot], b.lost[slot] = id, 0, 0, false
+		}
+		want := false
+		if n := m.NIC(id); n != nil {
+			t := m.Team(n.Team)
+			want = t.Probes() && len(t.NICs) >= 2
+			b.misses[slot] = t.BeaconMisses
+		}
+		if !want && b.lost[slot] {
+			events = append(events, nic.Event{NIC: slot, Kind: nic.BeaconHeard})
+		}
+		if !want {
+			b.heard[slot], b.quiet[slot], b.lost[slot] = 0, 0, false
+		}
+		b.on[slot] = want
 	}
-	t := m.Team(n.Team)
-	if !t.Probes() {
-		return
-	}
-	b.on[slot] = true
-	b.misses[slot] = t.BeaconMisses
-	if b.every == 0 || t.BeaconInterval < b.every {
-		b.every = t.BeaconInterval
-	}
+	return events
 }
 
 // look compares each probing NIC's counter with the last look and returns

@@ -44,3 +44,43 @@ func TestBeaconWatchLosesAfterMissesAndHearsAgain(t *testing.T) {
 		assert.Empty(t, look())
 	}
 }
+
+// A NIC hears only its team mates' beacons: a team left with one NIC is
+// not watched, and a beacon loss it had is cleared; a NIC new in a slot
+// starts afresh.
+func TestBeaconWatchFollowsNICsJoiningAndLeaving(t *testing.T) {
+	c := &config.Config{Resources: config.Resources{OverAllocationAction: "suspend"},
+		Teams: []config.Team{{Name: "t", Policy: "src-mac-hash", BeaconInterval: 10 * time.Millisecond, BeaconMisses: 1}},
+		NICs:  []config.NIC{{Name: "a", Team: "t"}, {Name: "b", Team: "t"}},
+	}
+	m, err := model.Compile(c, nil)
+	require.NoError(t, err)
+	slots := []model.NICID{m.NICs[0].ID, m.NICs[1].ID, 0}
+	b := newBeaconWatch(m, slots)
+	assert.Equal(t, []bool{true, true, false}, b.on)
+	heard := []uint64{0, 1, 0}
+	look := func() []nic.Event {
+		return b.look(func(i int) uint64 { return heard[i] }, func(int) bool { return true })
+	}
+	assert.Equal(t, []nic.Event{{NIC: 0, Kind: nic.BeaconLost}}, look(), "a hears nothing")
+
+	// b leaves: a alone hears nothing and is not watched; its loss is
+	// cleared (b's state goes with b).
+	c.NICs = c.NICs[:1]
+	m, err = model.Compile(c, m)
+	require.NoError(t, err)
+	slots[1] = 0
+	assert.Equal(t, []nic.Event{{NIC: 0, Kind: nic.BeaconHeard}}, b.configure(m, slots), "a's loss is cleared")
+	assert.Equal(t, []bool{false, false, false}, b.on)
+	assert.Empty(t, look())
+
+	// c joins in another slot: both watched again, c from scratch.
+	c.NICs = append(c.NICs, config.NIC{Name: "c", Team: "t"})
+	m, err = model.Compile(c, m)
+	require.NoError(t, err)
+	slots[2] = m.NICNamed("c").ID
+	assert.Empty(t, b.configure(m, slots))
+	assert.Equal(t, []bool{true, false, true}, b.on)
+	heard[0], heard[2] = 1, 1
+	assert.Empty(t, look(), "both heard")
+}

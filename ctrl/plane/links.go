@@ -62,8 +62,11 @@ func (p *Plane) Run(ctx context.Context) error {
 		status = t.C
 	}
 	var beacons <-chan time.Time
-	if p.beacon.every > 0 {
-		t := time.NewTicker(p.beacon.every)
+	p.mu.Lock()
+	beaconEvery := p.beacon.every
+	p.mu.Unlock()
+	if beaconEvery > 0 {
+		t := time.NewTicker(beaconEvery)
 		defer t.Stop()
 		beacons = t.C
 	}

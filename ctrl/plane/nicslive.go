@@ -76,8 +76,17 @@ func (p *Plane) addNIC(n config.NIC) error {
 	p.nicMAC[slot] = fastpath.MACAt(port.MAC())
 	p.adminUp[slot] = true
 	p.nicMgr.add(slot, mn.Team, now)
-	p.beacon.place(m, slot, mn.ID)
 	p.res.nicPrev[slot], p.res.nicRate[slot] = fastpath.Counters{}, 0
+	team := m.Team(mn.Team)
+	// The team's rebalancer starts afresh: its hot-NIC timers are by
+	// position among the team's NICs, which moved.
+	p.res.balancer[team.ID] = newBalancer(*team)
+	p.watchBeaconsOf(m)
+	// A team an attack moved onto its dos_standby NICs keeps off the
+	// others until the attack ends, this one included.
+	if p.dos.evacuatedBy[team.ID] > 0 && !slices.Contains(team.DoSStandby, mn.ID) {
+		p.pending = append(p.pending, p.nicMgr.step(now, slot, nic.DoSEvacuate)...)
+	}
 	// The NIC joins up; what its link says now is its first event.
 	l, err := port.Link()
 	if err == nil {
@@ -133,7 +142,11 @@ func (p *Plane) RemoveNIC(name string) (fastpath.Counters, error) {
 		return fastpath.Counters{}, err
 	}
 	final := p.closeReleasedNICs(slots)
-	return final[gone.ID], nil
+	c, ok := final[gone.ID]
+	if !ok {
+		return c, errors.New("the worker did not let go of the NIC's port; it stays open until uplinkd stops")
+	}
+	return c, nil
 }
 
 // failOverLeaving fails over the NICs about to leave, as an admin down
@@ -170,7 +183,9 @@ func (p *Plane) releaseGoneNICs(old, m *model.Model) (slots []releasedNIC) {
 		slots = append(slots, releasedNIC{slot: slot, id: id, name: old.NIC(id).Name})
 		p.nicMgr.remove(slot)
 		p.placeNIC(slot, 0)
-		p.beacon.place(m, slot, 0)
+		if team := m.Team(old.NIC(id).Team); team != nil {
+			p.res.balancer[team.ID] = newBalancer(*team)
+		}
 		p.nicLink[slot], p.adminUp[slot], p.nicMAC[slot] = dpdk.Link{}, false, 0
 		for v := range p.assigned {
 			if p.assigned[v] == slot {
@@ -178,7 +193,19 @@ func (p *Plane) releaseGoneNICs(old, m *model.Model) (slots []releasedNIC) {
 			}
 		}
 	}
+	if len(slots) > 0 {
+		p.watchBeaconsOf(m)
+	}
 	return slots
+}
+
+// watchBeaconsOf has the beacon watch take the NICs in their slots anew,
+// after NICs joined or left: a team left with one NIC hears no beacons
+// and is not watched. Callers hold p.mu and publish next.
+func (p *Plane) watchBeaconsOf(m *model.Model) {
+	for _, ev := range p.beacon.configure(m, p.slotNIC) {
+		p.pending = append(p.pending, p.nicMgr.step(time.Now(), ev.NIC, ev.Kind)...)
+	}
 }
 
 // releasedNIC is a NIC that left its slot, whose port is still open.
@@ -198,6 +225,12 @@ func (p *Plane) closeReleasedNICs(gone []releasedNIC) map[model.NICID]fastpath.C
 	}
 	final := map[model.NICID]fastpath.Counters{}
 	let := p.awaitWorker(p.version)
+	// The link poll reads the ports on EAL's interrupt thread: it stops
+	// before a port closes, and starts again over the NICs that stay.
+	if p.polling {
+		dpdk.StopPollingLinks()
+	}
+	defer p.repoll()
 	for _, g := range gone {
 		port := p.nics[g.slot]
 		if !let {
@@ -219,7 +252,6 @@ func (p *Plane) closeReleasedNICs(gone []releasedNIC) map[model.NICID]fastpath.C
 			Uint64("rerouted", c[fastpath.Rerouted]).Uint64("dropped_queued", c[fastpath.Drop(fastpath.DropNoNIC)]).
 			Msgf("NIC %s left its team", g.name)
 	}
-	p.repoll()
 	return final
 }
 
@@ -237,8 +269,8 @@ func (p *Plane) awaitWorker(v uint64) bool {
 	return p.worker.Applied() >= v
 }
 
-// repoll redoes the link poll over the NICs there are now. Callers hold
-// p.mu.
+// repoll redoes the link poll over the NICs there are now, if Run polls.
+// Callers hold p.mu.
 func (p *Plane) repoll() {
 	if !p.polling {
 		return

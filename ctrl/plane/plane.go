@@ -59,8 +59,8 @@ type Plane struct {
 	// runtimeVMs: the VMs added while uplinkd runs, which the config file
 	// does not name (a reload keeps them).
 	runtimeVMs map[string]bool
-	// orphans: ports of removed VMs the worker did not let go of, closed
-	// at shutdown.
+	// orphans: ports of removed VMs and NICs the worker did not let go
+	// of, closed at shutdown.
 	orphans []dpdk.Port
 	io      *dpdk.IO
 	// events records what happens, whatever the log level; log takes
@@ -538,8 +538,8 @@ func (p *Plane) vmName(v int) string {
 	return ""
 }
 
-// Close stops the worker, frees what is still queued (counting it), checks
-// that every mbuf came back, closes the ports and removes EAL's files. It
+// Close stops the worker, frees what is still queued (counting it), closes
+// the ports, checks that every mbuf came back and removes EAL's files. It
 // returns an error if mbufs leaked.
 func (p *Plane) Close() error {
 	if p.closed {

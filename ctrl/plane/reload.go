@@ -1,6 +1,7 @@
 package plane
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -14,7 +15,9 @@ import (
 // config.Reloadable lists (policies, limits, shares, DoS settings, NIC
 // speeds, failover delays) change, and teams, NICs and VMs the file gained
 // or lost are added or removed; anything else that differs refuses the
-// whole reload, naming the key, and the old config stays. The worker
+// whole reload, naming the key, and the old config stays. Once it has
+// started changing things, a NIC or VM that fails to join (a device that
+// does not probe) does not stop the others; the error names it. The worker
 // moves to the new tables at its next loop, as it does after a link
 // change: packets in flight keep their queues, token buckets keep their
 // tokens, a VM whose NIC changed is announced on its new one. It returns
@@ -101,19 +104,26 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	if err := p.applyReload(&staying); err != nil {
 		return changed, err
 	}
+	// What is added can still fail where nothing checks beforehand (a
+	// device that does not probe): the rest is added all the same, and
+	// the reload says what was not.
+	var failed []error
 	for _, n := range next.NICs {
 		if slices.Contains(nicsAdded, n.Name) {
 			if err := p.addNIC(n); err != nil {
-				return changed, fmt.Errorf("adding nic %s: %w", n.Name, err)
+				failed = append(failed, fmt.Errorf("adding nic %s: %w", n.Name, err))
 			}
 		}
 	}
 	for _, v := range next.VMs {
 		if slices.Contains(added, v.Name) {
 			if err := p.addVM(v); err != nil {
-				return changed, fmt.Errorf("adding vm %s: %w", v.Name, err)
+				failed = append(failed, fmt.Errorf("adding vm %s: %w", v.Name, err))
 			}
 		}
+	}
+	if len(failed) > 0 {
+		return changed, fmt.Errorf("reloaded, but not all of it: %w", errors.Join(failed...))
 	}
 	p.events.Info("config_reloaded").Strs("changed", changed).Strs("vms_added", added).Strs("vms_removed", gone).
 		Strs("nics_added", nicsAdded).Strs("nics_removed", nicsGone).Strs("teams_added", teamsAdded).Strs("teams_removed", teamsGone).

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
+	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/ctrl/report"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -72,7 +73,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 		if w.nicOf[i] != n.ID {
 			*prev, w.nicOf[i] = fastpath.Counters{}, n.ID
 		}
-		state, faults, transitions := p.nicState(i)
+		state, faults, transitions := p.nicState(i, n.ID)
 		r.NICs[n.Name] = report.NICReport{
 			Team: snap.Teams[n.Team].Name, LinkUp: n.LinkUp, AdminUp: n.AdminUp, FailingOver: n.FailingOver,
 			State: state, Faults: faults, Transitions: transitions, SpeedBPS: n.SpeedBps,
@@ -87,7 +88,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 	}
 	for t := range snap.Teams {
 		team := &snap.Teams[t]
-		tr := report.TeamReport{Policy: team.Policy.String(), NICs: []string{}, Up: []string{}, VMs: []string{}, CapacityBPS: p.countedCapacity(t)}
+		tr := report.TeamReport{Policy: team.Policy.String(), NICs: []string{}, Up: []string{}, VMs: []string{}, CapacityBPS: p.countedCapacity(team.Name)}
 		for _, n := range team.NICs {
 			tr.NICs = append(tr.NICs, snap.NICs[n].Name)
 		}
@@ -190,9 +191,13 @@ func (p *Plane) decisionCount(vm int) uint64 {
 	return p.res.decisions[vm]
 }
 
-func (p *Plane) nicState(i int) (state string, faults []string, transitions uint64) {
+func (p *Plane) nicState(i int, id uint32) (state string, faults []string, transitions uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if uint32(p.slotNIC[i]) != id {
+		// The NIC left its slot since the snapshot was read.
+		return nic.StateDown.String(), []string{}, 0
+	}
 	faults = p.nicMgr.faults(i)
 	if faults == nil {
 		faults = []string{}
@@ -201,8 +206,15 @@ func (p *Plane) nicState(i int) (state string, faults []string, transitions uint
 }
 
 // countedCapacity is team t's capacity as the resource manager divides it.
-func (p *Plane) countedCapacity(t int) float64 {
+// The report reads a snapshot without p.mu: the team is found by name in
+// the model in force, and one removed since counts nothing.
+func (p *Plane) countedCapacity(name string) float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.teamCapacity(t, p.nicUsable)
+	m := p.model()
+	team := m.TeamNamed(name)
+	if team == nil {
+		return 0
+	}
+	return p.teamCapacity(m.TeamIndex(team.ID), p.nicUsable)
 }
