@@ -279,23 +279,3 @@ func (p *Plane) repoll() {
 		p.log.Warn().Err(err).Msg("link polling; links are read every 250ms")
 	}
 }
-
-// withRuntimeNICs is a config read from the file with the NICs added at
-// runtime that it does not name appended: a reload keeps them.
-func (p *Plane) withRuntimeNICs(next *config.Config) *config.Config {
-	if len(p.runtimeNICs) == 0 {
-		return next
-	}
-	named := map[string]bool{}
-	for _, n := range next.NICs {
-		named[n.Name] = true
-	}
-	out := *next
-	out.NICs = slices.Clip(next.NICs)
-	for _, n := range p.cfg().NICs {
-		if p.runtimeNICs[n.Name] && !named[n.Name] {
-			out.NICs = append(out.NICs, n)
-		}
-	}
-	return &out
-}

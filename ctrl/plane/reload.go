@@ -9,6 +9,7 @@ import (
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
+	"github.com/uplinkd/uplinkd/ctrl/topology"
 )
 
 // Reload puts a new config in force without stopping the worker: the keys
@@ -22,29 +23,21 @@ import (
 // change: packets in flight keep their queues, token buckets keep their
 // tokens, a VM whose NIC changed is announced on its new one. It returns
 // the keys that changed.
-func (p *Plane) Reload(next *config.Config) ([]string, error) {
+func (p *Plane) Reload(file *config.Config) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old := p.cfg()
-	file := next
-	next = p.withRuntimeTeams(p.withRuntimeNICs(p.withRuntimeVMs(next)))
-	if next != file {
-		// The file validated alone; with what was added at runtime it
-		// must too (a file that drops a team a runtime VM is in).
-		if err := next.Validate(); err != nil {
-			return nil, fmt.Errorf("with the teams, NICs and VMs added at runtime, which a reload keeps: %w", err)
-		}
-	}
-	changed, err := config.CheckReload(old, next)
+	plan, err := topology.PlanReload(p.cfg(), file, topology.Runtime{Teams: p.runtimeTeams, NICs: p.runtimeNICs, VMs: p.runtimeVMs},
+		p.room(), topology.Checks{Migrating: p.migrating, Socket: checkSocket})
 	if err != nil {
 		return nil, err
 	}
+	changed, next := plan.Changed, plan.Next
 	if len(changed) == 0 {
 		p.events.Info("config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
 		return nil, nil
 	}
-	// A model or tables that cannot be built, or VMs that cannot be added
-	// or removed, refuse the reload before anything changed.
+	// A model or tables that cannot be built refuse the reload before
+	// anything changed.
 	nextModel, err := model.Compile(next, p.model())
 	if err != nil {
 		return nil, fmt.Errorf("new config: %w", err)
@@ -52,56 +45,24 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	if _, err := p.build(nextModel); err != nil {
 		return nil, fmt.Errorf("new config: %w", err)
 	}
-	gone, added := vmMembership(old, next)
-	if err := p.checkVMChanges(gone, added, next); err != nil {
-		return nil, err
-	}
-	nicsGone, nicsAdded := nicMembership(old, next)
-	// The config in force once the VMs and NICs that leave have left,
-	// before the new ones join: each step of the way must be a config
-	// uplinkd could run.
-	staying := *next
-	staying.VMs = slices.DeleteFunc(slices.Clone(next.VMs), func(v config.VM) bool { return slices.Contains(added, v.Name) })
-	staying.NICs = slices.DeleteFunc(slices.Clone(next.NICs), func(n config.NIC) bool { return slices.Contains(nicsAdded, n.Name) })
-	if err := p.checkNICChanges(nicsGone, nicsAdded, next); err != nil {
-		return nil, err
-	}
-	if err := staying.Validate(); err != nil {
-		return nil, fmt.Errorf("once what leaves has left and before what is new joins, the config would not hold (%w); make the change in two reloads", err)
-	}
-	teamsGone, teamsAdded := membership(old.Teams, next.Teams, func(t config.Team) string { return t.Name })
-	// VMs and NICs added at runtime that the file names now are the
-	// file's.
-	for _, v := range file.VMs {
-		delete(p.runtimeVMs, v.Name)
-	}
-	for _, n := range file.NICs {
-		delete(p.runtimeNICs, n.Name)
-	}
-	for _, t := range file.Teams {
-		delete(p.runtimeTeams, t.Name)
-	}
-	for _, name := range teamsGone {
-		delete(p.runtimeTeams, name)
-	}
-	// VMs that leave go first (their slots may be the new ones'), then
-	// NICs that leave fail over, then what changed for what stays (the
-	// NICs that left leave their slots), then the new NICs, then the new
-	// VMs.
-	for _, name := range gone {
+	p.runtimeTeams, p.runtimeNICs, p.runtimeVMs = plan.Runtime.Teams, plan.Runtime.NICs, plan.Runtime.VMs
+	// In the plan's order: VMs that leave (their slots may be the new
+	// ones'), NICs that leave (failed over first), what changed for what
+	// stays (the NICs that left leave their slots, teams come and go),
+	// the new NICs, the new VMs.
+	for _, name := range plan.VMsGone {
 		if _, err := p.removeVM(name); err != nil {
 			return changed, fmt.Errorf("removing vm %s: %w", name, err)
 		}
 	}
 	var goneIDs []model.NICID
-	for _, name := range nicsGone {
+	for _, name := range plan.NICsGone {
 		goneIDs = append(goneIDs, p.model().NICNamed(name).ID)
-		delete(p.runtimeNICs, name)
 	}
 	if err := p.failOverLeaving(goneIDs); err != nil {
 		return changed, err
 	}
-	if err := p.applyReload(&staying); err != nil {
+	if err := p.applyReload(plan.Staying); err != nil {
 		return changed, err
 	}
 	// What is added can still fail where nothing checks beforehand (a
@@ -109,14 +70,14 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	// the reload says what was not.
 	var failed []error
 	for _, n := range next.NICs {
-		if slices.Contains(nicsAdded, n.Name) {
+		if slices.Contains(plan.NICsAdded, n.Name) {
 			if err := p.addNIC(n); err != nil {
 				failed = append(failed, fmt.Errorf("adding nic %s: %w", n.Name, err))
 			}
 		}
 	}
 	for _, v := range next.VMs {
-		if slices.Contains(added, v.Name) {
+		if slices.Contains(plan.VMsAdded, v.Name) {
 			if err := p.addVM(v); err != nil {
 				failed = append(failed, fmt.Errorf("adding vm %s: %w", v.Name, err))
 			}
@@ -125,11 +86,31 @@ func (p *Plane) Reload(next *config.Config) ([]string, error) {
 	if len(failed) > 0 {
 		return changed, fmt.Errorf("reloaded, but not all of it: %w", errors.Join(failed...))
 	}
-	p.events.Info("config_reloaded").Strs("changed", changed).Strs("vms_added", added).Strs("vms_removed", gone).
-		Strs("nics_added", nicsAdded).Strs("nics_removed", nicsGone).Strs("teams_added", teamsAdded).Strs("teams_removed", teamsGone).
+	p.events.Info("config_reloaded").Strs("changed", changed).Strs("vms_added", plan.VMsAdded).Strs("vms_removed", plan.VMsGone).
+		Strs("nics_added", plan.NICsAdded).Strs("nics_removed", plan.NICsGone).
+		Strs("teams_added", plan.TeamsAdded).Strs("teams_removed", plan.TeamsGone).
 		Uint64("tables", p.version).Msgf("config reloaded: %d keys changed", len(changed))
 	return changed, nil
 }
+
+// room is how many VM and NIC slots the worker has and how many are free.
+func (p *Plane) room() topology.Room {
+	r := topology.Room{VMSlots: len(p.slotVM), NICSlots: len(p.slotNIC)}
+	for _, id := range p.slotVM {
+		if id == 0 {
+			r.FreeVMSlots++
+		}
+	}
+	for _, id := range p.slotNIC {
+		if id == 0 {
+			r.FreeNICSlots++
+		}
+	}
+	return r
+}
+
+// migrating says whether the VM manager migrates vm.
+func (p *Plane) migrating(vm string) bool { return p.actions != nil && p.actions.Migrating(vm) }
 
 // followRates holds each VM to what model m allows it: a VM of a team
 // that is no longer shaped to its limit (0: none), a shaped one to its new
@@ -149,83 +130,6 @@ func (p *Plane) followRates(m *model.Model) {
 			p.alloc[v] = limit
 		}
 	}
-}
-
-// vmMembership lists the VMs old has and next does not, and the other way
-// round.
-func vmMembership(old, next *config.Config) (gone, added []string) {
-	return membership(old.VMs, next.VMs, func(v config.VM) string { return v.Name })
-}
-
-// nicMembership is vmMembership for NICs.
-func nicMembership(old, next *config.Config) (gone, added []string) {
-	return membership(old.NICs, next.NICs, func(n config.NIC) string { return n.Name })
-}
-
-func membership[T any](old, next []T, name func(T) string) (gone, added []string) {
-	in := func(list []T, n string) bool {
-		return slices.ContainsFunc(list, func(x T) bool { return name(x) == n })
-	}
-	for _, x := range old {
-		if !in(next, name(x)) {
-			gone = append(gone, name(x))
-		}
-	}
-	for _, x := range next {
-		if !in(old, name(x)) {
-			added = append(added, name(x))
-		}
-	}
-	return gone, added
-}
-
-// checkNICChanges says why the NICs a reload adds or removes cannot be:
-// no slot for them, or a PCI NIC (EAL allows PCI devices at start only).
-func (p *Plane) checkNICChanges(gone, added []string, next *config.Config) error {
-	if len(gone) == 0 && len(added) == 0 {
-		return nil
-	}
-	free := 0
-	for _, id := range p.slotNIC {
-		if id == 0 {
-			free++
-		}
-	}
-	if len(added) > free+len(gone) {
-		return fmt.Errorf("nics: %d NICs added, room for %d: dataplane.max_nics is %d", len(added), free+len(gone), len(p.slotNIC))
-	}
-	for i, n := range next.NICs {
-		if slices.Contains(added, n.Name) && n.PCI != "" {
-			return fmt.Errorf("nics[%d].pci: a PCI NIC joins at start only (EAL allows the config's PCI addresses); restart uplinkd to add %s", i, n.PCI)
-		}
-	}
-	return nil
-}
-
-// checkVMChanges says why VMs a reload adds or removes cannot be.
-func (p *Plane) checkVMChanges(gone, added []string, next *config.Config) error {
-	for i, v := range next.VMs {
-		if slices.Contains(added, v.Name) {
-			if err := checkSocket(v); err != nil {
-				return fmt.Errorf("vms[%d].%w", i, err)
-			}
-		}
-	}
-	free := 0
-	for _, id := range p.slotVM {
-		if id == 0 {
-			free++
-		}
-	}
-	if len(added) > free+len(gone) {
-		return fmt.Errorf("vms: %d VMs added, room for %d: dataplane.max_vms is %d", len(added), free+len(gone), len(p.slotVM))
-	}
-	for _, name := range gone {
-		if p.actions != nil && p.actions.Migrating(name) {
-			return fmt.Errorf("vms: %s is migrating; remove it once the migration ended", name)
-		}
-	}
-	return nil
 }
 
 // applyReload puts next in force for the VMs running now (next names the

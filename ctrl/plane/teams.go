@@ -98,23 +98,3 @@ func (p *Plane) RemoveTeam(name string) error {
 	p.events.Info("team_removed").Str("team", name).Uint64("tables", p.version).Msgf("team %s removed", name)
 	return nil
 }
-
-// withRuntimeTeams is a config read from the file with the teams added at
-// runtime that it does not name appended: a reload keeps them.
-func (p *Plane) withRuntimeTeams(next *config.Config) *config.Config {
-	if len(p.runtimeTeams) == 0 {
-		return next
-	}
-	named := map[string]bool{}
-	for _, t := range next.Teams {
-		named[t.Name] = true
-	}
-	out := *next
-	out.Teams = slices.Clip(next.Teams)
-	for _, t := range p.cfg().Teams {
-		if p.runtimeTeams[t.Name] && !named[t.Name] {
-			out.Teams = append(out.Teams, t)
-		}
-	}
-	return &out
-}

@@ -175,27 +175,6 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	return final, nil
 }
 
-// withRuntimeVMs is a config read from the file with the VMs added at
-// runtime that it does not name appended: a reload keeps them. A VM the
-// file now names is the file's from then on.
-func (p *Plane) withRuntimeVMs(next *config.Config) *config.Config {
-	if len(p.runtimeVMs) == 0 {
-		return next
-	}
-	named := map[string]bool{}
-	for _, v := range next.VMs {
-		named[v.Name] = true
-	}
-	out := *next
-	out.VMs = slices.Clip(next.VMs)
-	for _, v := range p.cfg().VMs {
-		if p.runtimeVMs[v.Name] && !named[v.Name] {
-			out.VMs = append(out.VMs, v)
-		}
-	}
-	return &out
-}
-
 // unprotect takes the VM in slot out of the VMs suspended to protect them
 // from a team mate's attack, and resumes it: the attack's end would
 // resume whoever has the slot then.
