@@ -7,6 +7,7 @@ package lab
 import (
 	"bufio"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -18,8 +19,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 )
@@ -51,6 +54,9 @@ type Lab struct {
 	ID      string
 	HugeDir string
 	tools   []*Tool // DPDK tools started, reaped after the daemons (see Tool)
+	// later: generators, reaped after the daemons as tools are (see
+	// proc.reapLater).
+	later []*proc
 }
 
 // Require skips the test when it cannot run DPDK (not root) and fails it
@@ -158,10 +164,20 @@ type proc struct {
 	cond   *sync.Cond
 	exited bool
 	err    error
+	// reapLater: the process is not reaped while the lab's daemons run
+	// (it is a DPDK process: see Tool for what reaping one costs then).
+	// Its exit is its output's end, its status read without reaping it;
+	// the lab reaps it after the daemons.
+	reapLater bool
+	reaped    chan struct{} // closed once reaped (reapLater)
 }
 
 func start(t testing.TB, name string, stdoutJSON bool, args ...string) *proc {
-	p := &proc{t: t, name: name, cmd: exec.Command(args[0], args[1:]...)}
+	return startProc(t, name, stdoutJSON, false, args...)
+}
+
+func startProc(t testing.TB, name string, stdoutJSON, reapLater bool, args ...string) *proc {
+	p := &proc{t: t, name: name, cmd: exec.Command(args[0], args[1:]...), reapLater: reapLater, reaped: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	stderr, err := p.cmd.StderrPipe()
 	require.NoError(t, err)
@@ -192,7 +208,14 @@ func start(t testing.TB, name string, stdoutJSON bool, args ...string) *proc {
 	go scan(stdout, stdoutJSON)
 	go func() {
 		wg.Wait()
-		err := p.cmd.Wait()
+		var err error
+		if p.reapLater {
+			// Its files are all closed: it has exited, or is about to be
+			// a zombie. Its status, without reaping it.
+			err = exitStatus(p.cmd.Process.Pid)
+		} else {
+			err = p.cmd.Wait()
+		}
 		p.mu.Lock()
 		p.exited, p.err = true, err
 		p.cond.Broadcast()
@@ -213,6 +236,50 @@ func start(t testing.TB, name string, stdoutJSON bool, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// reap reaps a process started with reapLater, once the lab's daemons are
+// gone: kills it if it still runs, waits for it at most timeout.
+func (p *proc) reap(timeout time.Duration) {
+	p.cmd.Process.Signal(syscall.SIGKILL) // only if it is still running; a zombie ignores it
+	go func() {
+		p.cmd.Wait()
+		close(p.reaped)
+	}()
+	select {
+	case <-p.reaped:
+	case <-time.After(timeout):
+		p.t.Logf("%s (pid %d) not reaped within %s", p.name, p.cmd.Process.Pid, timeout)
+	}
+}
+
+// exitStatus waits for pid to be a zombie and reads how it ended, leaving
+// it a zombie (WNOWAIT): nil for exit status 0.
+func exitStatus(pid int) error {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("waitid: %w", err)
+		}
+		break
+	}
+	// siginfo_t for SIGCHLD: si_code, then si_pid, si_uid, si_status at
+	// bytes 16, 20, 24.
+	raw := (*[128]byte)(unsafe.Pointer(&info))
+	status := int32(binary.LittleEndian.Uint32(raw[24:28]))
+	switch info.Code {
+	case 1: // CLD_EXITED
+		if status != 0 {
+			return fmt.Errorf("exit status %d", status)
+		}
+		return nil
+	default: // killed or dumped by a signal
+		return fmt.Errorf("signal: %s", syscall.Signal(status))
+	}
 }
 
 // waitFor blocks until an event matches, the process exits, or timeout.

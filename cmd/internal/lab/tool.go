@@ -96,10 +96,14 @@ func (t *Tool) Exit() error {
 	return t.err
 }
 
-// reapTools runs after the lab's daemons are stopped or killed.
+// reapTools runs after the lab's daemons are stopped or killed: it reaps
+// the tools and the generators.
 func (l *Lab) reapTools() {
 	for _, t := range l.tools {
 		t.cmd.Process.Signal(syscall.SIGKILL) // only if it is still running; a zombie ignores it
 		t.Exit()
+	}
+	for _, p := range l.later {
+		p.reap(time.Minute)
 	}
 }
