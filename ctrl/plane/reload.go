@@ -33,6 +33,9 @@ func (p *Plane) Reload(file *config.Config) ([]string, error) {
 	}
 	changed, next := plan.Changed, plan.Next
 	if len(changed) == 0 {
+		// Runtime additions the file now names are the file's, even when
+		// it names them as they are.
+		p.runtimeTeams, p.runtimeNICs, p.runtimeVMs = plan.Runtime.Teams, plan.Runtime.NICs, plan.Runtime.VMs
 		p.events.Info("config_reloaded").Strs("changed", nil).Msg("config reloaded: nothing changed")
 		return nil, nil
 	}

@@ -267,8 +267,9 @@ func exitStatus(pid int) error {
 		}
 		break
 	}
-	// siginfo_t for SIGCHLD: si_code, then si_pid, si_uid, si_status at
-	// bytes 16, 20, 24.
+	// siginfo_t for SIGCHLD on 64-bit Linux (amd64, arm64; the lab runs
+	// nowhere else): si_code, then si_pid, si_uid, si_status at bytes 16,
+	// 20, 24.
 	raw := (*[128]byte)(unsafe.Pointer(&info))
 	status := int32(binary.LittleEndian.Uint32(raw[24:28]))
 	switch info.Code {
