@@ -312,34 +312,23 @@ func (w *Worker) follow(s *Snapshot) {
 func (w *Worker) followSlots(s *Snapshot) {
 	w.active = w.active[:0]
 	for i, ep := range w.rx {
-		if ep.IsNIC {
-			n := ep.Index
+		absent := false
+		if n := ep.Index; ep.IsNIC {
 			nic := &s.NICs[n]
-			id := nic.ID
-			if nic.Absent {
-				id = 0
-			}
-			if id != w.nicOwner[n] {
+			if id := holder(nic.ID, nic.Absent); id != w.nicOwner[n] {
 				w.rebindNIC(n, nic, id)
 			}
-			if nic.Absent {
-				continue
-			}
+			absent = nic.Absent
 		} else {
-			v := ep.Index
-			vm := &s.VMs[v]
-			id := vm.ID
-			if vm.Absent {
-				id = 0
+			vm := &s.VMs[n]
+			if id := holder(vm.ID, vm.Absent); id != w.owner[n] {
+				w.rebind(n, vm, id)
 			}
-			if id != w.owner[v] {
-				w.rebind(v, vm, id)
-			}
-			if vm.Absent {
-				continue
-			}
+			absent = vm.Absent
 		}
-		w.active = append(w.active, i)
+		if !absent {
+			w.active = append(w.active, i)
+		}
 	}
 	w.activeTx = w.activeTx[:0]
 	for n, q := range w.nicTx {
@@ -353,6 +342,14 @@ func (w *Worker) followSlots(s *Snapshot) {
 		}
 	}
 	w.io.SetActive(w.active, w.activeTx)
+}
+
+// holder is the entity ID holding a slot: 0 for an absent one.
+func holder(id uint32, absent bool) uint32 {
+	if absent {
+		return 0
+	}
+	return id
 }
 
 // rebindNIC hands NIC slot n from its NIC to NIC id (0: none). A NIC

@@ -373,6 +373,16 @@ func PoolDataRoom(mtu int) uint16 {
 	return dpdk.DataRoomFor(mtu + fastpath.EthHdrLen + 4 + 4)
 }
 
+// startPort sets a probed port up for the data plane, or detaches it.
+func (p *Plane) startPort(what string, port dpdk.Port, devargs string) error {
+	err := p.setUp(what, port, devargs)
+	if err != nil {
+		open := true
+		p.closePort(&port, &open)
+	}
+	return err
+}
+
 // openNICPort probes, starts and records NIC n's port in slot; what
 // names the NIC in an error.
 func (p *Plane) openNICPort(slot int, n *model.NIC, what string) error {
@@ -380,10 +390,7 @@ func (p *Plane) openNICPort(slot int, n *model.NIC, what string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := p.setUp(what, port, n.Devargs); err != nil {
-		if derr := port.Detach(); derr != nil {
-			p.log.Error().Err(derr).Str("port", port.Name).Msg("detach")
-		}
+	if err := p.startPort(what, port, n.Devargs); err != nil {
 		return err
 	}
 	p.nics[slot], p.nicOpen[slot] = port, true
@@ -398,24 +405,31 @@ func (p *Plane) allocNICSlots(n int) {
 }
 
 // placeNIC puts NIC id in slot (0: frees the slot).
-func (p *Plane) placeNIC(slot int, id model.NICID) {
-	if old := p.slotNIC[slot]; old != 0 {
-		delete(p.nicSlot, old)
+func (p *Plane) placeNIC(slot int, id model.NICID) { place(p.slotNIC, p.nicSlot, slot, id) }
+
+// closeNICPort stops and detaches slot's port.
+func (p *Plane) closeNICPort(slot int) { p.closePort(&p.nics[slot], &p.nicOpen[slot]) }
+
+// place puts entity id in slot of a slot table (per slot the ID, and the
+// reverse); id 0 frees the slot.
+func place[ID model.VMID | model.NICID](bySlot []ID, slotOf map[ID]int, slot int, id ID) {
+	if old := bySlot[slot]; old != 0 {
+		delete(slotOf, old)
 	}
-	p.slotNIC[slot] = id
+	bySlot[slot] = id
 	if id != 0 {
-		p.nicSlot[id] = slot
+		slotOf[id] = slot
 	}
 }
 
-// closeNICPort stops and detaches slot's port.
-func (p *Plane) closeNICPort(slot int) {
-	if !p.nicOpen[slot] {
+// closePort stops and detaches a slot's port if it is open.
+func (p *Plane) closePort(port *dpdk.Port, open *bool) {
+	if !*open {
 		return
 	}
-	p.nicOpen[slot] = false
-	if err := p.nics[slot].Detach(); err != nil {
-		p.log.Error().Err(err).Str("port", p.nics[slot].Name).Msg("detach")
+	*open = false
+	if err := port.Detach(); err != nil {
+		p.log.Error().Err(err).Str("port", port.Name).Msg("detach")
 	}
 }
 
@@ -471,10 +485,7 @@ func (p *Plane) openVMPort(slot int, v *model.VM) error {
 	if err != nil {
 		return err
 	}
-	if err := p.setUp("port "+port.Name, port, devargs); err != nil {
-		if derr := port.Detach(); derr != nil {
-			p.log.Error().Err(derr).Str("port", port.Name).Msg("detach")
-		}
+	if err := p.startPort("port "+port.Name, port, devargs); err != nil {
 		return err
 	}
 	p.vms[slot], p.vmOpen[slot] = port, true
@@ -489,26 +500,10 @@ func (p *Plane) allocSlots(n int) {
 }
 
 // placeVM puts VM id in slot (0: frees the slot).
-func (p *Plane) placeVM(slot int, id model.VMID) {
-	if old := p.slotVM[slot]; old != 0 {
-		delete(p.vmSlot, old)
-	}
-	p.slotVM[slot] = id
-	if id != 0 {
-		p.vmSlot[id] = slot
-	}
-}
+func (p *Plane) placeVM(slot int, id model.VMID) { place(p.slotVM, p.vmSlot, slot, id) }
 
 // closeVMPort stops and detaches slot's port.
-func (p *Plane) closeVMPort(slot int) {
-	if !p.vmOpen[slot] {
-		return
-	}
-	p.vmOpen[slot] = false
-	if err := p.vms[slot].Detach(); err != nil {
-		p.log.Error().Err(err).Str("port", p.vms[slot].Name).Msg("detach")
-	}
-}
+func (p *Plane) closeVMPort(slot int) { p.closePort(&p.vms[slot], &p.vmOpen[slot]) }
 
 func (p *Plane) closeVMPorts() {
 	for slot := range p.vms {

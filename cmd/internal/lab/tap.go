@@ -79,38 +79,18 @@ func (l *Lab) inNS(f func() error) error {
 // OpenTap opens a capture/injection socket on iface in the lab's namespace.
 func (l *Lab) OpenTap(iface string) *Tap {
 	l.T.Helper()
-	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, bySize: map[int]int{}, done: make(chan struct{}),
-		last: map[string]time.Time{}, maxGap: map[string]time.Duration{}}
-	t.changed = sync.NewCond(&t.mu)
+	t := l.newTap()
 	err := l.inNS(func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
 		}
 		t.ifindex = ifi.Index
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		t.fd = fd
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
-			return err
-		}
-		mr := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
-		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mr); err != nil {
-			return err
-		}
-		// A generator and a polling worker share the machine's cores with
-		// this reader: give the socket room so the capture loses nothing.
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
-			return err
-		}
-		tv := unix.Timeval{Usec: 50000}
-		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		t.fd, err = packetSocket(ifi.Index)
+		return err
 	})
 	require.NoError(l.T, err, "open packet socket on %s", iface)
-	go t.read()
-	l.T.Cleanup(t.Close)
+	t.start()
 	return t
 }
 
@@ -121,9 +101,8 @@ func (l *Lab) OpenTap(iface string) *Tap {
 // socket bound to it could be opened). It injects nothing.
 func (l *Lab) OpenTapOthers(known ...string) *Tap {
 	l.T.Helper()
-	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, bySize: map[int]int{}, done: make(chan struct{}),
-		last: map[string]time.Time{}, maxGap: map[string]time.Duration{}, skip: map[int]bool{}}
-	t.changed = sync.NewCond(&t.mu)
+	t := l.newTap()
+	t.skip = map[int]bool{}
 	err := l.inNS(func() error {
 		for _, name := range append(known, "lo") {
 			ifi, err := net.InterfaceByName(name)
@@ -132,21 +111,58 @@ func (l *Lab) OpenTapOthers(known ...string) *Tap {
 			}
 			t.skip[ifi.Index] = true
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return err
+		var err error
+		t.fd, err = packetSocket(0)
+		return err
+	})
+	require.NoError(l.T, err, "open packet socket on the interfaces but %v", known)
+	t.start()
+	return t
+}
+
+func (l *Lab) newTap() *Tap {
+	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, bySize: map[int]int{}, done: make(chan struct{}),
+		last: map[string]time.Time{}, maxGap: map[string]time.Duration{}}
+	t.changed = sync.NewCond(&t.mu)
+	return t
+}
+
+// packetSocket opens a raw packet socket on interface ifindex, promiscuous,
+// or unbound on every interface for ifindex 0. Called in the lab's
+// namespace.
+func packetSocket(ifindex int) (int, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return -1, err
+	}
+	setup := func() error {
+		if ifindex != 0 {
+			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
+				return err
+			}
+			mr := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
+			if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mr); err != nil {
+				return err
+			}
 		}
-		t.fd = fd
+		// A generator and a polling worker share the machine's cores with
+		// this reader: give the socket room so the capture loses nothing.
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
 			return err
 		}
 		tv := unix.Timeval{Usec: 50000}
 		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	})
-	require.NoError(l.T, err, "open packet socket on the interfaces but %v", known)
+	}
+	if err := setup(); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func (t *Tap) start() {
 	go t.read()
-	l.T.Cleanup(t.Close)
-	return t
+	t.lab.T.Cleanup(t.Close)
 }
 
 func (t *Tap) read() {
