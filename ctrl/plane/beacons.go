@@ -3,6 +3,7 @@ package plane
 import (
 	"time"
 
+	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
@@ -101,7 +102,7 @@ func (b *beaconWatch) look(heard func(int) uint64, linkUp func(int) bool) (event
 // a NIC that joins or leaves changes the slots looked at.
 func (p *Plane) watchBeacons() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	events := p.beacon.look(func(i int) uint64 {
 		c, ok := p.worker.NICCountersOf(i, uint32(p.slotNIC[i]))
 		if !ok {
@@ -110,9 +111,16 @@ func (p *Plane) watchBeacons() {
 			return 0
 		}
 		return c[fastpath.BeaconsHeard]
-	}, func(i int) bool { return p.nicLink[i].Up })
-	if len(events) == 0 {
-		return
+	}, func(i int) bool { return p.ctl.NIC(i).Link.Up })
+	p.beaconEvents(events)
+	p.settle()
+}
+
+// beaconEvents feeds the beacon watch's events to the controller.
+// Callers hold p.mu and commit next.
+func (p *Plane) beaconEvents(events []nic.Event) {
+	now := time.Now()
+	for _, ev := range events {
+		p.ctl.Step(now, control.Beacons{NIC: ev.NIC, Heard: ev.Kind == nic.BeaconHeard})
 	}
-	p.applyNICEvents(events...)
 }

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/dos"
 	"github.com/uplinkd/uplinkd/ctrl/model"
-	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
@@ -85,9 +85,8 @@ func (g *dosGuard) configure(c *model.Model, slotVM []model.VMID, now time.Time)
 // the watched VMs' counters and answers the attacks that start or end.
 func (p *Plane) dosStep(now time.Time) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	g := p.dos
-	before := p.snap.Load()
 	changed := false
 	for v := range g.cfg {
 		if !g.cfg[v].Enabled {
@@ -113,7 +112,7 @@ func (p *Plane) dosStep(now time.Time) {
 	if changed {
 		// With the NIC transitions a failover response caused, logged
 		// (and suspending VMs) as any other.
-		p.publishTransitions(before)
+		p.commit()
 	}
 }
 
@@ -152,24 +151,20 @@ func (p *Plane) answer(ev dos.Event) {
 			if ev.Start {
 				w = p.cfg().VMManager.DeprioritisedWeight
 			}
-			if p.actions != nil {
-				p.actions.SetCPUWeight(vm, w, reason)
-			}
+			p.act(control.Action{Kind: control.SetCPUWeight, VM: vm, Weight: w, Reason: reason})
 		case model.RespSuspend:
-			if p.actions != nil {
-				if ev.Start {
-					p.actions.Suspend(vm, reason)
-				} else {
-					p.actions.Resume(vm, reason+" over")
-				}
+			if ev.Start {
+				p.act(control.Action{Kind: control.Suspend, VM: vm, Reason: reason})
+			} else {
+				p.act(control.Action{Kind: control.Resume, VM: vm, Reason: reason + " over"})
 			}
 		case model.RespSuspendOthers:
 			p.protectOthers(v, ev.Start, reason)
 		case model.RespFailover:
 			p.evacuate(v, ev.Start)
 		case model.RespMigrate:
-			if ev.Start && p.actions != nil {
-				p.actions.MigrateAway(vm, p.teamConnection(v), reason)
+			if ev.Start {
+				p.act(control.Action{Kind: control.MigrateAway, VM: vm, Avoid: p.teamConnection(v), Reason: reason})
 			}
 		}
 	}
@@ -192,13 +187,10 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 		name := p.vmName(o)
 		p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.vmName(v)).Bool("suspend", start).
 			Msg("protecting VM from an attack on its team mate")
-		if p.actions == nil {
-			continue
-		}
 		if start {
-			p.actions.Suspend(name, "protect from "+reason)
+			p.act(control.Action{Kind: control.Suspend, VM: name, Reason: "protect from " + reason})
 		} else {
-			p.actions.Resume(name, "protect from "+reason+" over")
+			p.act(control.Action{Kind: control.Resume, VM: name, Reason: "protect from " + reason + " over"})
 		}
 	}
 	if !start {
@@ -213,7 +205,7 @@ func (p *Plane) protectOthers(v int, start bool, reason string) {
 // MACs are announced, suspend_on_failover VMs are suspended around it, the
 // resource manager stops counting their capacity, and they come back
 // through the team's up_delay and failback. The transitions join
-// p.pending for the caller's publishTransitions.
+// the controller for the caller to commit.
 func (p *Plane) evacuate(v int, start bool) {
 	g, m := p.dos, p.model()
 	team := m.Team(p.vmAt(v).Team)
@@ -231,12 +223,8 @@ func (p *Plane) evacuate(v int, start bool) {
 		// Over every NIC of the team, standby or not: a reload may have
 		// changed which NICs are the standby since the attack started.
 		want := g.evacuatedBy[t] > 0 && !slices.Contains(team.DoSStandby, id)
-		if was := p.nicMgr.evacuated(n); was != want {
-			kind := nic.DoSReturn
-			if want {
-				kind = nic.DoSEvacuate
-			}
-			p.pending = append(p.pending, p.nicMgr.step(time.Now(), n, kind)...)
+		if was := p.ctl.NIC(n).Evacuated; was != want {
+			p.ctl.Step(time.Now(), control.Evacuation{NIC: n, Evacuate: want})
 			p.events.Warn("dos_failover").Str("nic", p.nicName(n)).Str("team", team.Name).Bool("evacuated", want).
 				Strs("standby", nicNames(m, team.DoSStandby)).Msg("team fails over to its DoS standby NICs")
 		}

@@ -69,7 +69,7 @@ func TestEveryDoSResponseHappensAndIsUndoneWhenTheAttackEnds(t *testing.T) {
 	assert.Equal(t, 10*time.Millisecond, s.DoSWindow)
 
 	now := time.Now()
-	p.answer(dos.Event{VM: 0, Start: true, At: now, Metric: dos.SYN, Value: 9000, Threshold: 5000, Since: now})
+	p.answerForTest(dos.Event{VM: 0, Start: true, At: now, Metric: dos.SYN, Value: 9000, Threshold: 5000, Since: now})
 	s = p.snapshotForTest(t)
 	a := s.VMs[0]
 	assert.Equal(t, fastpath.ClassSYN|fastpath.ClassAmplification|fastpath.ClassFragment, a.AttackClasses, "rate-limit")
@@ -83,7 +83,7 @@ func TestEveryDoSResponseHappensAndIsUndoneWhenTheAttackEnds(t *testing.T) {
 	assert.Equal(t, []string{"weight a 20", "suspend a", "suspend b", "suspend c", "migrate a away from upstream-a"}, rec.calls)
 
 	rec.calls = nil
-	p.answer(dos.Event{VM: 0, At: now.Add(time.Second), Metric: dos.SYN, Value: 100, Threshold: 2500, Since: now})
+	p.answerForTest(dos.Event{VM: 0, At: now.Add(time.Second), Metric: dos.SYN, Value: 100, Threshold: 2500, Since: now})
 	s = p.snapshotForTest(t)
 	a = s.VMs[0]
 	assert.Zero(t, a.AttackClasses)
@@ -95,11 +95,11 @@ func TestEveryDoSResponseHappensAndIsUndoneWhenTheAttackEnds(t *testing.T) {
 func TestTheTeamStaysOnItsDoSStandbyUntilTheLastAttackEnds(t *testing.T) {
 	p := planeFor(t, dosTOML)
 	now := time.Now()
-	p.answer(dos.Event{VM: 0, Start: true, At: now})
-	p.answer(dos.Event{VM: 1, Start: true, At: now})
-	p.answer(dos.Event{VM: 0, At: now})
+	p.answerForTest(dos.Event{VM: 0, Start: true, At: now})
+	p.answerForTest(dos.Event{VM: 1, Start: true, At: now})
+	p.answerForTest(dos.Event{VM: 0, At: now})
 	require.False(t, p.snapshotForTest(t).NICs[0].Usable(), "b is still under attack")
-	p.answer(dos.Event{VM: 1, At: now})
+	p.answerForTest(dos.Event{VM: 1, At: now})
 	assert.True(t, p.snapshotForTest(t).NICs[0].Usable())
 }
 
@@ -109,10 +109,10 @@ func TestSuspendOthersSparesVMsUnderAttackThemselves(t *testing.T) {
 	p.actions = rec
 	p.dos.cfg[0].Responses = []model.Response{model.RespSuspendOthers}
 	p.dos.cfg[1].Responses = []model.Response{model.RespRateLimit}
-	p.answer(dos.Event{VM: 1, Start: true})
-	p.answer(dos.Event{VM: 0, Start: true})
+	p.answerForTest(dos.Event{VM: 1, Start: true})
+	p.answerForTest(dos.Event{VM: 0, Start: true})
 	assert.Equal(t, []string{"suspend c"}, rec.calls, "b is under attack too: left running")
-	p.answer(dos.Event{VM: 0})
+	p.answerForTest(dos.Event{VM: 0})
 	assert.Equal(t, []string{"suspend c", "resume c"}, rec.calls)
 }
 
@@ -131,7 +131,7 @@ func TestAVMsOwnZeroDoSKeysMeanNotWatchedAndDropAll(t *testing.T) {
 	require.True(t, started, "b's are, at [dos]'s threshold")
 	assert.Equal(t, dos.SYN, ev.Metric)
 
-	p.answer(dos.Event{VM: 0, Start: true, At: now, Metric: dos.Fragments})
+	p.answerForTest(dos.Event{VM: 0, Start: true, At: now, Metric: dos.Fragments})
 	a := p.snapshotForTest(t).VMs[0]
 	assert.NotZero(t, a.AttackClasses, "rate-limit in force")
 	assert.Zero(t, a.AttackLimitPPS, "at a's own 0, which the worker reads as drop all")
@@ -200,16 +200,16 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	require.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "both NICs' capacity")
 	before := p.snapshotForTest(t)
 
-	p.answer(dos.Event{VM: 0, Start: true, At: time.Now()})
-	require.NoError(t, p.publishTransitions(before))
+	p.answerForTest(dos.Event{VM: 0, Start: true, At: time.Now()})
+	p.commitForTest(t)
 	s := p.snap.Load()
 	assert.True(t, s.NICs[0].AdminUp, "n1 is still admin up")
 	assert.False(t, s.NICs[0].Usable(), "but carries nothing")
 	assert.True(t, s.NICs[0].Failed)
 	assert.Equal(t, []int{1}, s.Teams[0].Up)
-	assert.Equal(t, nic.StateDown, p.nicMgr.state(0))
-	assert.Equal(t, []string{nic.FaultEvacuated}, p.nicMgr.faults(0))
-	assert.Nil(t, p.nicMgr.faults(1), "the DoS standby is not evacuated")
+	assert.Equal(t, nic.StateDown, p.ctl.NIC(0).State)
+	assert.Equal(t, []string{nic.FaultEvacuated}, p.ctl.NIC(0).Faults)
+	assert.Nil(t, p.ctl.NIC(1).Faults, "the DoS standby is not evacuated")
 	var moves []fastpath.Announcement
 	assert.Len(t, s.Moves(before, moves), 2, "a's and b's MACs move to n2 and are announced there")
 
@@ -228,21 +228,28 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 
 	// The attack ends: n1 recovers through the team's up_delay.
 	p.events = event.New(64)
-	before = p.snap.Load()
-	p.answer(dos.Event{VM: 0, At: time.Now()})
-	require.NoError(t, p.publishTransitions(before))
-	assert.Equal(t, nic.StateRecovering, p.nicMgr.state(0))
-	assert.Nil(t, p.nicMgr.faults(0))
+	p.answerForTest(dos.Event{VM: 0, At: time.Now()})
+	p.commitForTest(t)
+	assert.Equal(t, nic.StateRecovering, p.ctl.NIC(0).State)
+	assert.Nil(t, p.ctl.NIC(0).Faults)
 	assert.False(t, p.snap.Load().NICs[0].Usable(), "not before its up-delay")
 	evs = nicStateEvents(t, p.events)
 	require.Len(t, evs, 1)
 	assert.Equal(t, []any{"down", "recovering", "dos-return"}, []any{evs[0]["from"], evs[0]["to"], evs[0]["cause"]})
 
-	p.pending = append(p.pending, p.nicMgr.tick(time.Now().Add(time.Second))...)
-	require.NoError(t, p.publishTransitions(p.snap.Load()))
+	p.ctl.Tick(time.Now().Add(time.Second))
+	p.commitForTest(t)
 	assert.True(t, p.snap.Load().NICs[0].Usable(), "back after its up-delay")
 	for range 10 {
 		p.allocate(held)
 	}
 	assert.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "and counted again")
+}
+
+// answerForTest answers an attack as dosStep does: under p.mu, the VM
+// actions carried out once it is let go.
+func (p *Plane) answerForTest(ev dos.Event) {
+	p.mu.Lock()
+	p.answer(ev)
+	p.unlock()
 }

@@ -6,9 +6,7 @@ import (
 	"time"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
-	"github.com/uplinkd/uplinkd/ctrl/event"
-	"github.com/uplinkd/uplinkd/ctrl/nic"
-	"github.com/uplinkd/uplinkd/fastpath"
+	"github.com/uplinkd/uplinkd/ctrl/control"
 )
 
 // Run follows link state and prints the status line until ctx ends. Link
@@ -110,115 +108,35 @@ func (p *Plane) pollLinks() error {
 	return err
 }
 
-// refreshLinks reads every port's link state and returns one log line per
-// change, to be written once the new tables are published: whoever reads
-// "attached" may send at once. Callers hold p.mu, except during Start.
-func (p *Plane) refreshLinks(cause string) (changes []*event.Pending) {
+// refreshLinks reads every port's link state into the controller; the
+// caller commits what changed (tables first, then the lines: whoever
+// reads "attached" may send at once). Callers hold p.mu, except during
+// Start.
+func (p *Plane) refreshLinks(cause string) {
+	now := time.Now()
 	for i, port := range p.nics {
 		if !p.nicOpen[i] {
 			continue
 		}
-		l, err := port.Link()
-		if err != nil || l == p.nicLink[i] {
-			continue
+		if l, err := port.Link(); err == nil {
+			p.ctl.Step(now, control.LinkRead{NIC: i, Link: control.Link(l), Cause: cause})
 		}
-		wasUp := p.nicLink[i].Up
-		p.nicLink[i] = l
-		if l.Up != wasUp {
-			kind := nic.LinkDown
-			if l.Up {
-				kind = nic.LinkUp
-			}
-			p.pending = append(p.pending, p.nicMgr.step(time.Now(), i, kind)...)
-		}
-		changes = append(changes, p.events.Info("nic_link").Str("nic", p.nicName(i)).
-			Bool("up", l.Up).Uint32("speed_mbps", l.SpeedMbps).Str("cause", cause))
 	}
 	for i, port := range p.vms {
 		if !p.vmOpen[i] {
 			continue
 		}
-		l, err := port.Link()
-		if err != nil || l.Up == p.vmUp[i] {
-			continue
+		if l, err := port.Link(); err == nil {
+			p.ctl.Step(now, control.VhostRead{VM: i, Connected: l.Up, Cause: cause})
 		}
-		p.vmUp[i] = l.Up
-		changes = append(changes, p.events.Info("vm_vhost").Str("vm", p.vmName(i)).
-			Bool("connected", l.Up).Str("cause", cause))
-	}
-	return changes
-}
-
-func logChanges(changes []*event.Pending) {
-	for _, e := range changes {
-		e.Msg("link changed")
 	}
 }
 
 func (p *Plane) updateLinks(cause string) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	before := p.snap.Load()
-	changes := p.refreshLinks(cause)
-	if len(changes) == 0 {
-		return
-	}
-	p.publishTransitions(before)
-	logChanges(changes)
-}
-
-// publishTransitions publishes new tables after NIC state changes and logs
-// them. Callers hold p.mu.
-func (p *Plane) publishTransitions(before *fastpath.Snapshot) error {
-	err := p.publish()
-	if err != nil {
-		p.log.Error().Err(err).Msg("publishing tables")
-	}
-	p.logTransitions(before, p.pending)
-	p.pending = p.pending[:0]
-	p.kickDelays()
-	return err
-}
-
-// applyNICEvents feeds events to the NIC manager and publishes what
-// follows. Callers hold p.mu.
-func (p *Plane) applyNICEvents(events ...nic.Event) error {
-	before := p.snap.Load()
-	now := time.Now()
-	for _, e := range events {
-		p.pending = append(p.pending, p.nicMgr.step(now, e.NIC, e.Kind)...)
-	}
-	return p.publishTransitions(before)
-}
-
-// kickDelays asks Run to re-arm its timer for the NIC delays.
-func (p *Plane) kickDelays() {
-	select {
-	case p.delays <- struct{}{}:
-	default:
-	}
-}
-
-// tickDelays lets NIC down- and up-delays elapse.
-func (p *Plane) tickDelays() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	before := p.snap.Load()
-	p.pending = append(p.pending, p.nicMgr.tick(time.Now())...)
-	if len(p.pending) > 0 {
-		p.publishTransitions(before)
-	}
-}
-
-// delayTimer is when the next NIC delay expires, or nil.
-func (p *Plane) delayTimer() <-chan time.Time {
-	p.mu.Lock()
-	d, ok := p.nicMgr.nextDeadline()
-	p.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	return time.After(time.Until(d))
+	defer p.unlock()
+	p.refreshLinks(cause)
+	p.settle()
 }
 
 // loops are the plane's periodic loops, the resource manager's and the

@@ -8,8 +8,8 @@ import (
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/model"
-	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
@@ -29,7 +29,7 @@ import (
 // added changes nothing; the error names the field and the reason.
 func (p *Plane) AddNIC(n config.NIC) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if err := p.addNIC(n); err != nil {
 		return err
 	}
@@ -70,12 +70,10 @@ func (p *Plane) addNIC(n config.NIC) error {
 			p.log.Warn().Err(err).Str("nic", n.Name).Msg("the NIC's link is seen by the link poll only")
 		}
 	}
-	before, now := p.snap.Load(), time.Now()
-	p.topo.Store(m)
-	p.conf.Store(&next)
+	now := time.Now()
+	p.putModel(&next, m)
 	p.nicMAC[slot] = fastpath.MACAt(port.MAC())
-	p.adminUp[slot] = true
-	p.nicMgr.add(slot, mn.Team, now)
+	p.ctl.PlaceNIC(slot, mn.ID, now)
 	p.res.nicPrev[slot], p.res.nicRate[slot] = fastpath.Counters{}, 0
 	team := m.Team(mn.Team)
 	// The team's rebalancer starts afresh: its hot-NIC timers are by
@@ -85,17 +83,12 @@ func (p *Plane) addNIC(n config.NIC) error {
 	// A team an attack moved onto its dos_standby NICs keeps off the
 	// others until the attack ends, this one included.
 	if p.dos.evacuatedBy[team.ID] > 0 && !slices.Contains(team.DoSStandby, mn.ID) {
-		p.pending = append(p.pending, p.nicMgr.step(now, slot, nic.DoSEvacuate)...)
+		p.ctl.Step(now, control.Evacuation{NIC: slot, Evacuate: true})
 	}
 	// The NIC joins up; what its link says now is its first event.
-	l, err := port.Link()
-	if err == nil {
-		p.nicLink[slot] = l
-		if !l.Up {
-			p.pending = append(p.pending, p.nicMgr.step(now, slot, nic.LinkDown)...)
-		}
-	}
-	if err := p.publishTransitions(before); err != nil {
+	l, _ := port.Link()
+	p.ctl.Step(now, control.LinkRead{NIC: slot, Link: control.Link(l), Cause: "join"})
+	if err := p.commit(); err != nil {
 		return err
 	}
 	p.repoll()
@@ -111,7 +104,7 @@ func (p *Plane) addNIC(n config.NIC) error {
 // NIC's final counters.
 func (p *Plane) RemoveNIC(name string) (fastpath.Counters, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	old := p.cfg()
 	next := *old
 	next.NICs = slices.DeleteFunc(slices.Clone(old.NICs), func(n config.NIC) bool { return n.Name == name })
@@ -132,13 +125,13 @@ func (p *Plane) RemoveNIC(name string) (fastpath.Counters, error) {
 	if err != nil {
 		return fastpath.Counters{}, err
 	}
-	before, oldModel := p.snap.Load(), p.model()
-	p.topo.Store(nextModel)
-	p.conf.Store(&next)
+	// The NIC leaves the controller while the model in force still
+	// names it.
+	slots := p.releaseGoneNICs(p.model(), nextModel)
+	p.putModel(&next, nextModel)
 	delete(p.runtimeNICs, name)
-	slots := p.releaseGoneNICs(oldModel, nextModel)
 	p.followRates(nextModel)
-	if err := p.publishTransitions(before); err != nil {
+	if err := p.commit(); err != nil {
 		return fastpath.Counters{}, err
 	}
 	final := p.closeReleasedNICs(slots)
@@ -154,18 +147,14 @@ func (p *Plane) RemoveNIC(name string) (fastpath.Counters, error) {
 // and queued packets have moved and the moved VMs are announced. Callers
 // hold p.mu.
 func (p *Plane) failOverLeaving(ids []model.NICID) error {
-	var events []nic.Event
+	now := time.Now()
 	for _, id := range ids {
-		slot := p.nicSlot[id]
-		if p.adminUp[slot] {
-			p.adminUp[slot] = false
-			events = append(events, nic.Event{NIC: slot, Kind: nic.AdminDown})
-		}
+		p.ctl.Step(now, control.Admin{NIC: p.nicSlot[id], Up: false})
 	}
-	if len(events) == 0 {
+	if !p.ctl.HasReady() {
 		return nil
 	}
-	if err := p.applyNICEvents(events...); err != nil {
+	if err := p.commit(); err != nil {
 		return err
 	}
 	p.awaitWorker(p.version)
@@ -173,20 +162,21 @@ func (p *Plane) failOverLeaving(ids []model.NICID) error {
 }
 
 // releaseGoneNICs frees the slots of the NICs that were in model old and
-// are not in m: the next tables leave them Absent. Callers hold p.mu and
-// publish next.
+// are not in m: the next tables leave them Absent. Callers hold p.mu, call
+// it while old is in force (the controller names the NICs leaving) and
+// commit next.
 func (p *Plane) releaseGoneNICs(old, m *model.Model) (slots []releasedNIC) {
 	for slot, id := range p.slotNIC {
 		if id == 0 || m.NIC(id) != nil {
 			continue
 		}
 		slots = append(slots, releasedNIC{slot: slot, id: id, name: old.NIC(id).Name})
-		p.nicMgr.remove(slot)
+		p.ctl.UnplaceNIC(slot)
 		p.placeNIC(slot, 0)
 		if team := m.Team(old.NIC(id).Team); team != nil {
 			p.res.balancer[team.ID] = newBalancer(*team)
 		}
-		p.nicLink[slot], p.adminUp[slot], p.nicMAC[slot] = dpdk.Link{}, false, 0
+		p.nicMAC[slot] = 0
 		for v := range p.assigned {
 			if p.assigned[v] == slot {
 				p.assigned[v] = -1
@@ -203,9 +193,7 @@ func (p *Plane) releaseGoneNICs(old, m *model.Model) (slots []releasedNIC) {
 // after NICs joined or left: a team left with one NIC hears no beacons
 // and is not watched. Callers hold p.mu and publish next.
 func (p *Plane) watchBeaconsOf(m *model.Model) {
-	for _, ev := range p.beacon.configure(m, p.slotNIC) {
-		p.pending = append(p.pending, p.nicMgr.step(time.Now(), ev.NIC, ev.Kind)...)
-	}
+	p.beaconEvents(p.beacon.configure(m, p.slotNIC))
 }
 
 // releasedNIC is a NIC that left its slot, whose port is still open.

@@ -18,9 +18,9 @@ import (
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/event"
 	"github.com/uplinkd/uplinkd/ctrl/model"
-	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
@@ -71,12 +71,14 @@ type Plane struct {
 	lcore  *dpdk.Lcore
 	snap   atomic.Pointer[fastpath.Snapshot]
 
-	mu        sync.Mutex // guards the state below and publishing
-	nicLink   []dpdk.Link
-	vmUp      []bool
-	adminUp   []bool
+	mu sync.Mutex // guards the state below and publishing
+	// ctl is the controller: links, admin state, failover, vhost
+	// connections. Fed under mu; what it decides (Ready) is carried out
+	// by commit, its VM actions once mu is let go (unlock).
+	ctl *control.Controller
+	// later: VM actions decided under mu, carried out by unlock.
+	later     []control.Action
 	nicMAC    []fastpath.MAC
-	nicMgr    *nicManager
 	alloc     []float64 // per VM, bits/s; 0: unlimited
 	assigned  []int     // per VM, load-based NIC or -1
 	version   uint64
@@ -84,9 +86,6 @@ type Plane struct {
 
 	delays chan struct{} // wakes Run to re-arm the NIC delay timer
 	beacon *beaconWatch
-	// suspendedFor: per VM, the NIC whose failover it is suspended for, or -1.
-	suspendedFor []int
-	pending      []nic.Transition
 
 	loops   loops
 	res     *resources
@@ -223,13 +222,10 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 			p.nicMAC[i] = fastpath.MACAt(port.MAC())
 		}
 	}
-	changes := p.refreshLinks("start")
-	if err := p.publish(); err != nil {
+	p.refreshLinks("start")
+	if err := p.commit(); err != nil {
 		return nil, err
 	}
-	logChanges(changes)
-	p.logTransitions(nil, p.pending)
-	p.pending = nil
 	p.poolStart = p.pool.InUse()
 
 	p.worker = fastpath.NewWorker(plan)
@@ -275,9 +271,18 @@ func (p *Plane) setConfig(c *config.Config) error {
 	if err != nil {
 		return err
 	}
+	p.putModel(c, m)
+	return nil
+}
+
+// putModel puts config c and its model m in force, the controller's
+// included. Callers hold p.mu, or own p.
+func (p *Plane) putModel(c *config.Config, m *model.Model) {
 	p.topo.Store(m)
 	p.conf.Store(c)
-	return nil
+	if p.ctl != nil {
+		p.ctl.SetModel(m, time.Now())
+	}
 }
 
 func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
@@ -290,20 +295,21 @@ func (p *Plane) onUndo(f func()) { p.undo = append(p.undo, f) }
 func (p *Plane) initTables() {
 	c := p.model()
 	slots, nics := len(p.slotVM), len(p.slotNIC)
-	p.nicLink = make([]dpdk.Link, nics)
-	p.vmUp = make([]bool, slots)
-	p.adminUp = make([]bool, nics)
+	now := time.Now()
 	p.nicMAC = make([]fastpath.MAC, nics)
 	p.beacon = newBeaconWatch(c, p.slotNIC)
-	p.nicMgr = newNICManager(c, p.slotNIC, time.Now())
+	p.ctl = control.New(c, nics, slots, now, p.homes)
+	for slot, id := range p.slotNIC {
+		if id != 0 {
+			p.ctl.PlaceNIC(slot, id, now)
+		}
+	}
+	for slot, id := range p.slotVM {
+		if id != 0 {
+			p.ctl.PlaceVM(slot, id)
+		}
+	}
 	p.delays = make(chan struct{}, 1)
-	p.suspendedFor = make([]int, slots)
-	for i := range p.suspendedFor {
-		p.suspendedFor[i] = -1
-	}
-	for i := range p.adminUp {
-		p.adminUp[i] = true
-	}
 	p.alloc = make([]float64, slots)
 	p.assigned = make([]int, slots)
 	for i := range p.slotVM {
@@ -343,22 +349,16 @@ func (p *Plane) SetVMActions(a VMActions) {
 // carries no new traffic, and what was queued for it moves to the others.
 func (p *Plane) SetNICAdmin(name string, up bool) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := p.model().NICNamed(name); n != nil {
-		i := p.nicSlot[n.ID]
-		{
-			if p.adminUp[i] == up {
-				return nil
-			}
-			p.adminUp[i] = up
-			kind := nic.AdminDown
-			if up {
-				kind = nic.AdminUp
-			}
-			return p.applyNICEvents(nic.Event{NIC: i, Kind: kind})
-		}
+	defer p.unlock()
+	n := p.model().NICNamed(name)
+	if n == nil {
+		return fmt.Errorf("no NIC named %q", name)
 	}
-	return fmt.Errorf("no NIC named %q", name)
+	p.ctl.Step(time.Now(), control.Admin{NIC: p.nicSlot[n.ID], Up: up})
+	if !p.ctl.HasReady() {
+		return nil
+	}
+	return p.commit()
 }
 
 // PoolDataRoom is the data room of the packet pool's mbufs for an MTU: one
@@ -614,9 +614,9 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 			continue
 		}
 		t := m.TeamIndex(n.Team)
-		fo := p.nicMgr.failingOver(i)
-		s.NICs[i] = fastpath.NIC{ID: uint32(n.ID), Port: p.nics[i].ID, Name: n.Name, Team: t, LinkUp: p.nicLink[i].Up,
-			AdminUp: p.adminUp[i], FailingOver: fo, Failed: !fo && !p.nicMgr.usable(i), Standby: p.nicMgr.standby(i),
+		st := p.ctl.NIC(i)
+		s.NICs[i] = fastpath.NIC{ID: uint32(n.ID), Port: p.nics[i].ID, Name: n.Name, Team: t, LinkUp: st.Link.Up,
+			AdminUp: st.AdminUp, FailingOver: st.FailingOver(), Failed: st.Failed(), Standby: st.Standby,
 			SpeedBps: p.nicSpeed(i), MAC: p.nicMAC[i]}
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
 	}
@@ -626,7 +626,7 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 			s.VMs = append(s.VMs, fastpath.VM{Absent: true, Preferred: -1, Assigned: -1})
 			continue
 		}
-		vm := fastpath.VM{ID: uint32(id), Port: p.vms[i].ID, Name: v.Name, Team: m.TeamIndex(v.Team), Connected: p.vmUp[i],
+		vm := fastpath.VM{ID: uint32(id), Port: p.vms[i].ID, Name: v.Name, Team: m.TeamIndex(v.Team), Connected: p.ctl.VMConnected(i),
 			RateBps: p.alloc[i], RatePps: v.LimitPPS, Priority: v.Priority,
 			Preferred: -1, Assigned: p.assigned[i]}
 		if v.Preferred != 0 {

@@ -25,7 +25,7 @@ import (
 // the keys that changed.
 func (p *Plane) Reload(file *config.Config) ([]string, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	plan, err := topology.PlanReload(p.cfg(), file, topology.Runtime{Teams: p.runtimeTeams, NICs: p.runtimeNICs, VMs: p.runtimeVMs},
 		p.room(), topology.Checks{Migrating: p.migrating, Socket: checkSocket})
 	if err != nil {
@@ -143,22 +143,20 @@ func (p *Plane) applyReload(next *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("new config: %w", err)
 	}
-	now, before := time.Now(), p.snap.Load()
-	p.topo.Store(nextModel)
-	p.conf.Store(next)
+	now := time.Now()
 	leaving := p.releaseGoneNICs(oldModel, nextModel)
 	// Teams are matched by ID: one added or removed moves no other's
-	// state. A new team starts as a team does at start.
+	// state. The controller gives a new team its failover machine and the
+	// others their new delays.
+	p.putModel(next, nextModel)
 	for t, team := range nextModel.Teams {
 		was := oldModel.Team(team.ID)
 		if was == nil {
-			p.nicMgr.addTeam(team, now)
 			was = &model.Team{}
 		}
 		if team.Shaped && !was.Shaped {
 			p.seedRates(t)
 		}
-		p.nicMgr.machines[team.ID].SetConfig(failoverConfig(team))
 		if p.res.balancer[team.ID] == nil || team.Policy != model.PolicyLoadBased ||
 			team.RebalanceThreshold != was.RebalanceThreshold || team.RebalanceHold != was.RebalanceHold {
 			p.res.balancer[team.ID] = newBalancer(team)
@@ -166,7 +164,6 @@ func (p *Plane) applyReload(next *config.Config) error {
 	}
 	for _, team := range oldModel.Teams {
 		if nextModel.Team(team.ID) == nil {
-			p.nicMgr.removeTeam(team.ID)
 			delete(p.res.balancer, team.ID)
 			delete(p.dos.evacuatedBy, team.ID)
 		}
@@ -186,7 +183,7 @@ func (p *Plane) applyReload(next *config.Config) error {
 	// With the NIC transitions of attacks the reload ended (a failover
 	// response undone). build succeeded above with the same inputs: an
 	// error here is a bug.
-	if err := p.publishTransitions(before); err != nil {
+	if err := p.commit(); err != nil {
 		return err
 	}
 	p.closeReleasedNICs(leaving)

@@ -67,7 +67,7 @@ func attack(t *testing.T, p *Plane, v int, now time.Time) {
 	ev, ok := p.dos.det.Observe(v, now.Add(10*time.Millisecond), dos.Sample{SYN: 10000})
 	require.True(t, ok)
 	require.True(t, ev.Start)
-	p.answer(ev)
+	p.answerForTest(ev)
 }
 
 func TestAnAttackOnAVMNoLongerWatchedEndsAndIsUndone(t *testing.T) {
@@ -105,7 +105,7 @@ func TestAnAttackEndsWithTheResponsesItStartedWith(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, p.dos.det.Attacked(0), "still watched: the attack goes on")
 	assert.NotZero(t, p.snap.Load().VMs[0].HoldIngress, "the delay started with it stays")
-	p.answer(dos.Event{VM: 0, At: now.Add(time.Second), Since: now})
+	p.answerForTest(dos.Event{VM: 0, At: now.Add(time.Second), Since: now})
 	s := p.snapshotForTest(t)
 	assert.Zero(t, s.VMs[0].HoldIngress)
 	assert.True(t, s.NICs[0].Usable())

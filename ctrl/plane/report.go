@@ -198,11 +198,12 @@ func (p *Plane) nicState(i int, id uint32) (state string, faults []string, trans
 		// The NIC left its slot since the snapshot was read.
 		return nic.StateDown.String(), []string{}, 0
 	}
-	faults = p.nicMgr.faults(i)
+	st := p.ctl.NIC(i)
+	faults = st.Faults
 	if faults == nil {
 		faults = []string{}
 	}
-	return p.nicMgr.state(i).String(), faults, p.nicMgr.changes[i]
+	return st.State.String(), faults, st.Transitions
 }
 
 // countedCapacity is team t's capacity as the resource manager divides it.

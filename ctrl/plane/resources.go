@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/balance"
+	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 	"github.com/uplinkd/uplinkd/fastpath"
@@ -142,7 +143,7 @@ func (p *Plane) resourceStep(now time.Time) {
 		r.nicPrev[i] = c
 	}
 	if first {
-		p.mu.Unlock()
+		p.unlock()
 		return
 	}
 	r.est.Update(dt, r.samples)
@@ -160,17 +161,10 @@ func (p *Plane) resourceStep(now time.Time) {
 			Time("since", d.Since).Int("repeat", d.Repeat).Float64("alloc_bps", p.alloc[d.VM]).
 			Msg("VM stays over its allocation")
 	}
-	actions := p.actions
-	names := make([]string, len(decisions))
-	for k, d := range decisions {
-		names[k] = p.vmName(d.VM)
+	for _, d := range decisions {
+		p.act(control.Action{Kind: control.OverAllocated, VM: p.vmName(d.VM), Decision: d})
 	}
-	p.mu.Unlock()
-	if actions != nil {
-		for k, d := range decisions {
-			actions.OverAllocated(names[k], d)
-		}
-	}
+	p.unlock()
 }
 
 // allocate recomputes every shaped VM's bucket rate from its team's
@@ -294,7 +288,7 @@ func (p *Plane) nicSpeed(i int) float64 {
 	if n := p.nicAt(i); n != nil && n.Speed > 0 {
 		return n.Speed
 	}
-	if s := p.nicLink[i].SpeedMbps; s > 0 && s != math.MaxUint32 {
+	if s := p.ctl.NIC(i).Link.SpeedMbps; s > 0 && s != math.MaxUint32 {
 		return float64(s) * 1e6
 	}
 	return model.UnknownLinkSpeed
@@ -302,4 +296,4 @@ func (p *Plane) nicSpeed(i int) float64 {
 
 // nicUsable is the NIC manager's verdict; it has seen every link and
 // admin change.
-func (p *Plane) nicUsable(i int) bool { return p.nicMgr.usable(i) }
+func (p *Plane) nicUsable(i int) bool { return p.ctl.NIC(i).Usable() }

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/uplinkd/uplinkd/cgo/dpdk"
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 	"github.com/uplinkd/uplinkd/fastpath"
@@ -34,10 +34,23 @@ func planeFor(t *testing.T, toml string) *Plane {
 		p.placeNIC(i, n.ID)
 	}
 	p.initTables()
-	for i := range p.nicLink {
-		p.nicLink[i] = dpdk.Link{Up: true, SpeedMbps: 10000}
+	for i, id := range p.slotNIC {
+		if id != 0 {
+			p.ctl.Step(time.Now(), control.LinkRead{NIC: i, Link: control.Link{Up: true, SpeedMbps: 10000}})
+		}
 	}
+	p.ctl.Ready()
 	return p
+}
+
+// commitForTest commits what the controller decided and carries out the
+// VM actions, as a caller of the plane's would.
+func (p *Plane) commitForTest(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	err := p.commit()
+	p.unlock()
+	require.NoError(t, err)
 }
 
 const sharesTOML = `
@@ -122,7 +135,7 @@ func TestNICLossShrinksCapacityButNeverUnshapes(t *testing.T) {
 		p.allocate(held)
 	}
 	before := append([]float64{}, p.alloc...)
-	p.nicMgr.step(time.Now(), 0, nic.LinkDown)
+	p.ctl.Step(time.Now(), control.LinkRead{NIC: 0, Link: control.Link{}})
 	p.allocate(held)
 	assert.Equal(t, before, p.alloc, "no usable NIC: rates kept for its return (the VMs are not polled meanwhile)")
 	for i, id := range p.slotVM {
@@ -167,22 +180,6 @@ func (p *Plane) snapshotForTest(t *testing.T) *fastpath.Snapshot {
 	t.Helper()
 	require.NoError(t, p.publish())
 	return p.snap.Load()
-}
-
-func TestNICManagerClearsStandbyOfTheNICsThatTakeOver(t *testing.T) {
-	p := planeFor(t, sharesWithSecondNIC("policy = \"vm-affinity\"\nfailback = false"))
-	now := time.Now()
-	m := p.nicMgr
-	m.step(now, 1, nic.LinkDown)
-	m.step(now, 1, nic.LinkUp)
-	m.tick(now.Add(time.Second))
-	require.True(t, m.usable(1))
-	assert.True(t, m.standby(1), "back without failback: standby")
-	m.step(now.Add(2*time.Second), 0, nic.LinkDown)
-	assert.False(t, m.standby(1), "n1 failed: n2 carries the traffic and is standby no more")
-	m.step(now.Add(3*time.Second), 0, nic.LinkUp)
-	m.tick(now.Add(4 * time.Second))
-	assert.True(t, m.standby(0), "now n1 is the one back without failback")
 }
 
 // recordingActions is the VM manager stand-in: it records what it is
@@ -239,16 +236,17 @@ suspend_on_failover = true
 `)
 	rec := &recordingActions{}
 	p.actions = rec
-	before := p.snapshotForTest(t)
+	p.snapshotForTest(t)
 	now := time.Now()
-	p.logTransitions(before, p.nicMgr.step(now, 0, nic.LinkDown))
+	p.ctl.Step(now, control.LinkRead{NIC: 0, Link: control.Link{}})
+	p.commitForTest(t)
 	assert.Equal(t, []string{"suspend a"}, rec.calls, "only a: b did not ask, c is on n2")
-	assert.True(t, p.nicMgr.failingOver(0))
+	assert.True(t, p.ctl.NIC(0).FailingOver())
 
-	before = p.snapshotForTest(t)
-	p.logTransitions(before, p.nicMgr.tick(now.Add(100*time.Millisecond)))
+	p.ctl.Tick(now.Add(100 * time.Millisecond))
+	p.commitForTest(t)
 	assert.Equal(t, []string{"suspend a", "resume a"}, rec.calls, "resumed once the NIC is down and a moved")
-	assert.Equal(t, nic.StateDown, p.nicMgr.state(0))
+	assert.Equal(t, nic.StateDown, p.ctl.NIC(0).State)
 }
 
 func TestAdminDownThroughTheDaemonTakesTheNICOutAndBack(t *testing.T) {
@@ -259,7 +257,7 @@ func TestAdminDownThroughTheDaemonTakesTheNICOutAndBack(t *testing.T) {
 	assert.False(t, s.NICs[0].AdminUp)
 	assert.False(t, s.NICs[0].Usable())
 	assert.Equal(t, []int{1}, s.Teams[0].Up)
-	assert.Equal(t, nic.StateDown, p.nicMgr.state(0), "admin down skips the down-delay")
+	assert.Equal(t, nic.StateDown, p.ctl.NIC(0).State, "admin down skips the down-delay")
 
 	require.NoError(t, p.SetNICAdmin("n1", true))
 	assert.True(t, p.snap.Load().NICs[0].Usable())

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/model"
@@ -22,7 +21,7 @@ import (
 // added changes nothing; the error names the field and the reason.
 func (p *Plane) AddTeam(t config.Team) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if p.closed {
 		return errors.New("the data plane is stopping")
 	}
@@ -37,13 +36,10 @@ func (p *Plane) AddTeam(t config.Team) error {
 		return fieldErr(err, fmt.Sprintf("teams[%d].", len(old.Teams)))
 	}
 	team := m.TeamNamed(t.Name)
-	before := p.snap.Load()
-	p.topo.Store(m)
-	p.conf.Store(&next)
-	p.nicMgr.addTeam(*team, time.Now())
+	p.putModel(&next, m)
 	p.res.balancer[team.ID] = newBalancer(*team)
 	p.runtimeTeams[t.Name] = true
-	if err := p.publishTransitions(before); err != nil {
+	if err := p.commit(); err != nil {
 		return err
 	}
 	p.events.Info("team_added").Str("team", t.Name).Str("policy", team.Policy.String()).Uint64("tables", p.version).
@@ -55,7 +51,7 @@ func (p *Plane) AddTeam(t config.Team) error {
 // the error names those it still has.
 func (p *Plane) RemoveTeam(name string) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	m := p.model()
 	team := m.TeamNamed(name)
 	if team == nil {
@@ -85,14 +81,11 @@ func (p *Plane) RemoveTeam(name string) error {
 	if err != nil {
 		return fmt.Errorf("team %s cannot go: %w", name, err)
 	}
-	before := p.snap.Load()
-	p.topo.Store(nextModel)
-	p.conf.Store(&next)
-	p.nicMgr.removeTeam(team.ID)
+	p.putModel(&next, nextModel)
 	delete(p.res.balancer, team.ID)
 	delete(p.dos.evacuatedBy, team.ID)
 	delete(p.runtimeTeams, name)
-	if err := p.publishTransitions(before); err != nil {
+	if err := p.commit(); err != nil {
 		return err
 	}
 	p.events.Info("team_removed").Str("team", name).Uint64("tables", p.version).Msgf("team %s removed", name)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
+	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/dos"
 	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
@@ -33,7 +34,7 @@ const workerLetGo = 2 * time.Second
 // the reason.
 func (p *Plane) AddVM(v config.VM) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if err := p.addVM(v); err != nil {
 		return err
 	}
@@ -72,10 +73,10 @@ func (p *Plane) addVM(v config.VM) error {
 			p.log.Warn().Err(err).Str("vm", v.Name).Msg("the VM's connection is seen by the link poll only")
 		}
 	}
-	before, now := p.snap.Load(), time.Now()
+	now := time.Now()
 	oldModel := p.model()
-	p.topo.Store(m)
-	p.conf.Store(&next)
+	p.putModel(&next, m)
+	p.ctl.PlaceVM(slot, vm.ID)
 	p.resetSlot(slot, now)
 	t := m.TeamIndex(vm.Team)
 	switch team := &m.Teams[t]; {
@@ -87,7 +88,7 @@ func (p *Plane) addVM(v config.VM) error {
 		p.alloc[slot] = vm.Limit
 	}
 	p.syncLoops()
-	if err := p.publishTransitions(before); err != nil {
+	if err := p.commit(); err != nil {
 		return err
 	}
 	p.events.Info("vm_added").Str("vm", v.Name).Str("socket", v.Socket).Bool("client", vm.Client).
@@ -102,7 +103,7 @@ func (p *Plane) addVM(v config.VM) error {
 // is closed. It returns the VM's final counters.
 func (p *Plane) RemoveVM(name string) (fastpath.Counters, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	return p.removeVM(name)
 }
 
@@ -124,29 +125,23 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	if err != nil {
 		return fastpath.Counters{}, err
 	}
-	before, now := p.snap.Load(), time.Now()
+	now := time.Now()
 	// End what the VM is in the middle of while it is still there to be
-	// named: an attack's responses, a suspension for a failover.
+	// named: an attack's responses, a suspension for a failover (the
+	// controller resumes it as it leaves).
 	if ev, ok := p.dos.det.SetConfig(slot, dos.Config{}, now); ok {
 		p.answer(ev)
 	}
-	if n := p.suspendedFor[slot]; n >= 0 {
-		p.suspendedFor[slot] = -1
-		p.events.Info("vm_resume").Str("vm", name).Str("nic", p.nicName(n)).Msg("resuming VM that is being removed")
-		if p.actions != nil {
-			p.actions.Resume(name, "removed from uplinkd")
-		}
-	}
 	p.unprotect(slot)
+	p.ctl.UnplaceVM(slot)
 	p.placeVM(slot, 0)
 	delete(p.runtimeVMs, name)
-	p.topo.Store(nextModel)
-	p.conf.Store(&next)
+	p.putModel(&next, nextModel)
 	p.resetSlot(slot, now)
 	// The VM may have been what shaped its team.
 	p.followRates(nextModel)
 	p.syncLoops()
-	if err := p.publishTransitions(before); err != nil {
+	if err := p.commit(); err != nil {
 		return fastpath.Counters{}, err
 	}
 	// The port may close once the worker has taken these tables: it no
@@ -186,9 +181,7 @@ func (p *Plane) unprotect(slot int) {
 			name := p.vmName(slot)
 			p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.vmName(v)).Bool("suspend", false).
 				Msg("resuming a protected VM that is being removed")
-			if p.actions != nil {
-				p.actions.Resume(name, "removed from uplinkd")
-			}
+			p.act(control.Action{Kind: control.Resume, VM: name, Reason: control.ReasonRemoved})
 		}
 	}
 }
@@ -196,10 +189,8 @@ func (p *Plane) unprotect(slot int) {
 // resetSlot gives slot a fresh start for the VM now in it (or none): the
 // control state of the VM that had it is forgotten.
 func (p *Plane) resetSlot(slot int, now time.Time) {
-	p.vmUp[slot] = false
 	p.alloc[slot] = 0
 	p.assigned[slot] = -1
-	p.suspendedFor[slot] = -1
 	r := p.res
 	r.vmPrev[slot], r.samples[slot], r.heldNow[slot], r.vmRate[slot], r.decisions[slot] =
 		fastpath.Counters{}, resource.Sample{}, false, 0, 0

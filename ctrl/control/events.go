@@ -1,0 +1,151 @@
+package control
+
+import (
+	"github.com/uplinkd/uplinkd/ctrl/nic"
+	"github.com/uplinkd/uplinkd/ctrl/resource"
+)
+
+// Link is what a port says of its link.
+type Link struct {
+	Up        bool
+	SpeedMbps uint32
+	FullDup   bool
+}
+
+// Event is an input to Step.
+type Event interface{ event() }
+
+// LinkRead is a NIC's link as the driver read it now (an LSC interrupt,
+// the link poll, a NIC joining). Only a change does anything.
+type LinkRead struct {
+	NIC   int // slot
+	Link  Link
+	Cause string // "start", "event", "poll", "join"
+}
+
+// VhostRead is a VM's vhost-user connection as the driver read it now.
+// Only a change does anything.
+type VhostRead struct {
+	VM        int // slot
+	Connected bool
+	Cause     string
+}
+
+// Admin sets a NIC administratively up or down: down carries no new
+// traffic, and what was queued for it moves to its team mates.
+type Admin struct {
+	NIC int // slot
+	Up  bool
+}
+
+// Beacons says that a NIC's beacons were lost or are heard again (the
+// beacon watch counts the intervals).
+type Beacons struct {
+	NIC   int // slot
+	Heard bool
+}
+
+// Evacuation moves a team off a NIC while one of its VMs is under attack
+// (the DoS responder's failover response), or lets it return.
+type Evacuation struct {
+	NIC      int // slot
+	Evacuate bool
+}
+
+func (LinkRead) event()   {}
+func (VhostRead) event()  {}
+func (Admin) event()      {}
+func (Beacons) event()    {}
+func (Evacuation) event() {}
+
+// Ready is what must happen after the steps since the last Ready, in this
+// order: publish the tables (when Publish), then record the changes (a
+// guest told "connected" may send at once, so the tables come first),
+// then carry out the VM actions, without holding the lock that
+// serialises the controller.
+type Ready struct {
+	// Publish: the tables' inputs changed.
+	Publish     bool
+	Links       []LinkChange
+	Vhost       []VhostChange
+	Transitions []Transition
+	Actions     []Action
+}
+
+// LinkChange is a NIC's link that changed.
+type LinkChange struct {
+	NIC   int
+	Link  Link
+	Cause string
+}
+
+// VhostChange is a VM's vhost-user connection that changed.
+type VhostChange struct {
+	VM        int
+	Connected bool
+	Cause     string
+}
+
+// Transition is a NIC's failover state change (NIC is its slot), with the
+// VM slots the tables in force sent by it, and the NIC's transitions so
+// far, this one included.
+type Transition struct {
+	nic.Transition
+	VMs   []int
+	Count uint64
+}
+
+// ActionKind is what is done to a VM.
+type ActionKind uint8
+
+const (
+	Suspend ActionKind = iota
+	Resume
+	SetCPUWeight
+	MigrateAway
+	OverAllocated
+)
+
+// ReasonRemoved is the reason of the Resume of a VM that is removed while
+// suspended.
+const ReasonRemoved = "removed from uplinkd"
+
+// Action is a decision about a VM, carried out by the VM manager.
+type Action struct {
+	Kind   ActionKind
+	VM     string
+	Reason string
+	// NIC is, for a suspend or resume around a failover, the failing
+	// NIC's slot, NICName its name and NICState its state then.
+	NIC      int
+	NICName  string
+	NICState nic.State
+	// Weight for SetCPUWeight, Avoid (a connection) for MigrateAway,
+	// Decision for OverAllocated.
+	Weight   int
+	Avoid    string
+	Decision resource.Decision
+}
+
+// NICState is a NIC's state as the tables take it.
+type NICState struct {
+	Link    Link
+	AdminUp bool
+	State   nic.State
+	// Standby: up but not carrying traffic (failback off, or
+	// explicit-failover's standby).
+	Standby     bool
+	Evacuated   bool
+	Faults      []string
+	Transitions uint64
+}
+
+// FailingOver: a failure was seen, the down-delay runs, the NIC carries
+// no new traffic.
+func (s NICState) FailingOver() bool { return s.State == nic.StateFailing }
+
+// Usable: the NIC carries traffic.
+func (s NICState) Usable() bool { return s.State == nic.StateUp }
+
+// Failed: down or recovering, carrying nothing.
+func (s NICState) Failed() bool { return !s.Usable() && !s.FailingOver() }

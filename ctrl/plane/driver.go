@@ -1,0 +1,172 @@
+package plane
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uplinkd/uplinkd/ctrl/control"
+	"github.com/uplinkd/uplinkd/ctrl/nic"
+	"github.com/uplinkd/uplinkd/fastpath"
+)
+
+// The plane drives the controller (ctrl/control): it feeds it what the
+// ports say and what the operator asks, under p.mu, and carries out its
+// Ready: the tables published, the changes recorded, the VM actions run
+// once p.mu is let go.
+
+// commit carries out what the controller decided since the last commit:
+// it publishes the tables (always: a caller that changed the model or the
+// slots relies on it), then records the NIC transitions, link and
+// connection changes, queues the VM actions for unlock and re-arms Run's
+// delay timer. Callers hold p.mu, except during Start.
+func (p *Plane) commit() error {
+	rd := p.ctl.Ready()
+	before := p.snap.Load()
+	err := p.publish()
+	if err != nil {
+		p.log.Error().Err(err).Msg("publishing tables")
+	}
+	p.record(before, rd)
+	p.later = append(p.later, rd.Actions...)
+	p.kickDelays()
+	return err
+}
+
+// settle commits if the controller decided anything. Callers hold p.mu.
+func (p *Plane) settle() {
+	if p.ctl.HasReady() {
+		p.commit()
+	}
+}
+
+// unlock lets go of p.mu, then carries out the VM actions decided under
+// it: a VM manager slow to take one holds up no link event, no status
+// line and no API request.
+func (p *Plane) unlock() {
+	acts, a := p.later, p.actions
+	p.later = nil
+	p.mu.Unlock()
+	if a == nil {
+		return // logged and counted only
+	}
+	for _, x := range acts {
+		switch x.Kind {
+		case control.Suspend:
+			a.Suspend(x.VM, x.Reason)
+		case control.Resume:
+			a.Resume(x.VM, x.Reason)
+		case control.SetCPUWeight:
+			a.SetCPUWeight(x.VM, x.Weight, x.Reason)
+		case control.MigrateAway:
+			a.MigrateAway(x.VM, x.Avoid, x.Reason)
+		case control.OverAllocated:
+			a.OverAllocated(x.VM, x.Decision)
+		}
+	}
+}
+
+// act queues a VM action for unlock. Callers hold p.mu.
+func (p *Plane) act(a control.Action) { p.later = append(p.later, a) }
+
+// homes are the VM slots the tables in force send by NIC slot n: the VMs a
+// failover of n affects.
+func (p *Plane) homes(n int) []int {
+	s := p.snap.Load()
+	if s == nil {
+		return nil
+	}
+	var out []int
+	for v := range s.VMs {
+		for _, mac := range s.VMs[v].MACs {
+			if s.HomeNIC(v, mac) == n {
+				out = append(out, v)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// record writes the events of a Ready: one line per NIC transition, with
+// the VMs that used the NIC in before (the tables before the change), per
+// VM suspended or resumed around a failover, and per link or connection
+// change.
+func (p *Plane) record(before *fastpath.Snapshot, rd control.Ready) {
+	for _, x := range rd.Transitions {
+		var vms []string
+		if before != nil {
+			for _, v := range x.VMs {
+				if v < len(before.VMs) {
+					vms = append(vms, before.VMs[v].Name)
+				}
+			}
+		}
+		name := p.nicName(x.NIC)
+		lvl := zerolog.InfoLevel
+		if x.To != nic.StateUp {
+			lvl = zerolog.WarnLevel
+		}
+		p.events.WithLevel(lvl, "nic_state").Str("nic", name).Str("from", x.From.String()).
+			Str("to", x.To.String()).Str("cause", x.Cause).Dur("in_previous_state", x.Duration).
+			Strs("vms", vms).Uint64("transitions", x.Count).
+			Msg(fmt.Sprintf("NIC %s %s -> %s (%s)%s", name, x.From, x.To, x.Cause, vmList(vms)))
+	}
+	for _, a := range rd.Actions {
+		switch {
+		case a.Kind == control.Suspend:
+			p.events.Warn("vm_suspend").Str("vm", a.VM).Str("nic", a.NICName).Msg("suspending VM during failover")
+		case a.Reason == control.ReasonRemoved:
+			p.events.Info("vm_resume").Str("vm", a.VM).Str("nic", a.NICName).Msg("resuming VM that is being removed")
+		default:
+			p.events.Info("vm_resume").Str("vm", a.VM).Str("nic", a.NICName).Str("nic_state", a.NICState.String()).
+				Msg("resuming VM after failover")
+		}
+	}
+	for _, l := range rd.Links {
+		p.events.Info("nic_link").Str("nic", p.nicName(l.NIC)).Bool("up", l.Link.Up).Uint32("speed_mbps", l.Link.SpeedMbps).
+			Str("cause", l.Cause).Msg("link changed")
+	}
+	for _, v := range rd.Vhost {
+		p.events.Info("vm_vhost").Str("vm", p.vmName(v.VM)).Bool("connected", v.Connected).Str("cause", v.Cause).
+			Msg("link changed")
+	}
+}
+
+// vmList ends a transition's message with the VMs it affects: the console
+// shows the message, not the vms field.
+func vmList(vms []string) string {
+	if len(vms) == 0 {
+		return ""
+	}
+	return "; VMs: " + strings.Join(vms, ", ")
+}
+
+// kickDelays asks Run to re-arm its timer for the NIC delays.
+func (p *Plane) kickDelays() {
+	select {
+	case p.delays <- struct{}{}:
+	default:
+	}
+}
+
+// tickDelays lets NIC down- and up-delays elapse.
+func (p *Plane) tickDelays() {
+	p.mu.Lock()
+	defer p.unlock()
+	p.ctl.Tick(time.Now())
+	p.settle()
+}
+
+// delayTimer is when the next NIC delay expires, or nil.
+func (p *Plane) delayTimer() <-chan time.Time {
+	p.mu.Lock()
+	d, ok := p.ctl.Deadline()
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return time.After(time.Until(d))
+}
