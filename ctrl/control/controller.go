@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/uplinkd/uplinkd/ctrl/dos"
 	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 )
@@ -25,6 +26,16 @@ type Controller struct {
 	// causes.
 	homes func(n int) []int
 	rd    Ready
+
+	// The DoS responder (dos.go): the detector, per VM slot what each
+	// attack's responses changed, and per team the VMs whose attacks
+	// moved it onto its dos_standby NICs (which NICs are evacuated is
+	// their machine's state: evacuation is one of its faults).
+	det         *dos.Detector
+	dos         []dosVM
+	dosWatched  bool
+	dosEvery    time.Duration
+	evacuatedBy map[model.TeamID]int
 }
 
 // team is one team's failover machine, and per machine index the NIC
@@ -60,7 +71,8 @@ type vmSlot struct {
 // opened. homes is as Controller.homes (nil: no VM is ever affected).
 func New(m *model.Model, nicSlots, vmSlots int, now time.Time, homes func(n int) []int) *Controller {
 	c := &Controller{m: m, nics: make([]nicSlot, nicSlots), vms: make([]vmSlot, vmSlots),
-		teams: map[model.TeamID]*team{}, homes: homes}
+		teams: map[model.TeamID]*team{}, homes: homes,
+		det: dos.New(make([]dos.Config, vmSlots)), dos: make([]dosVM, vmSlots), evacuatedBy: map[model.TeamID]int{}}
 	for v := range c.vms {
 		c.vms[v].suspendedFor = -1
 	}
@@ -71,7 +83,9 @@ func New(m *model.Model, nicSlots, vmSlots int, now time.Time, homes func(n int)
 // SetModel puts model m in force: a team new in m gets a failover
 // machine, the others take m's delays and failback (a delay already
 // running keeps its deadline), and a team m no longer names is forgotten.
-// The driver unplaces the NICs and VMs m no longer names first.
+// Each VM takes its DoS settings from m; an attack on a VM m no longer
+// watches ends. The driver unplaces the NICs and VMs m no longer names
+// first.
 func (c *Controller) SetModel(m *model.Model, now time.Time) {
 	c.m = m
 	for _, t := range m.Teams {
@@ -85,20 +99,26 @@ func (c *Controller) SetModel(m *model.Model, now time.Time) {
 	for id := range c.teams {
 		if m.Team(id) == nil {
 			delete(c.teams, id)
+			delete(c.evacuatedBy, id)
 		}
 	}
+	c.configureDoS(now)
 	c.rd.Publish = true
 }
 
 // PlaceNIC puts NIC id of the model in force in slot, admin up and, until
 // its first link read, up in its team (the read that follows may fail it
-// over at once).
+// over at once). A team an attack moved onto its dos_standby NICs keeps
+// off the others until the attack ends, this one included.
 func (c *Controller) PlaceNIC(slot int, id model.NICID, now time.Time) {
 	n := c.m.NIC(id)
 	t := c.teams[n.Team]
 	c.nics[slot] = nicSlot{id: id, team: n.Team, local: t.machine.Add(now), adminUp: true}
 	t.slots = append(t.slots, slot)
 	c.rd.Publish = true
+	if c.evacuatedBy[n.Team] > 0 && !slices.Contains(c.m.Team(n.Team).DoSStandby, id) {
+		c.feed(now, slot, nic.DoSEvacuate)
+	}
 }
 
 // UnplaceNIC frees the NIC slot: the NIC leaves its team's machine (its
@@ -122,19 +142,24 @@ func (c *Controller) UnplaceNIC(slot int) {
 	c.rd.Publish = true
 }
 
-// PlaceVM puts VM id of the model in force in slot, not connected.
-func (c *Controller) PlaceVM(slot int, id model.VMID) {
+// PlaceVM puts VM id of the model in force in slot, not connected, its
+// DoS state fresh.
+func (c *Controller) PlaceVM(slot int, id model.VMID, now time.Time) {
 	c.vms[slot] = vmSlot{id: id, suspendedFor: -1}
+	c.resetDoS(slot, now)
 	c.rd.Publish = true
 }
 
-// UnplaceVM frees the VM slot; a VM suspended for a failover is resumed
-// first, while it can still be named.
-func (c *Controller) UnplaceVM(slot int) {
+// UnplaceVM frees the VM slot. What the VM is in the middle of ends first,
+// while it can still be named: an attack (its responses undone), a
+// suspension to protect it from a team mate's attack, a suspension for a
+// failover.
+func (c *Controller) UnplaceVM(slot int, now time.Time) {
 	s := &c.vms[slot]
 	if s.id == 0 {
 		return
 	}
+	c.endDoS(slot, now)
 	if n := s.suspendedFor; n >= 0 {
 		if vm := c.m.VM(s.id); vm != nil {
 			c.rd.Actions = append(c.rd.Actions, Action{Kind: Resume, VM: vm.Name, NIC: n, NICName: c.nicName(n),
@@ -142,6 +167,7 @@ func (c *Controller) UnplaceVM(slot int) {
 		}
 	}
 	*s = vmSlot{suspendedFor: -1}
+	c.resetDoS(slot, now)
 	c.rd.Publish = true
 }
 
@@ -180,8 +206,17 @@ func (c *Controller) Step(now time.Time, ev Event) {
 		c.feed(now, e.NIC, pick(e.Up, nic.AdminUp, nic.AdminDown))
 	case Beacons:
 		c.feed(now, e.NIC, pick(e.Heard, nic.BeaconHeard, nic.BeaconLost))
-	case Evacuation:
-		c.feed(now, e.NIC, pick(e.Evacuate, nic.DoSEvacuate, nic.DoSReturn))
+	case DoSSample:
+		if c.vms[e.VM].id == 0 || !c.dos[e.VM].cfg.Enabled {
+			return
+		}
+		if ev, ok := c.det.Observe(e.VM, now, e.Sample); ok {
+			c.answer(now, ev)
+		}
+	case DoSVerdict:
+		if c.vms[e.VM].id != 0 {
+			c.answer(now, e.Event)
+		}
 	}
 }
 
@@ -217,7 +252,8 @@ func (c *Controller) Deadline() (time.Time, bool) {
 // HasReady says whether Ready has anything.
 func (c *Controller) HasReady() bool {
 	r := &c.rd
-	return r.Publish || len(r.Links)+len(r.Vhost)+len(r.Transitions)+len(r.Actions) > 0
+	return r.Publish || len(r.Links)+len(r.Vhost)+len(r.Transitions)+len(r.Actions)+len(r.Attacks)+len(r.Protects)+
+		len(r.Evacuations) > 0
 }
 
 // Ready returns what the steps since the last Ready decided, and forgets

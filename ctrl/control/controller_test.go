@@ -66,7 +66,7 @@ func newFixture(t *testing.T, m *model.Model) *fixture {
 		f.PlaceNIC(i, n.ID, t0)
 	}
 	for v, vm := range m.VMs {
-		f.PlaceVM(v, vm.ID)
+		f.PlaceVM(v, vm.ID, t0)
 	}
 	for i := range m.NICs {
 		f.Step(t0, LinkRead{NIC: i, Link: up, Cause: "start"})
@@ -214,17 +214,17 @@ func TestAVMRemovedOrANICThatLeavesEndsASuspension(t *testing.T) {
 	f := newFixture(t, compile(t, nil))
 	f.Step(t0, LinkRead{NIC: 0, Link: Link{}})
 	require.Len(t, f.Ready().Actions, 1)
-	f.UnplaceVM(0)
+	f.UnplaceVM(0, t0)
 	rd := f.Ready()
 	assert.Equal(t, []Action{{Kind: Resume, VM: "x", NIC: 0, NICName: "a", NICState: nic.StateFailing, Reason: ReasonRemoved}}, rd.Actions)
 	assert.True(t, rd.Publish)
 	assert.False(t, f.VMConnected(0))
-	f.UnplaceVM(0)
+	f.UnplaceVM(0, t0)
 	assert.False(t, f.HasReady(), "a free slot has nothing to free")
 
 	// x is back in the slot, suspended again; then a leaves the team
 	// while its down-delay runs.
-	f.PlaceVM(0, f.m.VMs[0].ID)
+	f.PlaceVM(0, f.m.VMs[0].ID, t0)
 	f.Step(t0, LinkRead{NIC: 0, Link: up})
 	f.Ready()
 	f.Step(t0.Add(time.Second), LinkRead{NIC: 0, Link: Link{}})
@@ -294,19 +294,18 @@ func TestTheNICsThatTakeOverAreStandbyNoMore(t *testing.T) {
 	assert.True(t, f.NIC(0).Standby, "now a is the one back without failback")
 }
 
-func TestBeaconsAndEvacuationAreFaultsOfTheirOwn(t *testing.T) {
+func TestLostBeaconsAreAFaultOfTheirOwn(t *testing.T) {
 	f := newFixture(t, compile(t, nil))
 	f.Step(t0, Beacons{NIC: 2, Heard: false})
 	assert.Equal(t, []string{"2 up->failing (beacons lost)"}, moves(f.Ready()))
-	f.Step(t0, Evacuation{NIC: 2, Evacuate: true})
-	assert.Equal(t, []string{"2 failing->down (dos-evacuate)"}, moves(f.Ready()), "an intended move skips the delay")
-	st := f.NIC(2)
-	assert.True(t, st.Evacuated)
-	assert.ElementsMatch(t, []string{nic.FaultBeaconsLost, nic.FaultEvacuated}, st.Faults)
+	f.Step(t0, Admin{NIC: 2})
+	assert.Equal(t, []string{"2 failing->down (admin down)"}, moves(f.Ready()), "an intended move skips the delay")
+	assert.ElementsMatch(t, []string{nic.FaultBeaconsLost, nic.FaultAdminDown}, f.NIC(2).Faults)
 
 	f.Step(t0, Beacons{NIC: 2, Heard: true})
-	f.Step(t0, Evacuation{NIC: 2, Evacuate: false})
-	assert.Equal(t, []string{"2 down->recovering (dos-return)"}, moves(f.Ready()))
+	assert.Empty(t, moves(f.Ready()), "still admin down")
+	f.Step(t0, Admin{NIC: 2, Up: true})
+	assert.Equal(t, []string{"2 down->recovering (admin up)"}, moves(f.Ready()))
 	assert.Nil(t, f.NIC(2).Faults)
 }
 

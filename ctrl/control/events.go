@@ -1,6 +1,8 @@
 package control
 
 import (
+	"github.com/uplinkd/uplinkd/ctrl/dos"
+	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 )
@@ -45,18 +47,26 @@ type Beacons struct {
 	Heard bool
 }
 
-// Evacuation moves a team off a NIC while one of its VMs is under attack
-// (the DoS responder's failover response), or lets it return.
-type Evacuation struct {
-	NIC      int // slot
-	Evacuate bool
+// DoSSample is a watched VM's counters as the driver read them now, for
+// the DoS detector: everything the network sent the VM, delivered or not,
+// and the attack classes the worker counts.
+type DoSSample struct {
+	VM     int // slot
+	Sample dos.Sample
 }
+
+// DoSVerdict is an attack's start or end (Event.VM is the slot) as a
+// detector decided it. The controller's own detector decides from
+// DoSSample; this event lets a test, or another detector, drive the
+// responses directly.
+type DoSVerdict struct{ dos.Event }
 
 func (LinkRead) event()   {}
 func (VhostRead) event()  {}
 func (Admin) event()      {}
 func (Beacons) event()    {}
-func (Evacuation) event() {}
+func (DoSSample) event()  {}
+func (DoSVerdict) event() {}
 
 // Ready is what must happen after the steps since the last Ready, in this
 // order: publish the tables (when Publish), then record the changes (a
@@ -70,6 +80,35 @@ type Ready struct {
 	Vhost       []VhostChange
 	Transitions []Transition
 	Actions     []Action
+	// Attacks started or ended, VMs suspended or resumed to protect them
+	// from a team mate's attack, NICs a team moved off or back for an
+	// attack.
+	Attacks     []Attack
+	Protects    []Protect
+	Evacuations []EvacuationChange
+}
+
+// Attack is an attack on a VM that started or ended, with the responses
+// it started or undoes.
+type Attack struct {
+	VM        string
+	Event     dos.Event
+	Responses []model.Response
+}
+
+// Protect is a VM suspended (or resumed) to protect it from the attack
+// on its team mate AttackedVM; Removed: resumed because it is removed.
+type Protect struct {
+	VM, AttackedVM   string
+	Suspend, Removed bool
+}
+
+// EvacuationChange is a NIC its team moved off for an attack (Evacuated),
+// or back.
+type EvacuationChange struct {
+	NIC, Team string
+	Evacuated bool
+	Standby   []string
 }
 
 // LinkChange is a NIC's link that changed.
@@ -110,13 +149,18 @@ const (
 // suspended.
 const ReasonRemoved = "removed from uplinkd"
 
+// AroundFailover says whether the action suspends or resumes the VM
+// around its NIC's failover (suspend_on_failover).
+func (a Action) AroundFailover() bool { return a.NICName != "" }
+
 // Action is a decision about a VM, carried out by the VM manager.
 type Action struct {
 	Kind   ActionKind
 	VM     string
 	Reason string
 	// NIC is, for a suspend or resume around a failover, the failing
-	// NIC's slot, NICName its name and NICState its state then.
+	// NIC's slot (-1 for other actions), NICName its name and NICState
+	// its state then.
 	NIC      int
 	NICName  string
 	NICState nic.State

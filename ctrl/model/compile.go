@@ -18,6 +18,8 @@ func Compile(c *config.Config, prev *Model) (*Model, error) {
 		Resources: Resources{Interval: c.Resources.Interval, OverAllocationAfter: c.Resources.OverAllocationAfter},
 		DoSWindow: c.DoSDefaults().Window,
 		MaxFrame:  uint32(c.Dataplane.MTU + 14),
+
+		DeprioritisedWeight: c.VMManager.DeprioritisedWeight,
 	}
 	var err error
 	if m.Resources.OverAllocationAction, err = parseOverAllocationAction(c.Resources.OverAllocationAction); err != nil {

@@ -43,6 +43,9 @@ type Model struct {
 	// MaxFrame is the longest frame accepted, without CRC and VLAN tag:
 	// the MTU plus the Ethernet header.
 	MaxFrame uint32
+	// DeprioritisedWeight is the CPU weight the deprioritise response
+	// gives an attacked VM ([vm_manager] deprioritised_weight).
+	DeprioritisedWeight int
 
 	// next are the IDs the next new entities get: carried from model to
 	// model so that an ID is never reused.

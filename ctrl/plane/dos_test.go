@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/dos"
 	"github.com/uplinkd/uplinkd/ctrl/event"
-	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
@@ -103,19 +103,6 @@ func TestTheTeamStaysOnItsDoSStandbyUntilTheLastAttackEnds(t *testing.T) {
 	assert.True(t, p.snapshotForTest(t).NICs[0].Usable())
 }
 
-func TestSuspendOthersSparesVMsUnderAttackThemselves(t *testing.T) {
-	p := planeFor(t, dosTOML)
-	rec := &recordingActions{}
-	p.actions = rec
-	p.dos.cfg[0].Responses = []model.Response{model.RespSuspendOthers}
-	p.dos.cfg[1].Responses = []model.Response{model.RespRateLimit}
-	p.answerForTest(dos.Event{VM: 1, Start: true})
-	p.answerForTest(dos.Event{VM: 0, Start: true})
-	assert.Equal(t, []string{"suspend c"}, rec.calls, "b is under attack too: left running")
-	p.answerForTest(dos.Event{VM: 0})
-	assert.Equal(t, []string{"suspend c", "resume c"}, rec.calls)
-}
-
 func TestAVMsOwnZeroDoSKeysMeanNotWatchedAndDropAll(t *testing.T) {
 	// a sets syn_pps and attack_limit_pps to 0 in its own table: SYNs are
 	// not watched for it (b's SYNs still are), and its rate limit lets no
@@ -123,13 +110,11 @@ func TestAVMsOwnZeroDoSKeysMeanNotWatchedAndDropAll(t *testing.T) {
 	p := planeFor(t, strings.Replace(dosTOML, "name = \"a\"\n", "name = \"a\"\ndos = { syn_pps = 0, attack_limit_pps = 0 }\n", 1))
 	now := time.Now()
 	for v := range 2 {
-		p.dos.det.Observe(v, now, dos.Sample{})
+		p.sampleForTest(v, now, dos.Sample{})
+		p.sampleForTest(v, now.Add(10*time.Millisecond), dos.Sample{SYN: 10000})
 	}
-	_, started := p.dos.det.Observe(0, now.Add(10*time.Millisecond), dos.Sample{SYN: 10000})
-	assert.False(t, started, "a's SYNs are not watched")
-	ev, started := p.dos.det.Observe(1, now.Add(10*time.Millisecond), dos.Sample{SYN: 10000})
-	require.True(t, started, "b's are, at [dos]'s threshold")
-	assert.Equal(t, dos.SYN, ev.Metric)
+	assert.False(t, p.ctl.DoS(0).UnderAttack, "a's SYNs are not watched")
+	assert.True(t, p.ctl.DoS(1).UnderAttack, "b's are, at [dos]'s threshold")
 
 	p.answerForTest(dos.Event{VM: 0, Start: true, At: now, Metric: dos.Fragments})
 	a := p.snapshotForTest(t).VMs[0]
@@ -246,10 +231,20 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	assert.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "and counted again")
 }
 
-// answerForTest answers an attack as dosStep does: under p.mu, the VM
-// actions carried out once it is let go.
-func (p *Plane) answerForTest(ev dos.Event) {
+// answerForTest has the controller answer an attack's start or end, and
+// commits it as dosStep does: under p.mu, the VM actions carried out once
+// it is let go.
+func (p *Plane) answerForTest(ev dos.Event) { p.stepForTest(ev.At, control.DoSVerdict{Event: ev}) }
+
+// sampleForTest feeds VM slot v's counters to the detector at now, and
+// commits what follows.
+func (p *Plane) sampleForTest(v int, now time.Time, s dos.Sample) {
+	p.stepForTest(now, control.DoSSample{VM: v, Sample: s})
+}
+
+func (p *Plane) stepForTest(now time.Time, ev control.Event) {
 	p.mu.Lock()
-	p.answer(ev)
+	p.ctl.Step(now, ev)
+	p.commit()
 	p.unlock()
 }

@@ -29,6 +29,7 @@ func (p *Plane) commit() error {
 	if err != nil {
 		p.log.Error().Err(err).Msg("publishing tables")
 	}
+	p.recordDoS(rd)
 	p.record(before, rd)
 	p.later = append(p.later, rd.Actions...)
 	p.kickDelays()
@@ -116,6 +117,8 @@ func (p *Plane) record(before *fastpath.Snapshot, rd control.Ready) {
 	}
 	for _, a := range rd.Actions {
 		switch {
+		case !a.AroundFailover():
+			// The DoS responder's, recorded with the attack.
 		case a.Kind == control.Suspend:
 			p.events.Warn("vm_suspend").Str("vm", a.VM).Str("nic", a.NICName).Msg("suspending VM during failover")
 		case a.Reason == control.ReasonRemoved:

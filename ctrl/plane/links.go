@@ -164,9 +164,7 @@ func (p *Plane) syncLoops() {
 	if p.needsResourceLoop() {
 		res = p.cfg().Resources.Interval
 	}
-	if p.dos.watched {
-		dos = p.dos.every
-	}
+	dos = p.ctl.DoSPeriod()
 	l.res.set(l, res, p.resourceStep)
 	l.dos.set(l, dos, p.dosStep)
 }

@@ -80,11 +80,6 @@ func (p *Plane) addNIC(n config.NIC) error {
 	// position among the team's NICs, which moved.
 	p.res.balancer[team.ID] = newBalancer(*team)
 	p.watchBeaconsOf(m)
-	// A team an attack moved onto its dos_standby NICs keeps off the
-	// others until the attack ends, this one included.
-	if p.dos.evacuatedBy[team.ID] > 0 && !slices.Contains(team.DoSStandby, mn.ID) {
-		p.ctl.Step(now, control.Evacuation{NIC: slot, Evacuate: true})
-	}
 	// The NIC joins up; what its link says now is its first event.
 	l, _ := port.Link()
 	p.ctl.Step(now, control.LinkRead{NIC: slot, Link: control.Link(l), Cause: "join"})

@@ -89,7 +89,6 @@ type Plane struct {
 
 	loops   loops
 	res     *resources
-	dos     *dosGuard
 	actions VMActions
 
 	status *statusPrinter
@@ -306,7 +305,7 @@ func (p *Plane) initTables() {
 	}
 	for slot, id := range p.slotVM {
 		if id != 0 {
-			p.ctl.PlaceVM(slot, id)
+			p.ctl.PlaceVM(slot, id, now)
 		}
 	}
 	p.delays = make(chan struct{}, 1)
@@ -324,7 +323,6 @@ func (p *Plane) initTables() {
 		}
 	}
 	p.res = newResources(p)
-	p.dos = newDoSGuard(c, p.slotVM)
 }
 
 // needsResourceLoop says whether any team is shaped or load-based.

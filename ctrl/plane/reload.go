@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/model"
@@ -143,7 +142,6 @@ func (p *Plane) applyReload(next *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("new config: %w", err)
 	}
-	now := time.Now()
 	leaving := p.releaseGoneNICs(oldModel, nextModel)
 	// Teams are matched by ID: one added or removed moves no other's
 	// state. The controller gives a new team its failover machine and the
@@ -165,7 +163,6 @@ func (p *Plane) applyReload(next *config.Config) error {
 	for _, team := range oldModel.Teams {
 		if nextModel.Team(team.ID) == nil {
 			delete(p.res.balancer, team.ID)
-			delete(p.dos.evacuatedBy, team.ID)
 		}
 	}
 	p.followRates(nextModel)
@@ -176,9 +173,6 @@ func (p *Plane) applyReload(next *config.Config) error {
 	}
 	p.res.over.After = nextModel.Resources.OverAllocationAfter
 	p.res.over.Action = resource.Action(nextModel.Resources.OverAllocationAction.String())
-	for _, ev := range p.dos.configure(nextModel, p.slotVM, now) {
-		p.answer(ev)
-	}
 	p.syncLoops()
 	// With the NIC transitions of attacks the reload ended (a failover
 	// response undone). build succeeded above with the same inputs: an

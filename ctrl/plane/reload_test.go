@@ -63,11 +63,10 @@ func TestABadReloadChangesNothing(t *testing.T) {
 // attack starts a real attack on VM v in the detector and answers it.
 func attack(t *testing.T, p *Plane, v int, now time.Time) {
 	t.Helper()
-	p.dos.det.Observe(v, now, dos.Sample{})
-	ev, ok := p.dos.det.Observe(v, now.Add(10*time.Millisecond), dos.Sample{SYN: 10000})
-	require.True(t, ok)
-	require.True(t, ev.Start)
-	p.answerForTest(ev)
+	p.sampleForTest(v, now, dos.Sample{})
+	require.False(t, p.ctl.DoS(v).UnderAttack)
+	p.sampleForTest(v, now.Add(10*time.Millisecond), dos.Sample{SYN: 10000})
+	require.True(t, p.ctl.DoS(v).UnderAttack)
 }
 
 func TestAnAttackOnAVMNoLongerWatchedEndsAndIsUndone(t *testing.T) {
@@ -83,7 +82,7 @@ func TestAnAttackOnAVMNoLongerWatchedEndsAndIsUndone(t *testing.T) {
 	next = strings.Replace(next, `dos_standby = ["n3"]`, `dos_standby = ["n2"]`, 1)
 	_, err := p.Reload(parse(t, next))
 	require.NoError(t, err)
-	assert.False(t, p.dos.det.Attacked(0))
+	assert.False(t, p.ctl.DoS(0).UnderAttack)
 	s = p.snap.Load()
 	assert.False(t, s.VMs[0].DoSWatch)
 	assert.Zero(t, s.VMs[0].AttackClasses, "rate limit lifted")
@@ -103,7 +102,7 @@ func TestAnAttackEndsWithTheResponsesItStartedWith(t *testing.T) {
 	_, err := p.Reload(parse(t, strings.Replace(dosTOML, `responses = ["rate-limit", "delay", "deprioritise", "suspend", "suspend-others", "failover", "migrate"]`,
 		`responses = ["rate-limit"]`, 1)))
 	require.NoError(t, err)
-	assert.True(t, p.dos.det.Attacked(0), "still watched: the attack goes on")
+	assert.True(t, p.ctl.DoS(0).UnderAttack, "still watched: the attack goes on")
 	assert.NotZero(t, p.snap.Load().VMs[0].HoldIngress, "the delay started with it stays")
 	p.answerForTest(dos.Event{VM: 0, At: now.Add(time.Second), Since: now})
 	s := p.snapshotForTest(t)

@@ -176,11 +176,11 @@ func dropMap(c *fastpath.Counters) map[string]uint64 {
 func (p *Plane) dosReport(vm int, c *fastpath.Counters) *report.DoSReport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	g := p.dos
-	if !g.cfg[vm].Enabled {
+	st := p.ctl.DoS(vm)
+	if !st.Watched {
 		return nil
 	}
-	return &report.DoSReport{UnderAttack: g.attacked[vm], Attacks: g.attacks[vm],
+	return &report.DoSReport{UnderAttack: st.UnderAttack, Attacks: st.Attacks,
 		InSYN: c[fastpath.InSYN], InFragments: c[fastpath.InFragments], InAmplification: c[fastpath.InAmplification],
 		InSources: c[fastpath.InSources], OutSYN: c[fastpath.OutSYN], HeldDeliveries: c[fastpath.HeldDeliveries]}
 }

@@ -83,7 +83,6 @@ func (p *Plane) RemoveTeam(name string) error {
 	}
 	p.putModel(&next, nextModel)
 	delete(p.res.balancer, team.ID)
-	delete(p.dos.evacuatedBy, team.ID)
 	delete(p.runtimeTeams, name)
 	if err := p.commit(); err != nil {
 		return err

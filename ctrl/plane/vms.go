@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
-	"github.com/uplinkd/uplinkd/ctrl/control"
-	"github.com/uplinkd/uplinkd/ctrl/dos"
 	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 	"github.com/uplinkd/uplinkd/fastpath"
@@ -76,8 +74,8 @@ func (p *Plane) addVM(v config.VM) error {
 	now := time.Now()
 	oldModel := p.model()
 	p.putModel(&next, m)
-	p.ctl.PlaceVM(slot, vm.ID)
-	p.resetSlot(slot, now)
+	p.ctl.PlaceVM(slot, vm.ID, now)
+	p.resetSlot(slot)
 	t := m.TeamIndex(vm.Team)
 	switch team := &m.Teams[t]; {
 	case team.Shaped && !oldModel.Teams[t].Shaped:
@@ -126,18 +124,14 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 		return fastpath.Counters{}, err
 	}
 	now := time.Now()
-	// End what the VM is in the middle of while it is still there to be
-	// named: an attack's responses, a suspension for a failover (the
-	// controller resumes it as it leaves).
-	if ev, ok := p.dos.det.SetConfig(slot, dos.Config{}, now); ok {
-		p.answer(ev)
-	}
-	p.unprotect(slot)
-	p.ctl.UnplaceVM(slot)
+	// The controller ends what the VM is in the middle of while it is
+	// still there to be named: an attack's responses, a suspension to
+	// protect it or for a failover.
+	p.ctl.UnplaceVM(slot, now)
 	p.placeVM(slot, 0)
 	delete(p.runtimeVMs, name)
 	p.putModel(&next, nextModel)
-	p.resetSlot(slot, now)
+	p.resetSlot(slot)
 	// The VM may have been what shaped its team.
 	p.followRates(nextModel)
 	p.syncLoops()
@@ -170,25 +164,9 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	return final, nil
 }
 
-// unprotect takes the VM in slot out of the VMs suspended to protect them
-// from a team mate's attack, and resumes it: the attack's end would
-// resume whoever has the slot then.
-func (p *Plane) unprotect(slot int) {
-	g := p.dos
-	for v, list := range g.protecting {
-		if i := slices.Index(list, slot); i >= 0 {
-			g.protecting[v] = slices.Delete(list, i, i+1)
-			name := p.vmName(slot)
-			p.events.Info("dos_protect").Str("vm", name).Str("attacked_vm", p.vmName(v)).Bool("suspend", false).
-				Msg("resuming a protected VM that is being removed")
-			p.act(control.Action{Kind: control.Resume, VM: name, Reason: control.ReasonRemoved})
-		}
-	}
-}
-
 // resetSlot gives slot a fresh start for the VM now in it (or none): the
 // control state of the VM that had it is forgotten.
-func (p *Plane) resetSlot(slot int, now time.Time) {
+func (p *Plane) resetSlot(slot int) {
 	p.alloc[slot] = 0
 	p.assigned[slot] = -1
 	r := p.res
@@ -196,15 +174,6 @@ func (p *Plane) resetSlot(slot int, now time.Time) {
 		fastpath.Counters{}, resource.Sample{}, false, 0, 0
 	r.est.Reset(slot)
 	r.over.Reset(slot)
-	g := p.dos
-	g.attacked[slot], g.responding[slot], g.limit[slot], g.hold[slot], g.attacks[slot], g.protecting[slot] =
-		false, nil, false, 0, 0, nil
-	// The detector takes the slot's new settings; the others keep theirs
-	// (configure returns no attack ended: their settings did not change).
-	g.det.Reset(slot, dos.Config{})
-	for _, ev := range g.configure(p.model(), p.slotVM, now) {
-		p.answer(ev)
-	}
 }
 
 // initialRate is the first bucket rate of the VM in slot on shaped team t:
