@@ -5,9 +5,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/uplinkd/uplinkd/ctrl/balance"
 	"github.com/uplinkd/uplinkd/ctrl/dos"
 	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
+	"github.com/uplinkd/uplinkd/ctrl/resource"
 )
 
 // Controller is the control state the tables are built from: each NIC's
@@ -20,12 +22,12 @@ type Controller struct {
 	nics  []nicSlot
 	vms   []vmSlot
 	teams map[model.TeamID]*team
-	// homes says which VM slots the tables in force send by NIC slot n:
-	// the VMs a failover of n affects. Read at the step that starts or
-	// ends the failover, before the driver publishes the tables it
-	// causes.
-	homes func(n int) []int
-	rd    Ready
+	// tables are the tables in force, as the driver last published them:
+	// which VMs a failover affects, which NIC a load-based VM is on. Read
+	// at the step that needs them, before the driver publishes the tables
+	// the step causes.
+	tables Tables
+	rd     Ready
 
 	// The DoS responder (dos.go): the detector, per VM slot what each
 	// attack's responses changed, and per team the VMs whose attacks
@@ -36,6 +38,18 @@ type Controller struct {
 	dosWatched  bool
 	dosEvery    time.Duration
 	evacuatedBy map[model.TeamID]int
+
+	// The resource manager (resources.go): demand estimates, the
+	// over-allocation watch, per load-based team its rebalancer, per team
+	// whether it is fresh (shaped, not divided yet), and per slot what
+	// was measured and decided.
+	est      *resource.Estimator
+	over     *resource.OverAllocation
+	balancer map[model.TeamID]*balance.Rebalancer
+	fresh    map[model.TeamID]bool
+	resLast  time.Time
+	vmRes    []vmRes
+	nicRes   []nicRes
 }
 
 // team is one team's failover machine, and per machine index the NIC
@@ -68,14 +82,15 @@ type vmSlot struct {
 
 // New returns a controller for model m with room for nicSlots NICs and
 // vmSlots VMs, all free: the driver places the NICs and VMs whose ports it
-// opened. homes is as Controller.homes (nil: no VM is ever affected).
-func New(m *model.Model, nicSlots, vmSlots int, now time.Time, homes func(n int) []int) *Controller {
-	c := &Controller{m: m, nics: make([]nicSlot, nicSlots), vms: make([]vmSlot, vmSlots),
-		teams: map[model.TeamID]*team{}, homes: homes,
+// opened. tables are as Controller.tables (nil: no tables yet).
+func New(m *model.Model, nicSlots, vmSlots int, now time.Time, tables Tables) *Controller {
+	c := &Controller{m: &model.Model{}, nics: make([]nicSlot, nicSlots), vms: make([]vmSlot, vmSlots),
+		teams: map[model.TeamID]*team{}, tables: tables,
 		det: dos.New(make([]dos.Config, vmSlots)), dos: make([]dosVM, vmSlots), evacuatedBy: map[model.TeamID]int{}}
 	for v := range c.vms {
 		c.vms[v].suspendedFor = -1
 	}
+	c.initResources(nicSlots, vmSlots)
 	c.SetModel(m, now)
 	return c
 }
@@ -87,6 +102,7 @@ func New(m *model.Model, nicSlots, vmSlots int, now time.Time, homes func(n int)
 // watches ends. The driver unplaces the NICs and VMs m no longer names
 // first.
 func (c *Controller) SetModel(m *model.Model, now time.Time) {
+	old := c.m
 	c.m = m
 	for _, t := range m.Teams {
 		cfg := nic.Config{DownDelay: t.DownDelay, UpDelay: t.UpDelay, Failback: t.Failback}
@@ -103,6 +119,7 @@ func (c *Controller) SetModel(m *model.Model, now time.Time) {
 		}
 	}
 	c.configureDoS(now)
+	c.configureResources(old)
 	c.rd.Publish = true
 }
 
@@ -115,6 +132,8 @@ func (c *Controller) PlaceNIC(slot int, id model.NICID, now time.Time) {
 	t := c.teams[n.Team]
 	c.nics[slot] = nicSlot{id: id, team: n.Team, local: t.machine.Add(now), adminUp: true}
 	t.slots = append(t.slots, slot)
+	c.nicRes[slot] = nicRes{}
+	c.nicsChanged(n.Team)
 	c.rd.Publish = true
 	if c.evacuatedBy[n.Team] > 0 && !slices.Contains(c.m.Team(n.Team).DoSStandby, id) {
 		c.feed(now, slot, nic.DoSEvacuate)
@@ -138,6 +157,13 @@ func (c *Controller) UnplaceNIC(slot int) {
 			c.nics[other].local = l
 		}
 	}
+	c.nicsChanged(s.team)
+	for v := range c.vmRes {
+		if c.vmRes[v].assigned == slot {
+			c.vmRes[v].assigned = -1
+		}
+	}
+	c.nicRes[slot] = nicRes{}
 	*s = nicSlot{}
 	c.rd.Publish = true
 }
@@ -147,6 +173,8 @@ func (c *Controller) UnplaceNIC(slot int) {
 func (c *Controller) PlaceVM(slot int, id model.VMID, now time.Time) {
 	c.vms[slot] = vmSlot{id: id, suspendedFor: -1}
 	c.resetDoS(slot, now)
+	c.resetVMRes(slot)
+	c.placeRate(slot)
 	c.rd.Publish = true
 }
 
@@ -168,6 +196,7 @@ func (c *Controller) UnplaceVM(slot int, now time.Time) {
 	}
 	*s = vmSlot{suspendedFor: -1}
 	c.resetDoS(slot, now)
+	c.resetVMRes(slot)
 	c.rd.Publish = true
 }
 
@@ -217,6 +246,8 @@ func (c *Controller) Step(now time.Time, ev Event) {
 		if c.vms[e.VM].id != 0 {
 			c.answer(now, e.Event)
 		}
+	case Usage:
+		c.usage(now, e)
 	}
 }
 
@@ -253,7 +284,7 @@ func (c *Controller) Deadline() (time.Time, bool) {
 func (c *Controller) HasReady() bool {
 	r := &c.rd
 	return r.Publish || len(r.Links)+len(r.Vhost)+len(r.Transitions)+len(r.Actions)+len(r.Attacks)+len(r.Protects)+
-		len(r.Evacuations) > 0
+		len(r.Evacuations)+len(r.Rebalances)+len(r.OverAllocations) > 0
 }
 
 // Ready returns what the steps since the last Ready decided, and forgets
@@ -293,8 +324,8 @@ func (c *Controller) transitions(id model.TeamID, tr []nic.Transition) {
 		x.NIC = t.slots[x.NIC]
 		c.nics[x.NIC].changes++
 		var vms []int
-		if c.homes != nil {
-			vms = c.homes(x.NIC)
+		if c.tables != nil {
+			vms = c.tables.VMsOn(x.NIC)
 		}
 		c.rd.Transitions = append(c.rd.Transitions, Transition{Transition: x, VMs: vms, Count: c.nics[x.NIC].changes})
 		c.suspendAround(x, vms)

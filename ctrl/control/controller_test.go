@@ -1,6 +1,8 @@
 package control
 
 import (
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,7 +63,7 @@ func newFixture(t *testing.T, m *model.Model) *fixture {
 		all = append(all, v)
 	}
 	f.homes[0] = all
-	f.Controller = New(m, len(m.NICs)+1, len(m.VMs)+1, t0, func(n int) []int { return f.homes[n] })
+	f.Controller = New(m, len(m.NICs)+1, len(m.VMs)+1, t0, fakeTables{f})
 	for i, n := range m.NICs {
 		f.PlaceNIC(i, n.ID, t0)
 	}
@@ -76,6 +78,20 @@ func newFixture(t *testing.T, m *model.Model) *fixture {
 	require.Empty(t, rd.Transitions, "links read up: nothing fails over")
 	require.False(t, f.HasReady())
 	return f
+}
+
+// fakeTables answers for the tables in force from the fixture's homes:
+// what a test says the tables send by each NIC.
+type fakeTables struct{ f *fixture }
+
+func (t fakeTables) VMsOn(n int) []int { return t.f.homes[n] }
+func (t fakeTables) LoadBasedNIC(v int) int {
+	for _, n := range slices.Sorted(maps.Keys(t.f.homes)) {
+		if slices.Contains(t.f.homes[n], v) {
+			return n
+		}
+	}
+	return -1
 }
 
 // moves are a Ready's transitions as "slot from->to (cause)".

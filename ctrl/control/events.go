@@ -61,6 +61,19 @@ type DoSSample struct {
 // responses directly.
 type DoSVerdict struct{ dos.Event }
 
+// Usage is the worker's counters as the driver read them now, per slot,
+// for the resource manager: what each VM sent and how often the worker
+// held it back, what each NIC sent. Each counts from zero since its
+// entity took the slot (a free slot: zero).
+type Usage struct {
+	VMs        []VMUsage
+	NICTxBytes []uint64
+}
+
+// VMUsage is a VM's bytes sent and held-back bursts so far.
+type VMUsage struct{ Bytes, Held uint64 }
+
+func (Usage) event()      {}
 func (LinkRead) event()   {}
 func (VhostRead) event()  {}
 func (Admin) event()      {}
@@ -86,6 +99,34 @@ type Ready struct {
 	Attacks     []Attack
 	Protects    []Protect
 	Evacuations []EvacuationChange
+	// VMs the resource manager moved off a hot NIC, and VMs that stayed
+	// over their allocation.
+	Rebalances      []Rebalance
+	OverAllocations []OverAllocation
+}
+
+// Tables is what the controller reads of the tables in force (the
+// driver's last published ones).
+type Tables interface {
+	// VMsOn are the VM slots the tables send by NIC slot n: the VMs a
+	// failover of n affects.
+	VMsOn(n int) []int
+	// LoadBasedNIC is the NIC slot a load-based VM (slot v) is on, or -1.
+	LoadBasedNIC(v int) int
+}
+
+// Rebalance is a VM the resource manager moved off a hot NIC.
+type Rebalance struct {
+	VM, From, To string
+	FromUtil     float64
+}
+
+// OverAllocation is a VM that stayed over its allocation, and what is
+// decided about it.
+type OverAllocation struct {
+	VM       string
+	Decision resource.Decision
+	AllocBps float64
 }
 
 // Attack is an attack on a VM that started or ended, with the responses

@@ -178,11 +178,8 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	p.events = event.New(64)
 	rec := &recordingActions{}
 	p.actions = rec
-	held := []bool{true, true}
-	for range 10 {
-		p.allocate(held)
-	}
-	require.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "both NICs' capacity")
+	at := p.heldRounds(time.Now(), 10, 0, 1)
+	require.InDelta(t, 40e6, p.ctl.Alloc(0)+p.ctl.Alloc(1), 1e3, "both NICs' capacity")
 	before := p.snapshotForTest(t)
 
 	p.answerForTest(dos.Event{VM: 0, Start: true, At: time.Now()})
@@ -206,10 +203,8 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	assert.Equal(t, []any{"a", "b"}, evs[0]["vms"])
 	assert.Equal(t, []string{"suspend b", "resume b"}, rec.calls, "b asked to be suspended around its NIC's failover")
 
-	for range 10 {
-		p.allocate(held)
-	}
-	assert.InDelta(t, 10e6, p.alloc[0]+p.alloc[1], 1e3, "the resource manager divides n2's capacity only")
+	at = p.heldRounds(at, 10, 0, 1)
+	assert.InDelta(t, 10e6, p.ctl.Alloc(0)+p.ctl.Alloc(1), 1e3, "the resource manager divides n2's capacity only")
 
 	// The attack ends: n1 recovers through the team's up_delay.
 	p.events = event.New(64)
@@ -225,10 +220,8 @@ func TestTheFailoverResponseIsANICFailoverWithItsOwnCause(t *testing.T) {
 	p.ctl.Tick(time.Now().Add(time.Second))
 	p.commitForTest(t)
 	assert.True(t, p.snap.Load().NICs[0].Usable(), "back after its up-delay")
-	for range 10 {
-		p.allocate(held)
-	}
-	assert.InDelta(t, 40e6, p.alloc[0]+p.alloc[1], 1e3, "and counted again")
+	p.heldRounds(at.Add(time.Second), 10, 0, 1)
+	assert.InDelta(t, 40e6, p.ctl.Alloc(0)+p.ctl.Alloc(1), 1e3, "and counted again")
 }
 
 // answerForTest has the controller answer an attack's start or end, and

@@ -30,6 +30,7 @@ func (p *Plane) commit() error {
 		p.log.Error().Err(err).Msg("publishing tables")
 	}
 	p.recordDoS(rd)
+	p.recordResources(rd)
 	p.record(before, rd)
 	p.later = append(p.later, rd.Actions...)
 	p.kickDelays()
@@ -72,10 +73,13 @@ func (p *Plane) unlock() {
 // act queues a VM action for unlock. Callers hold p.mu.
 func (p *Plane) act(a control.Action) { p.later = append(p.later, a) }
 
-// homes are the VM slots the tables in force send by NIC slot n: the VMs a
-// failover of n affects.
-func (p *Plane) homes(n int) []int {
-	s := p.snap.Load()
+// planeTables are the tables in force, as the controller reads them.
+type planeTables struct{ p *Plane }
+
+// VMsOn are the VM slots the tables in force send by NIC slot n: the VMs
+// a failover of n affects.
+func (t planeTables) VMsOn(n int) []int {
+	s := t.p.snap.Load()
 	if s == nil {
 		return nil
 	}
@@ -89,6 +93,16 @@ func (p *Plane) homes(n int) []int {
 		}
 	}
 	return out
+}
+
+// LoadBasedNIC is the NIC slot the tables in force send load-based VM
+// slot v by, or -1.
+func (t planeTables) LoadBasedNIC(v int) int {
+	s := t.p.snap.Load()
+	if s == nil {
+		return -1
+	}
+	return s.LoadBased(v)
 }
 
 // record writes the events of a Ready: one line per NIC transition, with

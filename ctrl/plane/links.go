@@ -161,9 +161,7 @@ func (p *Plane) syncLoops() {
 		return
 	}
 	var res, dos time.Duration
-	if p.needsResourceLoop() {
-		res = p.cfg().Resources.Interval
-	}
+	res = p.ctl.ResourcePeriod()
 	dos = p.ctl.DoSPeriod()
 	l.res.set(l, res, p.resourceStep)
 	l.dos.set(l, dos, p.dosStep)

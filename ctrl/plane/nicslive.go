@@ -74,11 +74,6 @@ func (p *Plane) addNIC(n config.NIC) error {
 	p.putModel(&next, m)
 	p.nicMAC[slot] = fastpath.MACAt(port.MAC())
 	p.ctl.PlaceNIC(slot, mn.ID, now)
-	p.res.nicPrev[slot], p.res.nicRate[slot] = fastpath.Counters{}, 0
-	team := m.Team(mn.Team)
-	// The team's rebalancer starts afresh: its hot-NIC timers are by
-	// position among the team's NICs, which moved.
-	p.res.balancer[team.ID] = newBalancer(*team)
 	p.watchBeaconsOf(m)
 	// The NIC joins up; what its link says now is its first event.
 	l, _ := port.Link()
@@ -125,7 +120,6 @@ func (p *Plane) RemoveNIC(name string) (fastpath.Counters, error) {
 	slots := p.releaseGoneNICs(p.model(), nextModel)
 	p.putModel(&next, nextModel)
 	delete(p.runtimeNICs, name)
-	p.followRates(nextModel)
 	if err := p.commit(); err != nil {
 		return fastpath.Counters{}, err
 	}
@@ -168,15 +162,7 @@ func (p *Plane) releaseGoneNICs(old, m *model.Model) (slots []releasedNIC) {
 		slots = append(slots, releasedNIC{slot: slot, id: id, name: old.NIC(id).Name})
 		p.ctl.UnplaceNIC(slot)
 		p.placeNIC(slot, 0)
-		if team := m.Team(old.NIC(id).Team); team != nil {
-			p.res.balancer[team.ID] = newBalancer(*team)
-		}
 		p.nicMAC[slot] = 0
-		for v := range p.assigned {
-			if p.assigned[v] == slot {
-				p.assigned[v] = -1
-			}
-		}
 	}
 	if len(slots) > 0 {
 		p.watchBeaconsOf(m)

@@ -79,17 +79,17 @@ type Plane struct {
 	// later: VM actions decided under mu, carried out by unlock.
 	later     []control.Action
 	nicMAC    []fastpath.MAC
-	alloc     []float64 // per VM, bits/s; 0: unlimited
-	assigned  []int     // per VM, load-based NIC or -1
 	version   uint64
 	poolStart uint32
 
 	delays chan struct{} // wakes Run to re-arm the NIC delay timer
 	beacon *beaconWatch
 
-	loops   loops
-	res     *resources
-	actions VMActions
+	loops loops
+	// resLoops is the worker's loop count at the resource manager's last
+	// round.
+	resLoops uint64
+	actions  VMActions
 
 	status *statusPrinter
 	// readers guards the API's and the metrics' rate windows.
@@ -297,7 +297,7 @@ func (p *Plane) initTables() {
 	now := time.Now()
 	p.nicMAC = make([]fastpath.MAC, nics)
 	p.beacon = newBeaconWatch(c, p.slotNIC)
-	p.ctl = control.New(c, nics, slots, now, p.homes)
+	p.ctl = control.New(c, nics, slots, now, planeTables{p})
 	for slot, id := range p.slotNIC {
 		if id != 0 {
 			p.ctl.PlaceNIC(slot, id, now)
@@ -309,30 +309,6 @@ func (p *Plane) initTables() {
 		}
 	}
 	p.delays = make(chan struct{}, 1)
-	p.alloc = make([]float64, slots)
-	p.assigned = make([]int, slots)
-	for i := range p.slotVM {
-		p.assigned[i] = -1
-		if v := p.vmAt(i); v != nil {
-			p.alloc[i] = v.Limit
-		}
-	}
-	for t, team := range c.Teams {
-		if team.Shaped {
-			p.seedRates(t)
-		}
-	}
-	p.res = newResources(p)
-}
-
-// needsResourceLoop says whether any team is shaped or load-based.
-func (p *Plane) needsResourceLoop() bool {
-	for _, team := range p.model().Teams {
-		if team.Shaped || p.res.balancer[team.ID] != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // SetVMActions sets who carries out decisions about VMs (the VM manager).
@@ -615,7 +591,7 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 		st := p.ctl.NIC(i)
 		s.NICs[i] = fastpath.NIC{ID: uint32(n.ID), Port: p.nics[i].ID, Name: n.Name, Team: t, LinkUp: st.Link.Up,
 			AdminUp: st.AdminUp, FailingOver: st.FailingOver(), Failed: st.Failed(), Standby: st.Standby,
-			SpeedBps: p.nicSpeed(i), MAC: p.nicMAC[i]}
+			SpeedBps: p.ctl.NICSpeed(i), MAC: p.nicMAC[i]}
 		s.Teams[t].NICs = append(s.Teams[t].NICs, i)
 	}
 	for i, id := range p.slotVM {
@@ -625,8 +601,8 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 			continue
 		}
 		vm := fastpath.VM{ID: uint32(id), Port: p.vms[i].ID, Name: v.Name, Team: m.TeamIndex(v.Team), Connected: p.ctl.VMConnected(i),
-			RateBps: p.alloc[i], RatePps: v.LimitPPS, Priority: v.Priority,
-			Preferred: -1, Assigned: p.assigned[i]}
+			RateBps: p.ctl.Alloc(i), RatePps: v.LimitPPS, Priority: v.Priority,
+			Preferred: -1, Assigned: p.ctl.Assigned(i)}
 		if v.Preferred != 0 {
 			vm.Preferred = p.nicIndex(v.Preferred)
 		}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/model"
-	"github.com/uplinkd/uplinkd/ctrl/resource"
 	"github.com/uplinkd/uplinkd/ctrl/topology"
 )
 
@@ -114,26 +113,6 @@ func (p *Plane) room() topology.Room {
 // migrating says whether the VM manager migrates vm.
 func (p *Plane) migrating(vm string) bool { return p.actions != nil && p.actions.Migrating(vm) }
 
-// followRates holds each VM to what model m allows it: a VM of a team
-// that is no longer shaped to its limit (0: none), a shaped one to its new
-// limit if that is lower, until the resource manager divides the team
-// again within an interval. Callers hold p.mu.
-func (p *Plane) followRates(m *model.Model) {
-	for v, id := range p.slotVM {
-		vm := m.VM(id)
-		if vm == nil {
-			continue
-		}
-		limit := vm.Limit
-		switch {
-		case !m.Team(vm.Team).Shaped:
-			p.alloc[v] = limit
-		case limit > 0 && (p.alloc[v] == 0 || p.alloc[v] > limit):
-			p.alloc[v] = limit
-		}
-	}
-}
-
 // applyReload puts next in force for the VMs running now (next names the
 // same VMs). Callers hold p.mu.
 func (p *Plane) applyReload(next *config.Config) error {
@@ -144,35 +123,10 @@ func (p *Plane) applyReload(next *config.Config) error {
 	}
 	leaving := p.releaseGoneNICs(oldModel, nextModel)
 	// Teams are matched by ID: one added or removed moves no other's
-	// state. The controller gives a new team its failover machine and the
-	// others their new delays.
+	// state. The controller gives a new team its failover machine, the others
+	// their new delays, seeds the teams newly shaped and holds each VM to
+	// its new limit.
 	p.putModel(next, nextModel)
-	for t, team := range nextModel.Teams {
-		was := oldModel.Team(team.ID)
-		if was == nil {
-			was = &model.Team{}
-		}
-		if team.Shaped && !was.Shaped {
-			p.seedRates(t)
-		}
-		if p.res.balancer[team.ID] == nil || team.Policy != model.PolicyLoadBased ||
-			team.RebalanceThreshold != was.RebalanceThreshold || team.RebalanceHold != was.RebalanceHold {
-			p.res.balancer[team.ID] = newBalancer(team)
-		}
-	}
-	for _, team := range oldModel.Teams {
-		if nextModel.Team(team.ID) == nil {
-			delete(p.res.balancer, team.ID)
-		}
-	}
-	p.followRates(nextModel)
-	for v, id := range p.slotVM {
-		if vm := nextModel.VM(id); vm != nil && p.res.balancer[vm.Team] == nil {
-			p.assigned[v] = -1
-		}
-	}
-	p.res.over.After = nextModel.Resources.OverAllocationAfter
-	p.res.over.Action = resource.Action(nextModel.Resources.OverAllocationAction.String())
 	p.syncLoops()
 	// With the NIC transitions of attacks the reload ended (a failover
 	// response undone). build succeeded above with the same inputs: an

@@ -37,7 +37,7 @@ func TestReloadSwapsPolicyAndRatesIntoNewTables(t *testing.T) {
 	assert.Equal(t, fastpath.PolicyFlowHash, s.Teams[0].Policy)
 	assert.Equal(t, 20e6, s.VMs[1].RateBps, "held to its new limit until the resource manager divides the team")
 	assert.True(t, p.model().Teams[0].Shaped, "shares make the team shaped")
-	assert.True(t, p.needsResourceLoop())
+	assert.NotZero(t, p.ctl.ResourcePeriod(), "the resource loop runs")
 	assert.Equal(t, "flow-hash", p.cfg().Teams[0].Policy)
 
 	// The same config again changes nothing, not even the tables' version.

@@ -188,7 +188,7 @@ func (p *Plane) dosReport(vm int, c *fastpath.Counters) *report.DoSReport {
 func (p *Plane) decisionCount(vm int) uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.res.decisions[vm]
+	return p.ctl.Decisions(vm)
 }
 
 func (p *Plane) nicState(i int, id uint32) (state string, faults []string, transitions uint64) {
@@ -217,5 +217,5 @@ func (p *Plane) countedCapacity(name string) float64 {
 	if team == nil {
 		return 0
 	}
-	return p.teamCapacity(m.TeamIndex(team.ID), p.nicUsable)
+	return p.ctl.TeamCapacity(team.ID)
 }

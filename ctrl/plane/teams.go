@@ -37,7 +37,6 @@ func (p *Plane) AddTeam(t config.Team) error {
 	}
 	team := m.TeamNamed(t.Name)
 	p.putModel(&next, m)
-	p.res.balancer[team.ID] = newBalancer(*team)
 	p.runtimeTeams[t.Name] = true
 	if err := p.commit(); err != nil {
 		return err
@@ -82,7 +81,6 @@ func (p *Plane) RemoveTeam(name string) error {
 		return fmt.Errorf("team %s cannot go: %w", name, err)
 	}
 	p.putModel(&next, nextModel)
-	delete(p.res.balancer, team.ID)
 	delete(p.runtimeTeams, name)
 	if err := p.commit(); err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/model"
-	"github.com/uplinkd/uplinkd/ctrl/resource"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
@@ -71,20 +70,11 @@ func (p *Plane) addVM(v config.VM) error {
 			p.log.Warn().Err(err).Str("vm", v.Name).Msg("the VM's connection is seen by the link poll only")
 		}
 	}
-	now := time.Now()
-	oldModel := p.model()
 	p.putModel(&next, m)
-	p.ctl.PlaceVM(slot, vm.ID, now)
-	p.resetSlot(slot)
-	t := m.TeamIndex(vm.Team)
-	switch team := &m.Teams[t]; {
-	case team.Shaped && !oldModel.Teams[t].Shaped:
-		p.seedRates(t)
-	case team.Shaped:
-		p.alloc[slot] = p.initialRate(t, slot)
-	default:
-		p.alloc[slot] = vm.Limit
-	}
+	// The controller gives the VM its first rate: on a shaped team its
+	// share as if every VM were backlogged, until the resource manager
+	// measures it.
+	p.ctl.PlaceVM(slot, vm.ID, time.Now())
 	p.syncLoops()
 	if err := p.commit(); err != nil {
 		return err
@@ -130,10 +120,9 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	p.ctl.UnplaceVM(slot, now)
 	p.placeVM(slot, 0)
 	delete(p.runtimeVMs, name)
+	// The VM may have been what shaped its team: the controller holds the
+	// others to their limits.
 	p.putModel(&next, nextModel)
-	p.resetSlot(slot)
-	// The VM may have been what shaped its team.
-	p.followRates(nextModel)
 	p.syncLoops()
 	if err := p.commit(); err != nil {
 		return fastpath.Counters{}, err
@@ -162,27 +151,6 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 		Uint64("dropped_queued", final[fastpath.Drop(fastpath.DropVMDown)]).
 		Msgf("VM %s removed", name)
 	return final, nil
-}
-
-// resetSlot gives slot a fresh start for the VM now in it (or none): the
-// control state of the VM that had it is forgotten.
-func (p *Plane) resetSlot(slot int) {
-	p.alloc[slot] = 0
-	p.assigned[slot] = -1
-	r := p.res
-	r.vmPrev[slot], r.samples[slot], r.heldNow[slot], r.vmRate[slot], r.decisions[slot] =
-		fastpath.Counters{}, resource.Sample{}, false, 0, 0
-	r.est.Reset(slot)
-	r.over.Reset(slot)
-}
-
-// initialRate is the first bucket rate of the VM in slot on shaped team t:
-// its share of the team's capacity as if every VM were backlogged, until
-// the resource manager's next round measures it. The others keep theirs.
-func (p *Plane) initialRate(t, slot int) float64 {
-	idx, members := p.teamMembers(t)
-	rates := resource.InitialBucketRates(p.teamCapacity(t, func(int) bool { return true }), members, make([]float64, len(members)))
-	return rates[slices.Index(idx, slot)]
 }
 
 // vmFieldErr turns validation errors about vms[i] into errors about the
