@@ -28,6 +28,8 @@ type Controller struct {
 	// the step causes.
 	tables Tables
 	rd     Ready
+	// beacon turns the NICs' beacons-heard counters into beacon losses.
+	beacon *beaconWatch
 
 	// The DoS responder (dos.go): the detector, per VM slot what each
 	// attack's responses changed, and per team the VMs whose attacks
@@ -85,7 +87,7 @@ type vmSlot struct {
 // opened. tables are as Controller.tables (nil: no tables yet).
 func New(m *model.Model, nicSlots, vmSlots int, now time.Time, tables Tables) *Controller {
 	c := &Controller{m: &model.Model{}, nics: make([]nicSlot, nicSlots), vms: make([]vmSlot, vmSlots),
-		teams: map[model.TeamID]*team{}, tables: tables,
+		teams: map[model.TeamID]*team{}, tables: tables, beacon: newBeaconWatch(nicSlots),
 		det: dos.New(make([]dos.Config, vmSlots)), dos: make([]dosVM, vmSlots), evacuatedBy: map[model.TeamID]int{}}
 	for v := range c.vms {
 		c.vms[v].suspendedFor = -1
@@ -120,6 +122,7 @@ func (c *Controller) SetModel(m *model.Model, now time.Time) {
 	}
 	c.configureDoS(now)
 	c.configureResources(old)
+	c.watchBeacons(now)
 	c.rd.Publish = true
 }
 
@@ -134,6 +137,7 @@ func (c *Controller) PlaceNIC(slot int, id model.NICID, now time.Time) {
 	t.slots = append(t.slots, slot)
 	c.nicRes[slot] = nicRes{}
 	c.nicsChanged(n.Team)
+	c.watchBeacons(now)
 	c.rd.Publish = true
 	if c.evacuatedBy[n.Team] > 0 && !slices.Contains(c.m.Team(n.Team).DoSStandby, id) {
 		c.feed(now, slot, nic.DoSEvacuate)
@@ -144,7 +148,7 @@ func (c *Controller) PlaceNIC(slot int, id model.NICID, now time.Time) {
 // team mates after it move down an index), and the VMs suspended for its
 // failover are resumed. The driver fails the NIC over first (Admin down),
 // so that its traffic has moved.
-func (c *Controller) UnplaceNIC(slot int) {
+func (c *Controller) UnplaceNIC(slot int, now time.Time) {
 	s := &c.nics[slot]
 	if s.id == 0 {
 		return
@@ -165,6 +169,7 @@ func (c *Controller) UnplaceNIC(slot int) {
 	}
 	c.nicRes[slot] = nicRes{}
 	*s = nicSlot{}
+	c.watchBeacons(now)
 	c.rd.Publish = true
 }
 
@@ -235,6 +240,8 @@ func (c *Controller) Step(now time.Time, ev Event) {
 		c.feed(now, e.NIC, pick(e.Up, nic.AdminUp, nic.AdminDown))
 	case Beacons:
 		c.feed(now, e.NIC, pick(e.Heard, nic.BeaconHeard, nic.BeaconLost))
+	case BeaconCounts:
+		c.lookAtBeacons(now, e.Heard)
 	case DoSSample:
 		if c.vms[e.VM].id == 0 || !c.dos[e.VM].cfg.Enabled {
 			return

@@ -245,7 +245,7 @@ func TestAVMRemovedOrANICThatLeavesEndsASuspension(t *testing.T) {
 	f.Ready()
 	f.Step(t0.Add(time.Second), LinkRead{NIC: 0, Link: Link{}})
 	require.Len(t, f.Ready().Actions, 1)
-	f.UnplaceNIC(0)
+	f.UnplaceNIC(0, t0)
 	assert.Equal(t, []Action{{Kind: Resume, VM: "x", NIC: 0, NICName: "a", NICState: nic.StateDown, Reason: "NIC a left its team"}},
 		f.Ready().Actions)
 	_, ok := f.Deadline()
@@ -263,7 +263,7 @@ func TestEachSlotKeepsItsStateAsNICsJoinAndLeave(t *testing.T) {
 	// keeps its slot and its own state.
 	f.Step(t0, LinkRead{NIC: 0, Link: Link{}})
 	assert.Equal(t, []string{"0 up->failing (link down)"}, moves(f.Ready()))
-	f.UnplaceNIC(1)
+	f.UnplaceNIC(1, t0)
 	assert.True(t, f.Ready().Publish)
 	assert.Equal(t, nic.StateDown, f.NIC(1).State, "a free slot carries nothing")
 	f.Step(t0, LinkRead{NIC: 1, Link: Link{}})
@@ -349,7 +349,7 @@ func TestTeamsComeAndGoWithTheModelAndKeepTheirDelaysRunning(t *testing.T) {
 	})
 	f.SetModel(withV, t0)
 	f.adminDown(t0, 3)
-	f.UnplaceNIC(3)
+	f.UnplaceNIC(3, t0)
 	noU := recompile(t, withV, func(c *config.Config) {
 		c.Teams[0].DownDelay = 10 * time.Millisecond
 		c.Teams = []config.Team{c.Teams[0], {Name: "v", Policy: "src-mac-hash"}}

@@ -73,7 +73,14 @@ type Usage struct {
 // VMUsage is a VM's bytes sent and held-back bursts so far.
 type VMUsage struct{ Bytes, Held uint64 }
 
-func (Usage) event()      {}
+// BeaconCounts are the NICs' beacons-heard counters as the driver read
+// them now, per slot (0 for a NIC not counted yet), for the beacon watch:
+// a NIC whose counter has not moved for its team's beacon_misses looks
+// while its link is up has lost its beacons.
+type BeaconCounts struct{ Heard []uint64 }
+
+func (BeaconCounts) event() {}
+func (Usage) event()        {}
 func (LinkRead) event()   {}
 func (VhostRead) event()  {}
 func (Admin) event()      {}

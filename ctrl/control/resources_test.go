@@ -253,6 +253,6 @@ func TestALoadBasedTeamMovesAVMOffAHotNIC(t *testing.T) {
 	assert.Equal(t, 1, f.Assigned(v))
 
 	f.Step(at, Admin{NIC: 1})
-	f.UnplaceNIC(1)
+	f.UnplaceNIC(1, t0)
 	assert.Equal(t, -1, f.Assigned(v), "its NIC left")
 }

@@ -4,123 +4,20 @@ import (
 	"time"
 
 	"github.com/uplinkd/uplinkd/ctrl/control"
-	"github.com/uplinkd/uplinkd/ctrl/model"
-	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
-// beaconWatch turns the worker's per-NIC beacons-heard counters into
-// BeaconLost and BeaconHeard events for the NIC manager: a NIC whose
-// counter has not moved for its team's beacon_misses intervals while its
-// link is up has lost its beacons; one whose counter moves again hears
-// them.
-type beaconWatch struct {
-	every  time.Duration // the shortest beacon interval of any team; 0: off
-	misses []int         // per NIC slot: intervals its team allows
-	on     []bool        // per NIC slot: its team probes
-	heard  []uint64      // per NIC slot: counter at the last look
-	quiet  []int         // per NIC slot: intervals without a beacon
-	lost   []bool        // per NIC slot: BeaconLost was sent
-	id     []model.NICID // per NIC slot: the NIC the state above is of
-}
-
-// newBeaconWatch watches the NICs in their slots. every, the look's
-// period, is set here, at start: a team added later probes at its own
-// interval, but its losses are seen only if some team probed at start.
-func newBeaconWatch(m *model.Model, slotNIC []model.NICID) *beaconWatch {
-	n := len(slotNIC)
-	b := &beaconWatch{misses: make([]int, n), on: make([]bool, n),
-		heard: make([]uint64, n), quiet: make([]int, n), lost: make([]bool, n), id: make([]model.NICID, n)}
-	for _, t := range m.Teams {
-		if t.Probes() && (b.every == 0 || t.BeaconInterval < b.every) {
-			b.every = t.BeaconInterval
-		}
-	}
-	b.configure(m, slotNIC)
-	return b
-}
-
-// configure watches the NICs of probing teams with at least two NICs (a
-// NIC hears only its team mates' beacons), after a NIC joined or left. A
-// NIC new in its slot starts afresh; one no longer watched whose beacons
-// were lost gets a BeaconHeard event, returned for the NIC manager, to
-// clear that fault.
-func (b *beaconWatch) configure(m *model.Model, slotNIC []model.NICID) (events []nic.Event) {
-	for slot, id := range slotNIC {
-		if id != b.id[slot] {
-			b.id[slot], b.heard[slot], b.quiet[slot], b.lost[slot] = id, 0, 0, false
-		}
-		want := false
-		if n := m.NIC(id); n != nil {
-			t := m.Team(n.Team)
-			want = t.Probes() && len(t.NICs) >= 2
-			b.misses[slot] = t.BeaconMisses
-		}
-		if !want && b.lost[slot] {
-			events = append(events, nic.Event{NIC: slot, Kind: nic.BeaconHeard})
-		}
-		if !want {
-			b.heard[slot], b.quiet[slot], b.lost[slot] = 0, 0, false
-		}
-		b.on[slot] = want
-	}
-	return events
-}
-
-// look compares each probing NIC's counter with the last look and returns
-// the events to feed the NIC manager. linkUp says which links are up: a NIC
-// with its link down hears nothing, and that is the link's story to tell.
-func (b *beaconWatch) look(heard func(int) uint64, linkUp func(int) bool) (events []nic.Event) {
-	for i := range b.on {
-		if !b.on[i] {
-			continue
-		}
-		h := heard(i)
-		moved := h != b.heard[i]
-		b.heard[i] = h
-		switch {
-		case moved:
-			b.quiet[i] = 0
-			if b.lost[i] {
-				b.lost[i] = false
-				events = append(events, nic.Event{NIC: i, Kind: nic.BeaconHeard})
-			}
-		case linkUp(i):
-			b.quiet[i]++
-			if b.quiet[i] >= b.misses[i] && !b.lost[i] {
-				b.lost[i] = true
-				events = append(events, nic.Event{NIC: i, Kind: nic.BeaconLost})
-			}
-		default:
-			b.quiet[i] = 0
-		}
-	}
-	return events
-}
-
-// watchBeacons is one look, with its consequences published. Under p.mu:
-// a NIC that joins or leaves changes the slots looked at.
-func (p *Plane) watchBeacons() {
+// beaconStep is the beacon watch's loop body: the NICs' beacons-heard
+// counters read into the controller.
+func (p *Plane) beaconStep(now time.Time) {
 	p.mu.Lock()
 	defer p.unlock()
-	events := p.beacon.look(func(i int) uint64 {
-		c, ok := p.worker.NICCountersOf(i, uint32(p.slotNIC[i]))
-		if !ok {
-			// The worker has not taken the tables that gave the NIC its
-			// slot: it has heard nothing yet.
-			return 0
-		}
-		return c[fastpath.BeaconsHeard]
-	}, func(i int) bool { return p.ctl.NIC(i).Link.Up })
-	p.beaconEvents(events)
-	p.settle()
-}
-
-// beaconEvents feeds the beacon watch's events to the controller.
-// Callers hold p.mu and commit next.
-func (p *Plane) beaconEvents(events []nic.Event) {
-	now := time.Now()
-	for _, ev := range events {
-		p.ctl.Step(now, control.Beacons{NIC: ev.NIC, Heard: ev.Kind == nic.BeaconHeard})
+	heard := make([]uint64, len(p.slotNIC))
+	for i, id := range p.slotNIC {
+		// A NIC the worker has not counted for yet has heard nothing.
+		c, _ := p.worker.NICCountersOf(i, uint32(id))
+		heard[i] = c[fastpath.BeaconsHeard]
 	}
+	p.ctl.Step(now, control.BeaconCounts{Heard: heard})
+	p.settle()
 }

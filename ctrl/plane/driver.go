@@ -34,6 +34,9 @@ func (p *Plane) commit() error {
 	p.record(before, rd)
 	p.later = append(p.later, rd.Actions...)
 	p.kickDelays()
+	// A change of the model or of the slots may start, stop or retime a
+	// loop.
+	p.syncLoops()
 	return err
 }
 

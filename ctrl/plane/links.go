@@ -59,15 +59,6 @@ func (p *Plane) Run(ctx context.Context) error {
 		defer t.Stop()
 		status = t.C
 	}
-	var beacons <-chan time.Time
-	p.mu.Lock()
-	beaconEvery := p.beacon.every
-	p.mu.Unlock()
-	if beaconEvery > 0 {
-		t := time.NewTicker(beaconEvery)
-		defer t.Stop()
-		beacons = t.C
-	}
 	delay := p.delayTimer()
 	for {
 		select {
@@ -75,8 +66,6 @@ func (p *Plane) Run(ctx context.Context) error {
 			return nil
 		case <-p.delays:
 			delay = p.delayTimer()
-		case <-beacons:
-			p.watchBeacons()
 		case <-delay:
 			p.tickDelays()
 			delay = p.delayTimer()
@@ -139,13 +128,15 @@ func (p *Plane) updateLinks(cause string) {
 	p.settle()
 }
 
-// loops are the plane's periodic loops, the resource manager's and the
-// DoS detector's. Each runs only while the config gives it work, and a
-// reload can start, stop or retime it. Guarded by p.mu.
+// loops are the plane's periodic loops, which read the worker's counters
+// for the controller: the resource manager's, the DoS detector's and the
+// beacon watch's. Each runs only while the controller has work for it,
+// and a change of the model or of the slots can start, stop or retime it
+// (commit syncs them). Guarded by p.mu.
 type loops struct {
 	ctx      context.Context // Run's; nil until Run
 	wg       sync.WaitGroup
-	res, dos loop
+	res, dos, beacon loop
 }
 
 type loop struct {
@@ -165,6 +156,7 @@ func (p *Plane) syncLoops() {
 	dos = p.ctl.DoSPeriod()
 	l.res.set(l, res, p.resourceStep)
 	l.dos.set(l, dos, p.dosStep)
+	l.beacon.set(l, p.ctl.BeaconPeriod(), p.beaconStep)
 }
 
 func (lp *loop) set(l *loops, period time.Duration, step func(time.Time)) {

@@ -74,7 +74,6 @@ func (p *Plane) addNIC(n config.NIC) error {
 	p.putModel(&next, m)
 	p.nicMAC[slot] = fastpath.MACAt(port.MAC())
 	p.ctl.PlaceNIC(slot, mn.ID, now)
-	p.watchBeaconsOf(m)
 	// The NIC joins up; what its link says now is its first event.
 	l, _ := port.Link()
 	p.ctl.Step(now, control.LinkRead{NIC: slot, Link: control.Link(l), Cause: "join"})
@@ -160,21 +159,11 @@ func (p *Plane) releaseGoneNICs(old, m *model.Model) (slots []releasedNIC) {
 			continue
 		}
 		slots = append(slots, releasedNIC{slot: slot, id: id, name: old.NIC(id).Name})
-		p.ctl.UnplaceNIC(slot)
+		p.ctl.UnplaceNIC(slot, time.Now())
 		p.placeNIC(slot, 0)
 		p.nicMAC[slot] = 0
 	}
-	if len(slots) > 0 {
-		p.watchBeaconsOf(m)
-	}
 	return slots
-}
-
-// watchBeaconsOf has the beacon watch take the NICs in their slots anew,
-// after NICs joined or left: a team left with one NIC hears no beacons
-// and is not watched. Callers hold p.mu and publish next.
-func (p *Plane) watchBeaconsOf(m *model.Model) {
-	p.beaconEvents(p.beacon.configure(m, p.slotNIC))
 }
 
 // releasedNIC is a NIC that left its slot, whose port is still open.

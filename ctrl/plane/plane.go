@@ -83,7 +83,6 @@ type Plane struct {
 	poolStart uint32
 
 	delays chan struct{} // wakes Run to re-arm the NIC delay timer
-	beacon *beaconWatch
 
 	loops loops
 	// resLoops is the worker's loop count at the resource manager's last
@@ -296,7 +295,6 @@ func (p *Plane) initTables() {
 	slots, nics := len(p.slotVM), len(p.slotNIC)
 	now := time.Now()
 	p.nicMAC = make([]fastpath.MAC, nics)
-	p.beacon = newBeaconWatch(c, p.slotNIC)
 	p.ctl = control.New(c, nics, slots, now, planeTables{p})
 	for slot, id := range p.slotNIC {
 		if id != 0 {

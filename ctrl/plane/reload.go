@@ -127,7 +127,6 @@ func (p *Plane) applyReload(next *config.Config) error {
 	// their new delays, seeds the teams newly shaped and holds each VM to
 	// its new limit.
 	p.putModel(next, nextModel)
-	p.syncLoops()
 	// With the NIC transitions of attacks the reload ended (a failover
 	// response undone). build succeeded above with the same inputs: an
 	// error here is a bug.

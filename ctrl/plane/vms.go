@@ -75,7 +75,6 @@ func (p *Plane) addVM(v config.VM) error {
 	// share as if every VM were backlogged, until the resource manager
 	// measures it.
 	p.ctl.PlaceVM(slot, vm.ID, time.Now())
-	p.syncLoops()
 	if err := p.commit(); err != nil {
 		return err
 	}
@@ -123,7 +122,6 @@ func (p *Plane) removeVM(name string) (fastpath.Counters, error) {
 	// The VM may have been what shaped its team: the controller holds the
 	// others to their limits.
 	p.putModel(&next, nextModel)
-	p.syncLoops()
 	if err := p.commit(); err != nil {
 		return fastpath.Counters{}, err
 	}

@@ -1,4 +1,4 @@
-package plane
+package control
 
 import (
 	"testing"
@@ -20,7 +20,8 @@ func TestBeaconWatchLosesAfterMissesAndHearsAgain(t *testing.T) {
 	}
 	m, err := model.Compile(c, nil)
 	require.NoError(t, err)
-	b := newBeaconWatch(m, []model.NICID{m.NICs[0].ID, m.NICs[1].ID, m.NICs[2].ID})
+	b := newBeaconWatch(3)
+	assert.Empty(t, b.configure(m, []model.NICID{m.NICs[0].ID, m.NICs[1].ID, m.NICs[2].ID}))
 	assert.Equal(t, 10*time.Millisecond, b.every)
 	heard := []uint64{0, 0, 0}
 	up := []bool{true, true, true}
@@ -56,7 +57,8 @@ func TestBeaconWatchFollowsNICsJoiningAndLeaving(t *testing.T) {
 	m, err := model.Compile(c, nil)
 	require.NoError(t, err)
 	slots := []model.NICID{m.NICs[0].ID, m.NICs[1].ID, 0}
-	b := newBeaconWatch(m, slots)
+	b := newBeaconWatch(3)
+	assert.Empty(t, b.configure(m, slots))
 	assert.Equal(t, []bool{true, true, false}, b.on)
 	heard := []uint64{0, 1, 0}
 	look := func() []nic.Event {
@@ -83,4 +85,54 @@ func TestBeaconWatchFollowsNICsJoiningAndLeaving(t *testing.T) {
 	assert.Equal(t, []bool{true, false, true}, b.on)
 	heard[0], heard[2] = 1, 1
 	assert.Empty(t, look(), "both heard")
+}
+
+// A team that probes and is added while uplinkd runs is watched as one
+// there at start: the look's period follows the model.
+func TestATeamAddedLaterIsWatchedForBeaconLoss(t *testing.T) {
+	m := compile(t, nil)
+	c := New(m, 6, 2, t0, nil)
+	for i, n := range m.NICs {
+		c.PlaceNIC(i, n.ID, t0)
+		c.Step(t0, LinkRead{NIC: i, Link: up})
+	}
+	c.Ready()
+	assert.Zero(t, c.BeaconPeriod(), "nobody probes")
+	c.Step(t0, BeaconCounts{Heard: make([]uint64, 6)})
+	assert.False(t, c.HasReady(), "nothing watched")
+
+	withP := func(nics ...string) func(*config.Config) {
+		return func(cf *config.Config) {
+			cf.Teams = append(cf.Teams, config.Team{Name: "p", Policy: "src-mac-hash", BeaconInterval: 20 * time.Millisecond,
+				BeaconMisses: 2})
+			for _, n := range nics {
+				cf.NICs = append(cf.NICs, config.NIC{Name: n, Team: "p"})
+			}
+		}
+	}
+	probing := recompile(t, m, withP("p1", "p2"))
+	c.SetModel(probing, t0)
+	for i, name := range []string{"p1", "p2"} {
+		c.PlaceNIC(4+i, probing.NICNamed(name).ID, t0)
+		c.Step(t0, LinkRead{NIC: 4 + i, Link: up})
+	}
+	c.Ready()
+	assert.Equal(t, 20*time.Millisecond, c.BeaconPeriod())
+	heard := []uint64{0, 0, 0, 0, 1, 1}
+	c.Step(t0, BeaconCounts{Heard: heard})
+	heard[4]++ // p1 hears p2; p2 hears nothing from now on
+	c.Step(t0.Add(20*time.Millisecond), BeaconCounts{Heard: heard})
+	assert.Empty(t, moves(c.Ready()), "one miss is allowed")
+	heard[4]++
+	c.Step(t0.Add(40*time.Millisecond), BeaconCounts{Heard: heard})
+	assert.Equal(t, []string{"5 up->failing (beacons lost)", "5 failing->down (beacons lost)"}, moves(c.Ready()),
+		"p has no down-delay; t's NICs do not probe")
+
+	// p1 leaves: p2 alone hears nothing, is watched no more, and its loss
+	// is cleared.
+	c.Step(t0, Admin{NIC: 4})
+	c.UnplaceNIC(4, t0)
+	c.SetModel(recompile(t, probing, withP("p2")), t0)
+	assert.Contains(t, moves(c.Ready()), "5 down->recovering (beacons heard)")
+	assert.Nil(t, c.NIC(5).Faults)
 }
