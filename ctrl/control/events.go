@@ -81,12 +81,12 @@ type BeaconCounts struct{ Heard []uint64 }
 
 func (BeaconCounts) event() {}
 func (Usage) event()        {}
-func (LinkRead) event()   {}
-func (VhostRead) event()  {}
-func (Admin) event()      {}
-func (Beacons) event()    {}
-func (DoSSample) event()  {}
-func (DoSVerdict) event() {}
+func (LinkRead) event()     {}
+func (VhostRead) event()    {}
+func (Admin) event()        {}
+func (Beacons) event()      {}
+func (DoSSample) event()    {}
+func (DoSVerdict) event()   {}
 
 // Ready is what must happen after the steps since the last Ready, in this
 // order: publish the tables (when Publish), then record the changes (a

@@ -134,8 +134,8 @@ func (p *Plane) updateLinks(cause string) {
 // and a change of the model or of the slots can start, stop or retime it
 // (commit syncs them). Guarded by p.mu.
 type loops struct {
-	ctx      context.Context // Run's; nil until Run
-	wg       sync.WaitGroup
+	ctx              context.Context // Run's; nil until Run
+	wg               sync.WaitGroup
 	res, dos, beacon loop
 }
 
