@@ -137,6 +137,10 @@ func (c *Controller) PlaceNIC(slot int, id model.NICID, now time.Time) {
 	t.slots = append(t.slots, slot)
 	c.nicRes[slot] = nicRes{}
 	c.nicsChanged(n.Team)
+	if c.fresh[n.Team] {
+		// Seeded before this NIC was placed: its capacity counts too.
+		c.seedRates(c.m.TeamIndex(n.Team))
+	}
 	c.watchBeacons(now)
 	c.rd.Publish = true
 	if c.evacuatedBy[n.Team] > 0 && !slices.Contains(c.m.Team(n.Team).DoSStandby, id) {
@@ -237,6 +241,7 @@ func (c *Controller) Step(now time.Time, ev Event) {
 			return
 		}
 		s.adminUp = e.Up
+		c.rd.Publish = true // the tables carry it (a NIC admin down sends no beacons), transition or not
 		c.feed(now, e.NIC, pick(e.Up, nic.AdminUp, nic.AdminDown))
 	case Beacons:
 		c.feed(now, e.NIC, pick(e.Heard, nic.BeaconHeard, nic.BeaconLost))

@@ -366,3 +366,17 @@ func (f *fixture) adminDown(now time.Time, n int) {
 	f.Step(now, Admin{NIC: n})
 	f.Ready()
 }
+
+// Admin state is a table input of its own (a NIC admin down sends no
+// beacons): it is published even when the NIC is down already.
+func TestAdminDownOfANICAlreadyDownIsPublished(t *testing.T) {
+	f := newFixture(t, compile(t, nil))
+	f.Step(t0, LinkRead{NIC: 3, Link: Link{}})
+	require.True(t, f.NIC(3).Failed(), "u has no down-delay")
+	f.Ready()
+	f.Step(t0, Admin{NIC: 3})
+	rd := f.Ready()
+	assert.Empty(t, rd.Transitions, "down already")
+	assert.True(t, rd.Publish)
+	assert.False(t, f.NIC(3).AdminUp)
+}

@@ -15,7 +15,10 @@
 // team ID), so that a team or NIC added or removed moves nothing of the
 // others'.
 //
-// Still in ctrl/plane, to come here: the DoS responder's and the resource
-// manager's state (they are pure already, in ctrl/dos and ctrl/resource,
-// but are driven from the plane under its lock).
+// The DoS responder (dos.go: the ctrl/dos detector fed counter samples,
+// and the responses) and the resource manager (resources.go: demand
+// estimates, shares, load-based rebalancing, over-allocation) are part of
+// it, and so is the beacon watch (beacons.go). What the driver still
+// decides itself is port hot-plug: it opens or closes a VM's or NIC's
+// port, then places or unplaces it here.
 package control

@@ -3,6 +3,7 @@ package plane
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -18,16 +19,18 @@ import (
 // once p.mu is let go.
 
 // commit carries out what the controller decided since the last commit:
-// it publishes the tables (always: a caller that changed the model or the
-// slots relies on it), then records the NIC transitions, link and
+// it publishes the tables if their inputs changed (a change of the model
+// or of the slots always does), then records the NIC transitions, link and
 // connection changes, queues the VM actions for unlock and re-arms Run's
 // delay timer. Callers hold p.mu, except during Start.
 func (p *Plane) commit() error {
 	rd := p.ctl.Ready()
 	before := p.snap.Load()
-	err := p.publish()
-	if err != nil {
-		p.log.Error().Err(err).Msg("publishing tables")
+	var err error
+	if rd.Publish {
+		if err = p.publish(); err != nil {
+			p.log.Error().Err(err).Msg("publishing tables")
+		}
 	}
 	p.recordDoS(rd)
 	p.recordResources(rd)
@@ -49,11 +52,20 @@ func (p *Plane) settle() {
 
 // unlock lets go of p.mu, then carries out the VM actions decided under
 // it: a VM manager slow to take one holds up no link event, no status
-// line and no API request.
+// line and no API request. Actions reach the VM manager in the order they
+// were decided, whichever goroutine decided them (a ticket taken under
+// p.mu): a Suspend decided before a Resume is never overtaken by it.
 func (p *Plane) unlock() {
 	acts, a := p.later, p.actions
 	p.later = nil
+	if len(acts) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	ticket := p.acts.take()
 	p.mu.Unlock()
+	p.acts.wait(ticket)
+	defer p.acts.done()
 	if a == nil {
 		return // logged and counted only
 	}
@@ -72,9 +84,6 @@ func (p *Plane) unlock() {
 		}
 	}
 }
-
-// act queues a VM action for unlock. Callers hold p.mu.
-func (p *Plane) act(a control.Action) { p.later = append(p.later, a) }
 
 // planeTables are the tables in force, as the controller reads them.
 type planeTables struct{ p *Plane }
@@ -162,6 +171,45 @@ func vmList(vms []string) string {
 		return ""
 	}
 	return "; VMs: " + strings.Join(vms, ", ")
+}
+
+// sequencer orders the carrying out of VM actions by the ticket their
+// decider took under p.mu.
+type sequencer struct {
+	mu            sync.Mutex
+	turn          sync.Cond
+	next, serving uint64
+}
+
+// take is the next ticket. Callers hold p.mu.
+func (s *sequencer) take() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.next
+	s.next++
+	return t
+}
+
+// wait returns once every earlier ticket is done.
+func (s *sequencer) wait(t uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.turn.L == nil {
+		s.turn.L = &s.mu
+	}
+	for s.serving != t {
+		s.turn.Wait()
+	}
+}
+
+// done lets the next ticket go.
+func (s *sequencer) done() {
+	s.mu.Lock()
+	s.serving++
+	if s.turn.L != nil {
+		s.turn.Broadcast()
+	}
+	s.mu.Unlock()
 }
 
 // kickDelays asks Run to re-arm its timer for the NIC delays.

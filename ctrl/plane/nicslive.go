@@ -75,8 +75,11 @@ func (p *Plane) addNIC(n config.NIC) error {
 	p.nicMAC[slot] = fastpath.MACAt(port.MAC())
 	p.ctl.PlaceNIC(slot, mn.ID, now)
 	// The NIC joins up; what its link says now is its first event.
-	l, _ := port.Link()
-	p.ctl.Step(now, control.LinkRead{NIC: slot, Link: control.Link(l), Cause: "join"})
+	// (A failed read feeds nothing: the poll reads it next.)
+	l, err := port.Link()
+	if err == nil {
+		p.ctl.Step(now, control.LinkRead{NIC: slot, Link: control.Link(l), Cause: "join"})
+	}
 	if err := p.commit(); err != nil {
 		return err
 	}

@@ -72,12 +72,14 @@ type Plane struct {
 	snap   atomic.Pointer[fastpath.Snapshot]
 
 	mu sync.Mutex // guards the state below and publishing
-	// ctl is the controller: links, admin state, failover, vhost
-	// connections. Fed under mu; what it decides (Ready) is carried out
-	// by commit, its VM actions once mu is let go (unlock).
+	// ctl is the controller (ctrl/control): failover, vhost connections,
+	// beacons, DoS responses, shares and rebalancing. Fed under mu; what it
+	// decides (Ready) is carried out by commit, its VM actions once mu is
+	// let go (unlock), in the order decided (acts).
 	ctl *control.Controller
 	// later: VM actions decided under mu, carried out by unlock.
 	later     []control.Action
+	acts      sequencer
 	nicMAC    []fastpath.MAC
 	version   uint64
 	poolStart uint32
@@ -86,8 +88,9 @@ type Plane struct {
 
 	loops loops
 	// resLoops is the worker's loop count at the resource manager's last
-	// round.
+	// round, if there was one (resRead).
 	resLoops uint64
+	resRead  bool
 	actions  VMActions
 
 	status *statusPrinter

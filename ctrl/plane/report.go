@@ -56,8 +56,8 @@ func (p *Plane) report(w *rateWindow) report.Report {
 			OutPPS: rate(c[fastpath.RxPackets], prev[fastpath.RxPackets]), InPPS: rate(c[fastpath.TxPackets], prev[fastpath.TxPackets]),
 			OutPkts: c[fastpath.RxPackets], InPkts: c[fastpath.TxPackets], OutBytes: c[fastpath.RxBytes], InBytes: c[fastpath.TxBytes],
 			OutBPS: rate(c[fastpath.RxBytes], prev[fastpath.RxBytes]) * 8, AllocBPS: vm.RateBps,
-			HeldLoops: c[fastpath.Held], OverAllocationDecisions: p.decisionCount(i),
-			DoS: p.dosReport(i, &c), Drops: dropMap(&c),
+			HeldLoops: c[fastpath.Held], OverAllocationDecisions: p.decisionCount(i, vm.ID),
+			DoS: p.dosReport(i, vm.ID, &c), Drops: dropMap(&c),
 		}
 		*prev = c
 	}
@@ -172,12 +172,13 @@ func dropMap(c *fastpath.Counters) map[string]uint64 {
 	return d
 }
 
-// dosReport is VM vm's DoS state and counters, nil when not watched.
-func (p *Plane) dosReport(vm int, c *fastpath.Counters) *report.DoSReport {
+// dosReport is the DoS state and counters of VM id in slot vm, nil when
+// not watched (or when the VM left the slot since the snapshot was read).
+func (p *Plane) dosReport(vm int, id uint32, c *fastpath.Counters) *report.DoSReport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.ctl.DoS(vm)
-	if !st.Watched {
+	if !st.Watched || uint32(p.slotVM[vm]) != id {
 		return nil
 	}
 	return &report.DoSReport{UnderAttack: st.UnderAttack, Attacks: st.Attacks,
@@ -185,9 +186,14 @@ func (p *Plane) dosReport(vm int, c *fastpath.Counters) *report.DoSReport {
 		InSources: c[fastpath.InSources], OutSYN: c[fastpath.OutSYN], HeldDeliveries: c[fastpath.HeldDeliveries]}
 }
 
-func (p *Plane) decisionCount(vm int) uint64 {
+// decisionCount counts the over-allocation decisions about VM id in slot
+// vm (0 if it left the slot since the snapshot was read).
+func (p *Plane) decisionCount(vm int, id uint32) uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if uint32(p.slotVM[vm]) != id {
+		return 0
+	}
 	return p.ctl.Decisions(vm)
 }
 

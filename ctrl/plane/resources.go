@@ -43,12 +43,12 @@ func (p *Plane) resourceStep(now time.Time) {
 		return
 	}
 	loops := p.worker.LoopStats().Loops
-	if loops == p.resLoops && p.resLoops != 0 {
+	if p.resRead && loops == p.resLoops {
 		// The worker published nothing since the last round (its thread
 		// was preempted): no news is not calm. Wait for news.
 		return
 	}
-	p.resLoops = loops
+	p.resLoops, p.resRead = loops, true
 	u := control.Usage{VMs: make([]control.VMUsage, len(p.slotVM)), NICTxBytes: make([]uint64, len(p.slotNIC))}
 	for i, id := range p.slotVM {
 		// A free slot, or one whose VM the worker has not counted yet:
