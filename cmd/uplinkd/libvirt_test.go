@@ -135,14 +135,23 @@ func libvirtHook(t *testing.T, l *lab.Lab, name, op, sub, domXML string) {
 // other VM loses nothing. A generator plays the domain's QEMU, as QEMU
 // with a vhost-user server socket (libvirt's mode='server', uplinkd's
 // client mode), which stays while uplinkd comes and goes on its socket.
+// The churn of the uplinkctl test, through the hook: two VMs carry
+// traffic both ways while a domain's port is added and removed by the hook
+// vmChurn times, and everything the domain came with is given back.
 func TestLibvirtHookAddsAndRemovesDomainsWhileOthersLoseNothing(t *testing.T) {
 	l := lab.New(t, bins)
-	d := l.StartUplinkd(labConfig(l, "", `policy = "src-mac-hash"`, []string{""}, vmConf{name: "vm1", mac: polMAC1}))
+	d := l.StartUplinkd(labConfig(l, "", `policy = "src-mac-hash"`, []string{""},
+		vmConf{name: "vm1", mac: polMAC1}, vmConf{name: "vm2", mac: polMAC2}))
 	tap := l.OpenTap("dtap0")
-	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--rate", "2000", "--size", "128",
-		"--duration", "30m", "--hold", "--progress", "50ms")
+	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2),
+		"--rate", "2000", "--size", "128", "--duration", "30m", "--hold", "--progress", "50ms")
 	d.WaitVMConnected("vm1")
+	d.WaitVMConnected("vm2")
 	in := tap.Flood(lab.FloodSpec{Dst: polMAC1, Kind: "benign", PPS: 500})
+	d.WaitStatus("traffic flowing", func(e lab.Event) bool {
+		return e.Num("vms.vm1.out_pkts") > 100 && e.Num("vms.vm2.out_pkts") > 100
+	})
+	start := readLeftovers(t, l, d)
 
 	const name, mac = "uplk-dom", "02:00:00:00:00:0b"
 	sock := l.Sock(name)
@@ -154,7 +163,8 @@ func TestLibvirtHookAddsAndRemovesDomainsWhileOthersLoseNothing(t *testing.T) {
 	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 30*time.Second, 5*time.Millisecond,
 		"the generator serves %s", sock)
 	seen, got := 0, 0
-	for i := 0; i < 20; i++ {
+	churn := vmChurn(t)
+	for i := 0; i < churn; i++ {
 		mark := d.Mark()
 		libvirtHook(t, l, name, "prepare", "begin", domXML)
 		d.WaitEventSince(mark, name+" connected", func(e lab.Event) bool {
@@ -176,15 +186,22 @@ func TestLibvirtHookAddsAndRemovesDomainsWhileOthersLoseNothing(t *testing.T) {
 	}
 	dom.Finish(true)
 	assert.NoFileExists(t, filepath.Join(l.Dir, "state", "vms", name+".json"))
+	t.Logf("the hook added and removed %s %d times", name, churn)
+	var end leftovers
+	assert.Eventually(t, func() bool { end = readLeftovers(t, l, d); return end == start }, 10*time.Second, 10*time.Millisecond,
+		"DPDK ports, fds and goroutines as at the start: %+v, now %+v", start, end)
 
 	final := g.StopSending()
 	injected := in.Stop()
-	n := int(lab.VM(final, "vm1")["sent"])
-	assert.Equal(t, n, tap.WaitFromSrc(polMAC1, n, 20*time.Second), "vm1's frames on the NIC")
+	for _, vm := range []struct{ name, mac string }{{"vm1", polMAC1}, {"vm2", polMAC2}} {
+		n := int(lab.VM(final, vm.name)["sent"])
+		assert.Equal(t, n, tap.WaitFromSrc(vm.mac, n, 20*time.Second), "%s's frames on the NIC", vm.name)
+	}
 	g.WaitProgress("flood delivered", func(e lab.Event) bool { return lab.VM(e, "vm1")["rx_unicast_own"] >= float64(injected) })
 	rep := g.Finish(true)
 	assert.EqualValues(t, injected, lab.VM(rep, "vm1")["rx_unicast_own"], "the network's frames to vm1")
-	st := d.Stop()
+	st := d.Stop() // mbufs in use at stop as at start
 	assert.Empty(t, st.At("vms.vm1.drops"), "vm1 dropped nothing")
+	assert.Empty(t, st.At("vms.vm2.drops"), "vm2 dropped nothing")
 	assert.Empty(t, st.At("nics.nic1.drops"), "nic1 dropped nothing")
 }
