@@ -10,55 +10,14 @@ import (
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/dos"
+	"github.com/uplinkd/uplinkd/ctrl/internal/testconf"
 	"github.com/uplinkd/uplinkd/ctrl/model"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 )
 
 // dosTOML: VMs a and b watched with every response, c opted out; team t's
 // DoS standby is n3; no delays.
-const dosTOML = `
-[dos]
-enabled = true
-responses = ["rate-limit", "delay", "deprioritise", "suspend", "suspend-others", "failover", "migrate"]
-attack_limit_pps = "2k"
-delay = "3ms"
-syn_pps = "5k"
-[vm_manager]
-deprioritised_weight = 20
-[[teams]]
-name = "t"
-policy = "src-mac-hash"
-connection = "upstream-a"
-dos_standby = ["n3"]
-[[nics]]
-name = "n1"
-vdev = "net_null0"
-team = "t"
-[[nics]]
-name = "n2"
-vdev = "net_null1"
-team = "t"
-[[nics]]
-name = "n3"
-vdev = "net_null2"
-team = "t"
-[[vms]]
-name = "a"
-socket = "/tmp/a.sock"
-macs = ["02:00:00:00:00:01"]
-team = "t"
-[[vms]]
-name = "b"
-socket = "/tmp/b.sock"
-macs = ["02:00:00:00:00:02"]
-team = "t"
-[[vms]]
-name = "c"
-socket = "/tmp/c.sock"
-macs = ["02:00:00:00:00:03"]
-team = "t"
-dos = { enabled = false }
-`
+const dosTOML = testconf.DoS
 
 func parse(t *testing.T, toml string, prev *model.Model) *model.Model {
 	t.Helper()

@@ -8,42 +8,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/uplinkd/uplinkd/ctrl/internal/testconf"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 )
 
 // sharesTOML: one 21 Mbit/s NIC, VMs a, b and c with shares 1, 2 and 4, c
 // limited to 10 Mbit/s: the team is shaped.
-const sharesTOML = `
-[resources]
-over_allocation_after = "50ms"
-[[teams]]
-name = "t"
-policy = "src-mac-hash"
-[[nics]]
-name = "n1"
-vdev = "net_null0"
-team = "t"
-speed = "21M"
-[[vms]]
-name = "a"
-socket = "/tmp/a.sock"
-macs = ["02:00:00:00:00:01"]
-team = "t"
-shares = 1
-[[vms]]
-name = "b"
-socket = "/tmp/b.sock"
-macs = ["02:00:00:00:00:02"]
-team = "t"
-shares = 2
-[[vms]]
-name = "c"
-socket = "/tmp/c.sock"
-macs = ["02:00:00:00:00:03"]
-team = "t"
-shares = 4
-limit = "10M"
-`
+const sharesTOML = testconf.Shares
 
 const plainTOML = `
 [[teams]]
@@ -146,7 +117,7 @@ func TestAShapedTeamNeverExceedsItsNICWhenAVMSendsUnheld(t *testing.T) {
 // ones measure what each VM sent since, and whether the worker held it
 // back; a VM held back for over_allocation_after is decided about.
 func TestUsageRoundsMeasureAllocateAndDecideAboutVMsOverTheirAllocation(t *testing.T) {
-	f := newFixture(t, parse(t, sharesTOML, nil))
+	f := newFixture(t, parse(t, sharesTOML+"[resources]\nover_allocation_after = \"50ms\"\n", nil))
 	assert.True(t, f.UsageDue(t0))
 	u := Usage{VMs: make([]VMUsage, 4), NICTxBytes: make([]uint64, 2)}
 	f.Step(t0, u)

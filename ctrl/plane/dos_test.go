@@ -12,52 +12,12 @@ import (
 	"github.com/uplinkd/uplinkd/ctrl/control"
 	"github.com/uplinkd/uplinkd/ctrl/dos"
 	"github.com/uplinkd/uplinkd/ctrl/event"
+	"github.com/uplinkd/uplinkd/ctrl/internal/testconf"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
-const dosTOML = `
-[dos]
-enabled = true
-responses = ["rate-limit", "delay", "deprioritise", "suspend", "suspend-others", "failover", "migrate"]
-attack_limit_pps = "2k"
-delay = "3ms"
-[vm_manager]
-deprioritised_weight = 20
-[[teams]]
-name = "t"
-policy = "src-mac-hash"
-connection = "upstream-a"
-dos_standby = ["n3"]
-[[nics]]
-name = "n1"
-vdev = "net_null0"
-team = "t"
-[[nics]]
-name = "n2"
-vdev = "net_null1"
-team = "t"
-[[nics]]
-name = "n3"
-vdev = "net_null2"
-team = "t"
-[[vms]]
-name = "a"
-socket = "/tmp/a.sock"
-macs = ["02:00:00:00:00:01"]
-team = "t"
-[[vms]]
-name = "b"
-socket = "/tmp/b.sock"
-macs = ["02:00:00:00:00:02"]
-team = "t"
-[[vms]]
-name = "c"
-socket = "/tmp/c.sock"
-macs = ["02:00:00:00:00:03"]
-team = "t"
-dos = { enabled = false }
-`
+const dosTOML = testconf.DoS
 
 func TestEveryDoSResponseHappensAndIsUndoneWhenTheAttackEnds(t *testing.T) {
 	p := planeFor(t, dosTOML)

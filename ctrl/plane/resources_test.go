@@ -12,10 +12,13 @@ import (
 
 	"github.com/uplinkd/uplinkd/ctrl/config"
 	"github.com/uplinkd/uplinkd/ctrl/control"
+	"github.com/uplinkd/uplinkd/ctrl/internal/testconf"
 	"github.com/uplinkd/uplinkd/ctrl/nic"
 	"github.com/uplinkd/uplinkd/ctrl/resource"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
+
+const sharesTOML = testconf.Shares
 
 // planeFor is a Plane with tables but no DPDK: enough for the resource
 // manager's decisions, which read config and link state only.
@@ -52,36 +55,6 @@ func (p *Plane) commitForTest(t *testing.T) {
 	p.unlock()
 	require.NoError(t, err)
 }
-
-const sharesTOML = `
-[[teams]]
-name = "t"
-policy = "src-mac-hash"
-[[nics]]
-name = "n1"
-vdev = "net_null0"
-team = "t"
-speed = "21M"
-[[vms]]
-name = "a"
-socket = "/tmp/a.sock"
-macs = ["02:00:00:00:00:01"]
-team = "t"
-shares = 1
-[[vms]]
-name = "b"
-socket = "/tmp/b.sock"
-macs = ["02:00:00:00:00:02"]
-team = "t"
-shares = 2
-[[vms]]
-name = "c"
-socket = "/tmp/c.sock"
-macs = ["02:00:00:00:00:03"]
-team = "t"
-shares = 4
-limit = "10M"
-`
 
 func TestAllocationRampsHeldVMsToTheirShares(t *testing.T) {
 	p := planeFor(t, sharesTOML)
