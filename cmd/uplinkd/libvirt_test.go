@@ -187,9 +187,7 @@ func TestLibvirtHookAddsAndRemovesDomainsWhileOthersLoseNothing(t *testing.T) {
 	dom.Finish(true)
 	assert.NoFileExists(t, filepath.Join(l.Dir, "state", "vms", name+".json"))
 	t.Logf("the hook added and removed %s %d times", name, churn)
-	var end leftovers
-	assert.Eventually(t, func() bool { end = readLeftovers(t, l, d); return end == start }, 10*time.Second, 10*time.Millisecond,
-		"DPDK ports, fds and goroutines as at the start: %+v, now %+v", start, end)
+	assertGivenBack(t, l, d, start)
 
 	final := g.StopSending()
 	injected := in.Stop()

@@ -46,6 +46,18 @@ type leftovers struct {
 	FDs        int `json:"-"`
 }
 
+// assertGivenBack checks that what the daemon has (DPDK ports, fds,
+// goroutines) comes back to start; the API's last connection may still be
+// closing.
+func assertGivenBack(t *testing.T, l *lab.Lab, d *lab.Daemon, start leftovers) {
+	t.Helper()
+	var end leftovers
+	if !assert.Eventually(t, func() bool { end = readLeftovers(t, l, d); return end == start }, 10*time.Second, 10*time.Millisecond,
+		"DPDK ports, fds and goroutines as at the start") {
+		t.Logf("at the start %+v, at the end %+v", start, end)
+	}
+}
+
 func readLeftovers(t *testing.T, l *lab.Lab, d *lab.Daemon) leftovers {
 	t.Helper()
 	var r leftovers
@@ -226,9 +238,7 @@ func TestVMsComeAndGoWhileOthersLoseNothing(t *testing.T) {
 	// What vm3 and vm4 came with, they gave back (read while vm1 and vm2
 	// are still connected, as at the start). The API's last connection
 	// may still be closing.
-	var end leftovers
-	assert.Eventually(t, func() bool { end = readLeftovers(t, l, d); return end == start }, 10*time.Second, 10*time.Millisecond,
-		"DPDK ports, fds and goroutines as at the start: %+v, now %+v", start, end)
+	assertGivenBack(t, l, d, start)
 
 	// vm1 and vm2 lost nothing: everything sent arrived, both ways.
 	final := g.StopSending()
