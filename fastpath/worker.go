@@ -364,16 +364,12 @@ func (w *Worker) rebindNIC(n int, nic *NIC, id uint32) {
 	q := w.io.Tx(w.nicTx[n])
 	i := w.nicRx[n]
 	if w.nicOwner[n] != 0 {
-		var got []*dpdk.Mbuf
+		got := 0
 		if i >= 0 {
-			got = w.io.Received(i)
-			for _, m := range got {
-				w.io.Free(m)
-			}
-			w.io.ClearReceived(i)
+			got = w.freeReceived(i)
 		}
 		c := &w.nic[n]
-		c[Drop(DropNoNIC)] += uint64(len(got) + q.Drain(w.io))
+		c[Drop(DropNoNIC)] += uint64(got + q.Drain(w.io))
 		w.nicPub[n].store(c)
 	}
 	w.nicOwner[n] = id
@@ -392,6 +388,17 @@ func (w *Worker) rebindNIC(n int, nic *NIC, id uint32) {
 	w.nicPub[n].owner.Store(id)
 }
 
+// freeReceived frees what rx queue i received in this loop's Step, for a
+// slot whose entity left: it goes nowhere. It returns how many.
+func (w *Worker) freeReceived(i int) int {
+	got := w.io.Received(i)
+	for _, m := range got {
+		w.io.Free(m)
+	}
+	w.io.ClearReceived(i)
+	return len(got)
+}
+
 // rebind hands VM slot v from its VM to VM id (0: none). What was queued
 // for the VM that left cannot reach it any more: it is freed and counted
 // as vm-down drops, in the counters it leaves behind. The new VM's
@@ -402,14 +409,10 @@ func (w *Worker) rebind(v int, vm *VM, id uint32) {
 	if w.owner[v] != 0 {
 		// What the VM sent in this loop's Step, received before these
 		// tables, goes nowhere either.
-		got := w.io.Received(i)
-		for _, m := range got {
-			w.io.Free(m)
-		}
-		w.io.ClearReceived(i)
+		got := w.freeReceived(i)
 		w.io.SetRxLimit(i, 0)
 		c := &w.vm[v]
-		c[Drop(DropVMDown)] += uint64(len(got) + q.Drain(w.io) + w.dropHeldOf(v))
+		c[Drop(DropVMDown)] += uint64(got + q.Drain(w.io) + w.dropHeldOf(v))
 		w.vmPub[v].store(c)
 	}
 	w.owner[v] = id
