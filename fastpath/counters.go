@@ -1,6 +1,9 @@
 package fastpath
 
-import "sync/atomic"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
 // Counter indexes a port's counters. For a VM, Rx is what the VM sent
 // (egress) and Tx what was delivered to it; for a NIC, Rx is what arrived
@@ -102,15 +105,44 @@ type LoopStats struct {
 	MaxGapCycles uint64
 	// RecentMaxGapCycles: the same over the last completed second.
 	RecentMaxGapCycles uint64
+	// Gaps counts the gaps between iterations by length: see GapBucket.
+	// A maximum says that the worker stalled once; the histogram says how
+	// often, which is what loss at a given rate follows.
+	Gaps [GapBuckets]uint64
+	// GapCycles is the sum of all gaps: the loop's running time.
+	GapCycles uint64
 }
 
+// GapBuckets is the number of buckets of the loop-gap histogram: bucket 0
+// counts gaps under 1 µs, bucket k (0 < k < GapBuckets-1) gaps from
+// 2^(k-1) µs up to but not including 2^k µs, and the last bucket every
+// gap from 2^(GapBuckets-2) µs (about 4 s) up.
+const GapBuckets = 24
+
+// GapBoundUS is bucket k's upper bound in microseconds (exclusive); the
+// last bucket has none and gets 0.
+func GapBoundUS(k int) float64 {
+	if k >= GapBuckets-1 {
+		return 0
+	}
+	return float64(uint64(1) << k)
+}
+
+// gapBucket is the bucket of a gap of us microseconds.
+func gapBucket(us uint64) int { return min(bits.Len64(us), GapBuckets-1) }
+
 type publishedLoopStats struct {
-	loops, busy, busyLoops, packets, maxGap, recentGap atomic.Uint64
+	loops, busy, busyLoops, packets, maxGap, recentGap, gapCycles atomic.Uint64
+	gaps                                                          [GapBuckets]atomic.Uint64
 }
 
 func (p *publishedLoopStats) load() LoopStats {
-	return LoopStats{
+	s := LoopStats{
 		Loops: p.loops.Load(), BusyCycles: p.busy.Load(), BusyLoops: p.busyLoops.Load(), Packets: p.packets.Load(),
-		MaxGapCycles: p.maxGap.Load(), RecentMaxGapCycles: p.recentGap.Load(),
+		MaxGapCycles: p.maxGap.Load(), RecentMaxGapCycles: p.recentGap.Load(), GapCycles: p.gapCycles.Load(),
 	}
+	for k := range s.Gaps {
+		s.Gaps[k] = p.gaps[k].Load()
+	}
+	return s
 }

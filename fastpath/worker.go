@@ -1,6 +1,8 @@
 package fastpath
 
 import (
+	"math"
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
@@ -65,7 +67,10 @@ type Worker struct {
 	nextPub   uint64
 	pubEvery  uint64
 	hz        uint64
-	lastTSC   uint64
+	// usPerCycle is 2^32 µs per TSC cycle, rounded up (a gap of exactly
+	// 1 µs is 1 µs), to bucket a gap without a division.
+	usPerCycle uint64
+	lastTSC    uint64
 	statsPub  publishedLoopStats
 	stop      atomic.Bool
 }
@@ -157,6 +162,7 @@ func NewWorker(p WorkerPlan) *Worker {
 		w.hz = 1
 	}
 	w.pubEvery = w.hz / 1000
+	w.usPerCycle = uint64(math.Ceil(float64(1<<32) * 1e6 / float64(w.hz)))
 	return w
 }
 
@@ -198,7 +204,7 @@ func (w *Worker) Run() error {
 		if s.Version != w.version {
 			w.follow(s)
 		}
-		w.account(n)
+		w.account(w.io.StepTSC(), n)
 		if n > 0 {
 			w.refreshLoads()
 			for _, i := range w.active {
@@ -664,8 +670,10 @@ func (w *Worker) measureNICs(s *Snapshot, now uint64) {
 	}
 }
 
-func (w *Worker) account(received int) {
-	now := w.io.StepTSC()
+// account counts the iteration that began at now, which received
+// received packets: its gap from the previous one into the histogram and
+// the maxima, its cycles as busy when it moved packets.
+func (w *Worker) account(now uint64, received int) {
 	if w.lastTSC != 0 {
 		gap := now - w.lastTSC
 		if received > 0 || w.io.Sent() > 0 {
@@ -674,6 +682,9 @@ func (w *Worker) account(received int) {
 		}
 		w.stats.MaxGapCycles = max(w.stats.MaxGapCycles, gap)
 		w.gapWindow = max(w.gapWindow, gap)
+		hi, lo := bits.Mul64(gap, w.usPerCycle)
+		w.stats.Gaps[gapBucket(hi<<32|lo>>32)]++
+		w.stats.GapCycles += gap
 	}
 	if now >= w.windowEnd {
 		w.stats.RecentMaxGapCycles = w.gapWindow
@@ -698,6 +709,10 @@ func (w *Worker) publish() {
 	w.statsPub.packets.Store(w.stats.Packets)
 	w.statsPub.maxGap.Store(w.stats.MaxGapCycles)
 	w.statsPub.recentGap.Store(w.stats.RecentMaxGapCycles)
+	w.statsPub.gapCycles.Store(w.stats.GapCycles)
+	for k := range w.stats.Gaps {
+		w.statsPub.gaps[k].Store(w.stats.Gaps[k])
+	}
 }
 
 // egress handles a burst a VM sent: vet each frame, pick its NIC, queue

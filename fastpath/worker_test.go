@@ -370,3 +370,42 @@ func TestEgressEachAgreesWithPacketNIC(t *testing.T) {
 		}
 	}
 }
+
+func TestLoopGapsAreCountedByLengthAndTheWindowKeepsItsMaximum(t *testing.T) {
+	const hz = 1_000_000_000 // a cycle is a nanosecond
+	w, _ := pollingWorker(t, twoByTwo(t), hz)
+	now := uint64(5_000)
+	step := func(ns uint64) {
+		now += ns
+		w.account(now, 0)
+	}
+	w.account(now, 0) // the first iteration has no gap
+	step(999)         // < 1 µs
+	step(1_000)       // 1 µs: [1, 2)
+	step(3_999)       // [2, 4)
+	step(700_000)     // [512, 1024)
+	step(9_000_000)   // 9 ms: [8192, 16384)
+	step(10_000_000_000)
+	w.publish()
+	ls := w.LoopStats()
+	want := [GapBuckets]uint64{}
+	want[0], want[1], want[2], want[10], want[14], want[GapBuckets-1] = 1, 1, 1, 1, 1, 1
+	assert.Equal(t, want, ls.Gaps, "a 10 s gap lands in the last, open bucket")
+	assert.EqualValues(t, 999+1_000+3_999+700_000+9_000_000+10_000_000_000, ls.GapCycles)
+	assert.EqualValues(t, 10_000_000_000, ls.MaxGapCycles)
+	assert.EqualValues(t, 10_000_000_000, ls.RecentMaxGapCycles, "the window that closed with the 10 s gap")
+
+	// The next windows keep only their own maximum.
+	step(2_000)
+	step(hz)
+	w.publish()
+	assert.EqualValues(t, hz, w.LoopStats().RecentMaxGapCycles)
+	step(3_000)
+	step(hz - 3_000)
+	w.publish()
+	assert.EqualValues(t, hz-3_000, w.LoopStats().RecentMaxGapCycles)
+	assert.EqualValues(t, 10_000_000_000, w.LoopStats().MaxGapCycles)
+	assert.Equal(t, float64(1), GapBoundUS(0))
+	assert.Equal(t, float64(1<<14), GapBoundUS(14))
+	assert.Zero(t, GapBoundUS(GapBuckets-1), "the last bucket has no bound")
+}

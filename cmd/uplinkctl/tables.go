@@ -20,6 +20,11 @@ func (c *client) printStatus(r report.Report) {
 	c.printTeams(r)
 	fmt.Fprintf(c.out, "\nmbufs in use %d   busy cycles/pkt %.1f   pkts/busy loop %.1f   loop gap max %.0f us (last second %.0f us)\n",
 		r.MbufsInUse, r.BusyCyclesPerPkt, r.PktsPerBusyLoop, r.MaxLoopGapUS, r.RecentMaxLoopGapUS)
+	if len(r.LoopGaps) > 0 {
+		// Past 64 µs a stall starts to overflow a NIC's rx ring at line rate.
+		fmt.Fprintf(c.out, "loop gaps since start: %d of 64 us or more, %d of 512 us or more, %d of 4 ms or more\n",
+			r.LoopGapsOver(64), r.LoopGapsOver(512), r.LoopGapsOver(4096))
+	}
 }
 
 func (c *client) printVMs(r report.Report) {

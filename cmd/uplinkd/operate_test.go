@@ -252,3 +252,84 @@ func TestTheAPISocketIsRefusedToNonRootUsers(t *testing.T) {
 	g.Finish(true)
 	d.Stop()
 }
+
+// loopGaps is the loop-gap part of the API's status.
+type loopGaps struct {
+	Counts    []uint64  `json:"loop_gaps"`
+	BoundsUS  []float64 `json:"loop_gap_bounds_us"`
+	Seconds   float64   `json:"loop_gap_seconds"`
+	MaxUS     float64   `json:"max_loop_gap_us"`
+	RecentMax float64   `json:"recent_max_loop_gap_us"`
+}
+
+func (g loopGaps) total() (n uint64) {
+	for _, c := range g.Counts {
+		n += c
+	}
+	return n
+}
+
+func TestTheWorkersLoopGapsAreExportedAndMove(t *testing.T) {
+	l, d, _, g := opsLab(t)
+	// The status line: the histogram, and a window maximum once the
+	// worker's first one-second window has closed.
+	st := d.WaitStatus("a closed loop-gap window", func(e lab.Event) bool { return e.Num("recent_max_loop_gap_us") > 0 })
+	counts, _ := st.At("loop_gaps").([]any)
+	require.NotEmpty(t, counts, "the status line carries the histogram")
+
+	read := func() loopGaps {
+		var r loopGaps
+		require.NoError(t, json.Unmarshal([]byte(apiGet(t, l, "/v1/status")), &r))
+		return r
+	}
+	first := read()
+	require.Len(t, first.Counts, len(first.BoundsUS)+1, "one count per bound and one past the last")
+	assert.Equal(t, 1.0, first.BoundsUS[0])
+	for i := 1; i < len(first.BoundsUS); i++ {
+		assert.Equal(t, 2*first.BoundsUS[i-1], first.BoundsUS[i], "log2 buckets")
+	}
+	assert.Positive(t, first.RecentMax)
+	assert.LessOrEqual(t, first.RecentMax, first.MaxUS)
+	// The window's maximum is a gap the histogram counted: its bucket and
+	// the ones above hold at least one.
+	var over uint64
+	for i, c := range first.Counts {
+		if i == len(first.BoundsUS) || first.BoundsUS[i] > first.RecentMax {
+			over += c
+		}
+	}
+	assert.Positive(t, over, "the window maximum %.1f us is in the histogram %v", first.RecentMax, first.Counts)
+
+	// The worker keeps looping: every count only grows, and the total does.
+	fams := scrape(t, l)
+	h := fams["uplinkd_worker_loop_gap_seconds"]
+	require.NotNil(t, h, "the histogram is exported")
+	require.Equal(t, dto.MetricType_HISTOGRAM, h.GetType())
+	hist := h.Metric[0].Histogram
+	assert.GreaterOrEqual(t, hist.GetSampleCount(), first.total(), "scraped after the API read")
+	require.Len(t, hist.Bucket, len(first.BoundsUS)+1, "the text format adds the +Inf bucket")
+	assert.Equal(t, hist.GetSampleCount(), hist.Bucket[len(first.BoundsUS)].GetCumulativeCount())
+	for i := 1; i < len(first.BoundsUS); i++ {
+		assert.GreaterOrEqual(t, hist.Bucket[i].GetCumulativeCount(), hist.Bucket[i-1].GetCumulativeCount())
+		assert.Equal(t, 2*hist.Bucket[i-1].GetUpperBound(), hist.Bucket[i].GetUpperBound())
+	}
+	assert.Positive(t, hist.GetSampleSum())
+	d.WaitStatus("more loops", func(e lab.Event) bool {
+		var n float64
+		cs, _ := e.At("loop_gaps").([]any)
+		for _, c := range cs {
+			f, _ := c.(float64)
+			n += f
+		}
+		return n > float64(hist.GetSampleCount())
+	})
+	second := read()
+	assert.Greater(t, second.total(), first.total())
+	assert.Greater(t, second.Seconds, first.Seconds)
+	for i := range first.Counts {
+		assert.GreaterOrEqual(t, second.Counts[i], first.Counts[i], "bucket %d", i)
+	}
+	assert.Regexp(t, `loop gaps since start: \d+ of 64 us or more, \d+ of 512 us or more, \d+ of 4 ms or more`, mustCtl(t, l, "status"))
+	g.Finish(true)
+	d.Stop()
+}

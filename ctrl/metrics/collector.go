@@ -51,6 +51,7 @@ var (
 	mbufs       = desc("mbufs_in_use", "Packet buffers taken from the pool.")
 	cycles      = desc("busy_cycles_per_packet", "TSC cycles of busy worker loop iterations per packet, since start.")
 	loopGap     = desc("worker_max_loop_gap_seconds", "Longest gap between two worker loop iterations in the last second.")
+	loopGaps    = desc("worker_loop_gap_seconds", "Gaps between two worker loop iterations since start: a stall of the worker is lost packets at line rate.")
 )
 
 // nicStates are the failover state machine's states (ctrl/nic).
@@ -66,7 +67,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{vmPackets, vmBytes, vmDrops, vmConnected, vmAlloc, vmOverAlloc, vmAttack, vmAttacks, vmDoS,
-		vmActions, nicPackets, nicBytes, nicDrops, nicHWPkts, nicHWDrops, nicLink, nicAdmin, nicState, nicFault, nicFailover, nicRerouted, nicAnnounce, mbufs, cycles, loopGap} {
+		vmActions, nicPackets, nicBytes, nicDrops, nicHWPkts, nicHWDrops, nicLink, nicAdmin, nicState, nicFault, nicFailover, nicRerouted, nicAnnounce, mbufs, cycles, loopGap, loopGaps} {
 		ch <- d
 	}
 }
@@ -141,4 +142,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(mbufs, float64(r.MbufsInUse))
 	gauge(cycles, r.BusyCyclesPerPkt)
 	gauge(loopGap, r.RecentMaxLoopGapUS/1e6)
+	if len(r.LoopGaps) > 0 {
+		ch <- loopGapHistogram(r)
+	}
+}
+
+// loopGapHistogram is the report's loop gaps as a Prometheus histogram:
+// cumulative counts per upper bound, in seconds.
+func loopGapHistogram(r report.Report) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(r.LoopGapBoundsUS))
+	var n uint64
+	for i, c := range r.LoopGaps {
+		n += c
+		if i < len(r.LoopGapBoundsUS) {
+			buckets[r.LoopGapBoundsUS[i]/1e6] = n
+		}
+	}
+	return prometheus.MustNewConstHistogram(loopGaps, n, r.LoopGapSeconds, buckets)
 }

@@ -47,3 +47,26 @@ func TestNICDriverCountersAreExportedByReasonAndDirection(t *testing.T) {
 	assert.Equal(t, map[string]float64{"direction=rx nic=nic1 ": 10, "direction=tx nic=nic1 ": 20},
 		series(t, c, "uplinkd_nic_hw_packets_total"))
 }
+
+func TestLoopGapsAreExportedAsACumulativeHistogramInSeconds(t *testing.T) {
+	r := report.Report{LoopGaps: []uint64{5, 0, 3, 1}, LoopGapBoundsUS: []float64{1, 2, 4}, LoopGapSeconds: 0.25}
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(New(func() report.Report { return r }, nil)))
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	var h *dto.Histogram
+	for _, f := range fams {
+		if f.GetName() == "uplinkd_worker_loop_gap_seconds" {
+			require.Equal(t, dto.MetricType_HISTOGRAM, f.GetType())
+			h = f.Metric[0].Histogram
+		}
+	}
+	require.NotNil(t, h)
+	assert.EqualValues(t, 9, h.GetSampleCount(), "the last count is past every bound")
+	assert.Equal(t, 0.25, h.GetSampleSum())
+	var got [][2]float64
+	for _, b := range h.Bucket {
+		got = append(got, [2]float64{b.GetUpperBound(), float64(b.GetCumulativeCount())})
+	}
+	assert.Equal(t, [][2]float64{{1e-6, 5}, {2e-6, 5}, {4e-6, 8}}, got)
+}

@@ -114,8 +114,20 @@ func (p *Plane) report(w *rateWindow) report.Report {
 	r.Goroutines = runtime.NumGoroutine()
 	r.MaxLoopGapUS = float64(ls.MaxGapCycles) / hz * 1e6
 	r.RecentMaxLoopGapUS = float64(ls.RecentMaxGapCycles) / hz * 1e6
+	r.LoopGaps = ls.Gaps[:]
+	r.LoopGapBoundsUS = loopGapBoundsUS
+	r.LoopGapSeconds = float64(ls.GapCycles) / hz
 	return r
 }
+
+// loopGapBoundsUS are the loop-gap histogram's bucket bounds, read only.
+var loopGapBoundsUS = func() []float64 {
+	b := make([]float64, fastpath.GapBuckets-1)
+	for k := range b {
+		b[k] = fastpath.GapBoundUS(k)
+	}
+	return b
+}()
 
 // APIReport is a Report for the API, with rates since the previous one it
 // served.

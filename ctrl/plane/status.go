@@ -53,5 +53,6 @@ func (s *statusPrinter) print() {
 		Float64("pkts_per_busy_loop", r.PktsPerBusyLoop).
 		Float64("max_loop_gap_us", r.MaxLoopGapUS).
 		Float64("recent_max_loop_gap_us", r.RecentMaxLoopGapUS).
+		Uints64("loop_gaps", r.LoopGaps).
 		Msg(line.String() + "pps")
 }

@@ -26,6 +26,13 @@ type Report struct {
 	PktsPerBusyLoop    float64 `json:"pkts_per_busy_loop"`
 	MaxLoopGapUS       float64 `json:"max_loop_gap_us"`
 	RecentMaxLoopGapUS float64 `json:"recent_max_loop_gap_us"`
+	// LoopGaps counts the gaps between the worker's iterations since start
+	// by length: LoopGaps[i] those shorter than LoopGapBoundsUS[i] and not
+	// shorter than the bound before; the last count, one past the bounds,
+	// those at least as long as the last bound. LoopGapSeconds is their sum.
+	LoopGaps        []uint64  `json:"loop_gaps"`
+	LoopGapBoundsUS []float64 `json:"loop_gap_bounds_us"`
+	LoopGapSeconds  float64   `json:"loop_gap_seconds"`
 	// DPDKPorts and Goroutines show what VMs added and removed at runtime
 	// leave behind: both come back to where they were.
 	DPDKPorts  int `json:"dpdk_ports"`
@@ -139,4 +146,16 @@ func SI(v float64) string {
 		return fmt.Sprintf("%.1fk", v/1e3)
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// LoopGapsOver is how many loop gaps were at least us microseconds long,
+// counted in whole buckets: us should be one of LoopGapBoundsUS.
+func (r Report) LoopGapsOver(us float64) uint64 {
+	var n uint64
+	for i, c := range r.LoopGaps {
+		if i == len(r.LoopGapBoundsUS) || r.LoopGapBoundsUS[i] > us {
+			n += c
+		}
+	}
+	return n
 }
