@@ -71,8 +71,8 @@ type Worker struct {
 	// 1 µs is 1 µs), to bucket a gap without a division.
 	usPerCycle uint64
 	lastTSC    uint64
-	statsPub  publishedLoopStats
-	stop      atomic.Bool
+	statsPub   publishedLoopStats
+	stop       atomic.Bool
 }
 
 // vmState is what the worker keeps per VM between loops.
