@@ -49,7 +49,9 @@ type result struct {
 	mpps     float64
 	cycles   float64
 	util     float64 // % of the switch core's cycles in the window that were busy (utilisation)
-	gapUS    float64
+	gapUS    float64 // uplinkd: the longest worker loop gap in the window (see windowGap)
+	gapExact bool    // gapUS is the gap itself, not its histogram bucket's upper bound
+	gaps     []uint64 // uplinkd: the window's loop gaps by histogram bucket
 	fill     float64 // uplinkd: packets per busy loop
 	steal    float64 // % of CPU time the hypervisor stole during the run
 	load     string
@@ -122,6 +124,11 @@ func main() {
 		sc := runScale(dir)
 		rep.printed("Throughput with 1, 2 and 8 VMs, 1k and 100k flows", func(w io.Writer) { reportScale(w, sc) })
 		results = append(results, sc...)
+	}
+	if *stallRuns > 0 {
+		sr := runStall(dir)
+		rep.printed("Worker stalls", func(w io.Writer) { reportStall(w, sr) })
+		results = append(results, sr...)
 	}
 	if *latRuns > 0 {
 		lat := runLatency(dir)
@@ -325,6 +332,10 @@ type setup struct {
 	wires []string
 	// load, when set, runs while the generator does, until stop closes.
 	load func(sw *switchRun, stop <-chan struct{})
+	// duration is the measured window (0: --seconds).
+	duration time.Duration
+	// env is added to uplinkd's environment.
+	env []string
 }
 
 // throughputSetup is the size sweep's: one VM (eight for uplinkd-vmaware),
@@ -372,8 +383,12 @@ func runGen(sw *switchRun, prefix string, size int, socks []string, server bool,
 	flows := max(st.flows/len(socks), 1)
 	// Each flow is a prepared frame: 100k flows need their memory.
 	mem := 128 + len(socks)*(flows+4096)*3/1024
+	d := time.Duration(*seconds) * time.Second
+	if st.duration > 0 {
+		d = st.duration
+	}
 	args := []string{"--file-prefix", prefix + "-gen", "--lcore", "0", "--size", strconv.Itoa(size - 4),
-		"--duration", (time.Duration(*seconds)*time.Second + warmup).String(), "--warmup", warmup.String(),
+		"--duration", (d + warmup).String(), "--warmup", warmup.String(),
 		"--progress", "0", "--flows", strconv.Itoa(flows), "--memory", strconv.Itoa(max(mem, 256))}
 	args = append(args, st.genArgs...)
 	for i, sk := range socks {
@@ -512,6 +527,7 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 		check(os.WriteFile(run.cfg, []byte(conf), 0o600))
 		sw = exec.Command("taskset", "-c", "0", filepath.Join(*binDir, "uplinkd"), "--config", run.cfg, "--log-format", "json", "--status-interval", "0")
 		sw.Stderr = &out
+		sw.Env = append(os.Environ(), st.env...)
 	case "testpmd-io":
 		sw = exec.Command("taskset", "-c", "0", "stdbuf", "-o0", "dpdk-testpmd", "-l", "0,1", "--main-lcore", "0", "--file-prefix", prefix,
 			"-m", "256", "--no-pci", "--vdev", "net_vhost0,iface="+sock+",queues=1",
@@ -536,8 +552,11 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 	// the warm-up (its API), testpmd's forwarding statistics cleared then
 	// (its interactive prompt, kept open on stdin).
 	var base0 struct {
-		WorkerBusyCycles uint64 `json:"worker_busy_cycles"`
-		WorkerPackets    uint64 `json:"worker_packets"`
+		WorkerBusyCycles uint64    `json:"worker_busy_cycles"`
+		WorkerPackets    uint64    `json:"worker_packets"`
+		LoopGaps         []uint64  `json:"loop_gaps"`
+		BoundsUS         []float64 `json:"loop_gap_bounds_us"`
+		MaxLoopGapUS     float64   `json:"max_loop_gap_us"`
 	}
 	if strings.HasPrefix(peer, "uplinkd") {
 		run.baseline = func() error {
@@ -593,7 +612,15 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 					res.cycles = (cycles - float64(base0.WorkerBusyCycles)) / n
 				}
 				res.util = utilisation(cycles-float64(base0.WorkerBusyCycles), rep)
-				res.gapUS, _ = ev["max_loop_gap_us"].(float64)
+				maxUS, _ := ev["max_loop_gap_us"].(float64)
+				var end []uint64
+				cs, _ := ev["loop_gaps"].([]any)
+				for _, c := range cs {
+					f, _ := c.(float64)
+					end = append(end, uint64(f))
+				}
+				res.gaps = gapDelta(base0.LoopGaps, end)
+				res.gapUS, res.gapExact = windowGap(base0.MaxLoopGapUS, maxUS, res.gaps, base0.BoundsUS)
 				res.fill, _ = ev["pkts_per_busy_loop"].(float64)
 			}
 		}

@@ -88,12 +88,12 @@ func LcoreCPU(lcore uint) int {
 	return int(C.rte_lcore_to_cpu_id(C.int(lcore)))
 }
 
-// PinThreads sets the CPU affinity of every thread of this process except
-// those in skip. After Init, the Go runtime's existing threads may run on
-// any CPU; pinning them to the control CPUs keeps worker cores for workers.
-// Threads the runtime creates later come from its template thread and
-// inherit this affinity.
-func PinThreads(cpus []int, skip map[int]bool) error {
+// PinThreads sets the CPU affinity and nice value of every thread of this
+// process except those in skip. After Init, the Go runtime's existing
+// threads may run on any CPU; pinning them to the control CPUs keeps
+// worker cores for workers. Threads the runtime creates later come from
+// its template thread and inherit both.
+func PinThreads(cpus []int, nice int, skip map[int]bool) error {
 	var set unixCPUSet
 	for _, c := range cpus {
 		set.set(c)
@@ -110,6 +110,10 @@ func PinThreads(cpus []int, skip map[int]bool) error {
 		_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, uintptr(tid), unsafe.Sizeof(set), uintptr(unsafe.Pointer(&set)))
 		if errno != 0 && errno != syscall.ESRCH {
 			return fmt.Errorf("pin thread %d: %w", tid, errno)
+		}
+		// Linux's nice is per thread: PRIO_PROCESS with a thread ID.
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil && err != syscall.ESRCH {
+			return fmt.Errorf("nice %d for thread %d: %w", nice, tid, err)
 		}
 	}
 	return nil

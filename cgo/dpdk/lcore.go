@@ -38,6 +38,13 @@ type lcoreCall struct {
 
 //export uplkLcoreMain
 func uplkLcoreMain(h C.uintptr_t) C.int {
+	// Locked to its thread (a callback is anyway), the goroutine makes the
+	// runtime create any thread it needs from this one through its
+	// template thread: a thread cloned from here would inherit the lcore's
+	// CPU and take turns with the worker on it (the bench saw one such
+	// thread cost the worker half a second of every nine).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	handle := cgo.Handle(h)
 	call := handle.Value().(*lcoreCall)
 	handle.Delete()

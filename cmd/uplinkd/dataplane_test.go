@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		// uplinkd's worker runs on CPU 1; the test, the generators and
 		// every process it starts (which inherit the affinity) stay on CPU 0
 		// with uplinkd's control threads.
-		if err := dpdk.PinThreads([]int{0}, nil); err != nil {
+		if err := dpdk.PinThreads([]int{0}, 0, nil); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

@@ -333,3 +333,32 @@ func TestTheWorkersLoopGapsAreExportedAndMove(t *testing.T) {
 	g.Finish(true)
 	d.Stop()
 }
+
+func TestOnlyTheWorkerRunsOnItsCoreAndTheRestRunFirstOnTheirs(t *testing.T) {
+	l, d, _, g := opsLab(t)
+	ready := d.WaitEvent("ready", func(e lab.Event) bool { return e.Str("event") == "ready" })
+	worker := int(ready.Num("worker_tid"))
+	require.NotZero(t, worker)
+	// Make the runtime busy with what starts threads: API calls, a scrape,
+	// a reload, while the worker forwards.
+	for range 20 {
+		apiGet(t, l, "/v1/status")
+		scrape(t, l)
+	}
+	mustCtl(t, l, "reload")
+	threads := d.Threads()
+	require.Greater(t, len(threads), 3)
+	seen := false
+	for _, th := range threads {
+		if th.TID == worker {
+			seen = true
+			assert.Equal(t, "1", th.CPUs, "the worker is on its lcore's CPU")
+			continue
+		}
+		assert.Equal(t, "0", th.CPUs, "thread %d (%s) is off the worker's core", th.TID, th.Name)
+		assert.Equal(t, -20, th.Nice, "thread %d (%s) runs at eal.control_nice", th.TID, th.Name)
+	}
+	assert.True(t, seen, "the worker thread %d is uplinkd's", worker)
+	g.Finish(true)
+	d.Stop()
+}

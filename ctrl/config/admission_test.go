@@ -111,3 +111,14 @@ func TestWorkerThreadModel(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "lcore", c.EAL.WorkerThread)
 }
+
+func TestControlNice(t *testing.T) {
+	c, err := Parse(configs.Demo, "toml")
+	require.NoError(t, err)
+	assert.Equal(t, -20, c.EAL.ControlNice, "the runtime's threads run first on the housekeeping core by default")
+	for _, bad := range []string{"-21", "20"} {
+		src := strings.Replace(string(configs.Demo), "main_lcore = 0", "main_lcore = 0\ncontrol_nice = "+bad, 1)
+		_, err := Parse([]byte(src), "toml")
+		assert.ErrorContains(t, err, "eal.control_nice: "+bad+" is not a nice value (-20 to 19)")
+	}
+}

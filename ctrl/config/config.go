@@ -99,6 +99,12 @@ type EAL struct {
 	// rte_thread_register, which switches off DPDK multi-process tools).
 	// make bench measures both; lcore is the default.
 	WorkerThread string `mapstructure:"worker_thread"`
+	// ControlNice is the nice value of every thread but the workers (Go's
+	// runtime, EAL's, vhost's), -20 to 19. The runtime preempts a worker
+	// every 10-20 ms and needs one of these threads on the housekeeping
+	// core to hand it back; at -20 that thread runs as soon as it wakes
+	// instead of after whatever busy task shares that core.
+	ControlNice int `mapstructure:"control_nice"`
 	// MemoryMB is the hugepage memory EAL reserves (-m).
 	MemoryMB int `mapstructure:"memory_mb"`
 	// HugeDir is the hugetlbfs mount EAL's files go in.
@@ -289,6 +295,7 @@ func defaults(v *viper.Viper) {
 	v.SetDefault("eal.main_lcore", 0)
 	v.SetDefault("eal.worker_lcores", []int{1})
 	v.SetDefault("eal.worker_thread", "lcore")
+	v.SetDefault("eal.control_nice", -20)
 	v.SetDefault("eal.memory_mb", 256)
 	v.SetDefault("eal.huge_dir", "/dev/hugepages")
 	v.SetDefault("eal.log_level", "notice")

@@ -57,6 +57,9 @@ func (c *Config) Validate() error {
 	if e.WorkerThread != "lcore" && e.WorkerThread != "registered" {
 		bad("eal.worker_thread", "%q is not lcore or registered", e.WorkerThread)
 	}
+	if e.ControlNice < -20 || e.ControlNice > 19 {
+		bad("eal.control_nice", "%d is not a nice value (-20 to 19)", e.ControlNice)
+	}
 	if e.MemoryMB < 64 {
 		bad("eal.memory_mb", "%d is too small (at least 64)", e.MemoryMB)
 	}

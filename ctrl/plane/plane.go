@@ -241,11 +241,12 @@ func Start(cfg *config.Config, log zerolog.Logger, events *event.Log) (p *Plane,
 		return nil, err
 	}
 	// Keep the worker's core for the worker: every other thread the
-	// process has now (Go's, EAL's) moves to the main lcore's CPU, and
-	// threads the Go runtime starts later inherit that.
+	// process has now (Go's, EAL's) moves to the main lcore's CPU at
+	// eal.control_nice, and threads the Go runtime starts later inherit
+	// both.
 	workerTID := p.lcore.ThreadID()
 	if cpu := dpdk.LcoreCPU(uint(cfg.EAL.MainLcore)); cpu >= 0 {
-		if err := dpdk.PinThreads([]int{cpu}, map[int]bool{workerTID: true}); err != nil {
+		if err := dpdk.PinThreads([]int{cpu}, cfg.EAL.ControlNice, map[int]bool{workerTID: true}); err != nil {
 			log.Warn().Err(err).Msg("pinning control threads")
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -191,4 +193,52 @@ func (d *Daemon) OpenFDs() int {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid))
 	require.NoError(d.lab.T, err)
 	return len(ents)
+}
+
+// Thread is one of uplinkd's threads as the kernel schedules it.
+type Thread struct {
+	TID  int
+	Name string
+	CPUs string // Cpus_allowed_list
+	Nice int
+}
+
+// Threads lists uplinkd's threads.
+func (d *Daemon) Threads() []Thread {
+	d.lab.T.Helper()
+	pid := d.cmd.Process.Pid
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	require.NoError(d.lab.T, err)
+	var out []Thread
+	for _, e := range ents {
+		var th Thread
+		if _, err := fmt.Sscan(e.Name(), &th.TID); err != nil {
+			continue
+		}
+		dir := fmt.Sprintf("/proc/%d/task/%d/", pid, th.TID)
+		status, err := os.ReadFile(dir + "status")
+		if err != nil {
+			continue // it ended meanwhile
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				switch k {
+				case "Name":
+					th.Name = strings.TrimSpace(v)
+				case "Cpus_allowed_list":
+					th.CPUs = strings.TrimSpace(v)
+				}
+			}
+		}
+		stat, err := os.ReadFile(dir + "stat")
+		if err != nil {
+			continue
+		}
+		// The fields after the name in parentheses; nice is the 19th field.
+		_, rest, _ := strings.Cut(string(stat), ") ")
+		f := strings.Fields(rest)
+		th.Nice, _ = strconv.Atoi(f[16])
+		out = append(out, th)
+	}
+	return out
 }
