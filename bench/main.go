@@ -48,13 +48,17 @@ type result struct {
 	lat      latency
 	mpps     float64
 	cycles   float64
-	util     float64 // % of the switch core's cycles in the window that were busy (utilisation)
-	gapUS    float64 // uplinkd: the longest worker loop gap in the window (see windowGap)
-	gapExact bool    // gapUS is the gap itself, not its histogram bucket's upper bound
+	util     float64  // % of the switch core's cycles in the window that were busy (utilisation)
+	gapUS    float64  // uplinkd: the longest worker loop gap in the window (see windowGap)
+	gapExact bool     // gapUS is the gap itself, not its histogram bucket's upper bound
 	gaps     []uint64 // uplinkd: the window's loop gaps by histogram bucket
-	fill     float64 // uplinkd: packets per busy loop
-	steal    float64 // % of CPU time the hypervisor stole during the run
-	load     string
+	// --fixed-rate runs: frames offered in the window, refused by the
+	// VM's ring, frame slots the generator missed (its own stalls), and
+	// its largest backlog of due frames.
+	offered, refused, skipped, backlog float64
+	fill                               float64 // uplinkd: packets per busy loop
+	steal                              float64 // % of CPU time the hypervisor stole during the run
+	load                               string
 }
 
 var (
@@ -124,6 +128,10 @@ func main() {
 		sc := runScale(dir)
 		rep.printed("Throughput with 1, 2 and 8 VMs, 1k and 100k flows", func(w io.Writer) { reportScale(w, sc) })
 		results = append(results, sc...)
+	}
+	if *ndrRuns > 0 {
+		nr := runNDR(dir)
+		rep.printed("Zero-loss throughput (NDR, PDR)", func(w io.Writer) { reportNDR(w, nr) })
 	}
 	if *stallRuns > 0 {
 		sr := runStall(dir)
@@ -246,6 +254,7 @@ main_lcore = 0
 worker_lcores = [1]
 worker_thread = %q
 memory_mb = 256
+%s
 [api]
 socket = %q
 [metrics]
@@ -258,7 +267,7 @@ link_poll = %q
 [[teams]]
 name = "t"
 policy = %q
-`, prefix, thread, filepath.Join(filepath.Dir(socks[0]), "api.sock"), *linkPoll, policy)
+`, prefix, thread, st.ealKeys, filepath.Join(filepath.Dir(socks[0]), "api.sock"), *linkPoll, policy)
 	for i, nic := range st.nicDevargs() {
 		fmt.Fprintf(&b, "[[nics]]\nname = \"nic%d\"\nvdev = %q\nteam = \"t\"\n", i, nic)
 		if vmaware {
@@ -334,8 +343,9 @@ type setup struct {
 	load func(sw *switchRun, stop <-chan struct{})
 	// duration is the measured window (0: --seconds).
 	duration time.Duration
-	// env is added to uplinkd's environment.
-	env []string
+	// env is added to uplinkd's environment; ealKeys to its [eal].
+	env     []string
+	ealKeys string
 }
 
 // throughputSetup is the size sweep's: one VM (eight for uplinkd-vmaware),
@@ -595,6 +605,7 @@ func measureSetup(dir, peer string, size int, st setup) (result, error) {
 	}
 	res.mpps = rep.num("window_mpps")
 	res.lat = latencyOf(rep)
+	res.offered, res.refused, res.skipped, res.backlog = rep.num("window_offered"), rep.num("window_refused"), rep.num("window_skipped"), rep.num("max_backlog")
 	switch peer {
 	case "uplinkd", "uplinkd-registered", "uplinkd-vmaware", "uplinkd-dos":
 		sw.Process.Signal(syscall.SIGTERM)

@@ -216,6 +216,7 @@ func measureOVS(dir, peer string, size int, st setup) (result, error) {
 		return res, fmt.Errorf("%v\n%s", err, o.logTail())
 	}
 	res.mpps = rep.num("window_mpps")
+	res.offered, res.refused, res.skipped, res.backlog = rep.num("window_offered"), rep.num("window_refused"), rep.num("window_skipped"), rep.num("max_backlog")
 	res.lat = latencyOf(rep)
 	var busy float64
 	if res.cycles, busy, err = o.cycles(); err != nil {

@@ -12,12 +12,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/uplinkd/uplinkd/cgo/dpdk"
+	"github.com/uplinkd/uplinkd/fastpath"
 )
 
 var (
-	stallRuns    = flag.Int("stall-runs", 2, "worker stall measurements per load (0: none)")
+	stallRuns    = flag.Int("stall-runs", 1, "worker stall measurements per load (0: none)")
 	stallSeconds = flag.Int("stall-seconds", 60, "stall scenario's measured window")
 	stallEnv     = flag.String("stall-env", "", "extra uplinkd environment for the stall scenario (comma-separated K=V)")
 )
@@ -56,11 +62,19 @@ func windowGap(baseMax, endMax float64, delta []uint64, bounds []float64) (float
 func gapsOver(delta []uint64, us float64) uint64 {
 	var n uint64
 	for i, c := range delta {
-		if i >= 23 || float64(uint64(1)<<i) > us {
+		if i >= fastpath.GapBuckets-1 || fastpath.GapBoundUS(i) > us {
 			n += c
 		}
 	}
 	return n
+}
+
+// stallVariants are the stall scenario's uplinkd setups: as shipped, and
+// with its control threads at nice 0 (before eal.control_nice), the
+// housekeeping core's busy task their equal.
+var stallVariants = []struct{ name, eal string }{
+	{"uplinkd", ""},
+	{"uplinkd-nice0", "control_nice = 0"},
 }
 
 func runStall(dir string) []result {
@@ -70,23 +84,73 @@ func runStall(dir string) []result {
 	}
 	var out []result
 	for r := 0; r < *stallRuns; r++ {
-		for _, loaded := range []bool{false, true} {
-			st := throughputSetup("uplinkd")
-			st.scenario, st.duration, st.env = "stall", time.Duration(*stallSeconds)*time.Second, env
-			if loaded {
-				st.scenario, st.load = "stall-loaded", controlPlaneLoad
+		fl := measureFloor(time.Duration(*stallSeconds) * time.Second)
+		fmt.Printf("  %-13s %-13s run %d: longest gap %s  gaps >=64us %d  >=512us %d  >=4ms %d  steal %.1f%%\n",
+			fl.scenario, fl.peer, r+1, gapText(fl), gapsOver(fl.gaps, 64), gapsOver(fl.gaps, 512), gapsOver(fl.gaps, 4096), fl.steal)
+		out = append(out, fl)
+		for _, v := range stallVariants {
+			for _, loaded := range []bool{false, true} {
+				st := throughputSetup("uplinkd")
+				st.scenario, st.duration, st.env, st.ealKeys = "stall", time.Duration(*stallSeconds)*time.Second, env, v.eal
+				if loaded {
+					st.scenario, st.load = "stall-loaded", controlPlaneLoad
+				}
+				t0, s0 := cpuTimes()
+				res, err := measureSetup(dir, "uplinkd", 64, st)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "%s %s run %d: %v\n", st.scenario, v.name, r+1, err)
+					os.Exit(1)
+				}
+				res.peer = v.name
+				if t1, s1 := cpuTimes(); t1 > t0 {
+					res.steal = 100 * float64(s1-s0) / float64(t1-t0)
+				}
+				fmt.Printf("  %-13s %-13s run %d: %6.2f Mpps  longest gap %s  gaps >=64us %d  >=512us %d  >=4ms %d  steal %.1f%%  load %s\n",
+					st.scenario, v.name, r+1, res.mpps, gapText(res), gapsOver(res.gaps, 64), gapsOver(res.gaps, 512), gapsOver(res.gaps, 4096), res.steal, res.load)
+				out = append(out, res)
 			}
-			res, err := measureSetup(dir, "uplinkd", 64, st)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "%s run %d: %v\n", st.scenario, r+1, err)
-				os.Exit(1)
-			}
-			fmt.Printf("  %-13s run %d: %6.2f Mpps  longest gap %s  gaps >=64us %d  >=512us %d  >=4ms %d  steal %.1f%%  load %s\n",
-				st.scenario, r+1, res.mpps, gapText(res), gapsOver(res.gaps, 64), gapsOver(res.gaps, 512), gapsOver(res.gaps, 4096), res.steal, res.load)
-			out = append(out, res)
 		}
 	}
 	return out
+}
+
+// measureFloor runs an empty C polling loop on CPU 1 for d while another
+// keeps CPU 0 100 % busy: the gaps the machine itself puts into a loop on
+// the worker's core with the housekeeping core loaded, which no switch
+// can do better than.
+func measureFloor(d time.Duration) result {
+	hz := tscHz()
+	type spun struct {
+		hist []uint64
+		max  float64
+	}
+	spin := func(cpu int, done chan<- spun) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var set unix.CPUSet
+		set.Set(cpu)
+		check(unix.SchedSetaffinity(0, &set))
+		h, m := dpdk.SpinGaps(d, hz, fastpath.GapBuckets)
+		done <- spun{h, m}
+	}
+	t0, s0 := cpuTimes()
+	busy, floor := make(chan spun, 1), make(chan spun, 1)
+	go spin(0, busy)
+	go spin(1, floor)
+	f := <-floor
+	<-busy
+	res := result{scenario: "stall", peer: "c-loop-floor", size: 64, gaps: f.hist, gapUS: f.max, gapExact: true, load: loadavg()}
+	if t1, s1 := cpuTimes(); t1 > t0 {
+		res.steal = 100 * float64(s1-s0) / float64(t1-t0)
+	}
+	return res
+}
+
+// tscHz measures the TSC's rate against the monotonic clock.
+func tscHz() uint64 {
+	t0, c0 := time.Now(), dpdk.TSC()
+	time.Sleep(200 * time.Millisecond)
+	return uint64(float64(dpdk.TSC()-c0) / time.Since(t0).Seconds())
 }
 
 func gapText(r result) string {
@@ -97,11 +161,14 @@ func gapText(r result) string {
 }
 
 func reportStall(w io.Writer, rs []result) {
-	fmt.Fprintf(w, "\nWorker stalls: uplinkd at 64 B as fast as the generator offers, %d s per run, generator busy-polling CPU 0\n"+
-		"(the housekeeping core), quiet and under control-plane load (status and metrics every 100 ms, a reload every second).\n"+
-		"Longest loop gap in the window (exact, or '<' the histogram bucket's bound when the all-time maximum predates it)\n", *stallSeconds)
+	fmt.Fprintf(w, "\nWorker stalls: %d s per run at 64 B as fast as the generator offers, the generator busy-polling CPU 0 (the\n"+
+		"housekeeping core), quiet and under control-plane load (status and metrics every 100 ms, a reload every second).\n"+
+		"c-loop-floor: an empty C polling loop on CPU 1 while another keeps CPU 0 busy, no switch: the machine's own stalls.\n"+
+		"uplinkd-nice0: uplinkd with eal.control_nice = 0 (its control threads the equal of the busy task on CPU 0).\n"+
+		"Longest loop gap in the window (exact, or '<' the histogram bucket's bound when the all-time maximum predates it),\n"+
+		"then how many gaps were at least 64 us, 512 us and 4 ms long.\n", *stallSeconds)
 	for _, r := range rs {
-		fmt.Fprintf(w, "  %-13s %6.2f Mpps  longest %s  >=64us %6d  >=512us %5d  >=4ms %4d  steal %.1f%%\n",
-			r.scenario, r.mpps, gapText(r), gapsOver(r.gaps, 64), gapsOver(r.gaps, 512), gapsOver(r.gaps, 4096), r.steal)
+		fmt.Fprintf(w, "  %-13s %-13s %6.2f Mpps  longest %s  >=64us %6d  >=512us %5d  >=4ms %4d  steal %.1f%%\n",
+			r.scenario, r.peer, r.mpps, gapText(r), gapsOver(r.gaps, 64), gapsOver(r.gaps, 512), gapsOver(r.gaps, 4096), r.steal)
 	}
 }
