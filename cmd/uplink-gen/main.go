@@ -95,6 +95,7 @@ type options struct {
 	nics      []string
 	latency   bool
 	warmup    time.Duration
+	fixedRate bool
 }
 
 func main() {
@@ -118,6 +119,7 @@ SIGINT or SIGTERM.`,
 	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,macs=N][,dst=MAC][,rate=FPS][,server=1] (repeatable)")
 	f.IntVar(&o.size, "size", 64, "frame size in bytes, without CRC")
 	f.Float64Var(&o.rate, "rate", 0, "frames per second per VM (0: as fast as possible; negative: send nothing)")
+	f.BoolVar(&o.fixedRate, "fixed-rate", false, "with a rate: offer each frame once, at its time; a frame the VM's ring refuses is lost (counted as refused), not sent again later")
 	f.Uint64Var(&o.count, "count", 0, "frames per VM, then stop sending (0: no limit)")
 	f.DurationVar(&o.duration, "duration", 0, "stop sending after this long (0: no limit)")
 	f.IntVar(&o.flows, "flows", 1, "distinct 5-tuples per VM")
@@ -148,6 +150,11 @@ type vmState struct {
 	// Counters, written by the loop, read by the progress printer.
 	sent, received, rxOwn, rxBcast, rxMcast, rxOther atomic.Uint64
 	rxBytes                                          atomic.Uint64
+	// --fixed-rate: frames offered at their time, those of them the ring
+	// refused (lost), and the slots the generator itself missed (it
+	// stalled): offered + skipped frame slots have passed. Written by the
+	// loop only.
+	offered, refused, skipped uint64
 }
 
 type vmReport struct {
@@ -363,6 +370,12 @@ func run(o options) (err error) {
 		warmAt = start
 	}
 	var sentAll, nicReceived uint64
+	// --fixed-rate: the most frames that were due and not yet offered
+	// after the warm-up; more than a ring's worth means the generator
+	// itself fell behind the rate, and its figures say nothing of the
+	// switch.
+	var maxBacklog uint64
+	var warmOffered, warmRefused, warmSkipped uint64
 	var lat *latencies
 	if o.latency {
 		expect := 1 << 22
@@ -376,6 +389,11 @@ func run(o options) (err error) {
 		now := dpdk.TSC()
 		if warmAt.IsZero() && now >= warmEnd {
 			warmSent, warmAt = sentAll, time.Now()
+			for _, v := range vms {
+				warmOffered += v.offered
+				warmRefused += v.refused
+				warmSkipped += v.skipped
+			}
 			emit("measuring", map[string]any{"sent": warmSent})
 		}
 		if sending && (stopSending.Load() || o.duration > 0 && now >= sendUntil) {
@@ -397,9 +415,28 @@ func run(o options) (err error) {
 					want = min(want, o.count-sent)
 				}
 				if rate > 0 {
+					// At a fixed rate what is due counts against what
+					// was offered, refused or not; otherwise against what
+					// the ring took, which catches up after a refusal.
+					done := sent
 					due := uint64(rate * float64(now-t0) / hz)
-					if due > sent {
-						want = min(want, due-sent)
+					if o.fixedRate {
+						done = v.offered + v.skipped
+						// Frames more than a ring behind their time were
+						// missed by the generator (its core was taken):
+						// sending them now in a burst would blame the
+						// switch for the generator's stall. They are
+						// skipped and counted apart.
+						if due > done+uint64(o.queueSize) {
+							if now >= warmEnd {
+								maxBacklog = max(maxBacklog, due-done)
+							}
+							v.skipped += due - done - uint64(sendBurst)
+							done = due - uint64(sendBurst)
+						}
+					}
+					if due > done {
+						want = min(want, due-done)
 					} else {
 						want = 0
 					}
@@ -425,6 +462,10 @@ func run(o options) (err error) {
 				}
 				v.sent.Store(sent + uint64(n))
 				sentAll += uint64(n)
+				if o.fixedRate {
+					v.offered += want
+					v.refused += want - uint64(n)
+				}
 			}
 			if allDone && o.count > 0 {
 				sending = false
@@ -517,6 +558,20 @@ func run(o options) (err error) {
 	}
 	if lat != nil {
 		rep["latency"] = lat.report(hz)
+	}
+	if o.fixedRate {
+		var offered, refused, skipped uint64
+		for _, v := range vms {
+			offered += v.offered
+			refused += v.refused
+			skipped += v.skipped
+		}
+		// The window's: frames offered after the warm-up, how many of them
+		// the switch's ring refused, and the slots the generator missed.
+		rep["window_offered"] = offered - warmOffered
+		rep["window_refused"] = refused - warmRefused
+		rep["window_skipped"] = skipped - warmSkipped
+		rep["max_backlog"] = maxBacklog
 	}
 	emit("report", rep)
 	return nil
