@@ -82,7 +82,8 @@ bench: build bench-deps hugepages
 bench-quick: build bench-deps hugepages
 	$(GO) run ./bench -bin $(BIN) -runs 1 -seconds 3 -sizes 64 -failover-runs 1 -dos-runs 1 \
 		-scale-runs 1 -scale-vms 1,8 -scale-peers uplinkd,testpmd-io,ovs-slb \
-		-latency-runs 1 -latency-peers uplinkd,testpmd-io,ovs-slb -fairness-runs 1 -churn-runs 5 -micro=false
+		-latency-runs 1 -latency-peers uplinkd,testpmd-io,ovs-slb -fairness-runs 1 -churn-runs 5 -micro=false \
+		-stall-runs 1 -stall-seconds 5 -ndr-peers uplinkd,testpmd-io -ndr-seconds 3 -ndr-steps 2
 
 clean:
 	rm -rf $(BIN)
