@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -97,8 +98,9 @@ func TestRateLimitHoldsWithin2PercentAndLosesNothing(t *testing.T) {
 			d := l.StartUplinkd(oneNICTeam(l, "", "", vm))
 			tap := l.OpenTap("dtap0")
 			g := l.StartGen(genArgs(l, c.size, vm)...)
+			stalls := workerStalls(t, l)
 			got := measure(tap, c.size, time.Second, 5*time.Second)[polMAC1]
-			assert.InEpsilon(t, c.bps, got, 0.02, "limit %s, got %.0f bit/s", c.limit, got)
+			assertRate(t, c.bps, got, stalls(), 5*time.Second)
 			stopAndCheckNothingLost(t, d, g, tap, vm)
 		})
 	}
@@ -110,8 +112,9 @@ func TestPacketRateLimit(t *testing.T) {
 	d := l.StartUplinkd(oneNICTeam(l, "", "", vm))
 	tap := l.OpenTap("dtap0")
 	g := l.StartGen(genArgs(l, 64, vm)...)
+	stalls := workerStalls(t, l)
 	got := measure(tap, 64, time.Second, 3*time.Second)[polMAC1] / 8 / 64
-	assert.InEpsilon(t, 15000, got, 0.02, "got %.0f pps", got)
+	assertRate(t, 15000, got, stalls(), 3*time.Second)
 	stopAndCheckNothingLost(t, d, g, tap, vm)
 }
 
@@ -217,4 +220,40 @@ func TestOverAllocationDecisionFiresAndStopsWhenTheVMCalmsDown(t *testing.T) {
 	assert.Positive(t, before)
 	assert.LessOrEqual(t, st.Num("vms.vm1.over_allocation_decisions"), before+1,
 		"at most the decision already due when the VM calmed down")
+}
+
+// workerStalls starts counting the time uplinkd's worker spends in loop
+// gaps of 1 ms or more; the function it returns says how much that was
+// since, at most (each gap counted at its histogram bucket's bound). A
+// shaped VM's tokens accrue only 2 ms ahead, so a worker stalled for
+// 100 ms (this CI's VM stalls any loop that long now and then, C as much
+// as Go: see the bench's c-loop-floor) sends that much less: the limit is
+// a ceiling, and the shortfall is the stall, not the shaper.
+func workerStalls(t *testing.T, l *lab.Lab) func() time.Duration {
+	read := func() float64 {
+		var r loopGaps
+		require.NoError(t, json.Unmarshal([]byte(apiGet(t, l, "/v1/status")), &r))
+		var us float64
+		for i, c := range r.Counts {
+			switch {
+			case i == len(r.BoundsUS):
+				us += float64(c) * r.MaxUS
+			case r.BoundsUS[i] > 1024:
+				us += float64(c) * r.BoundsUS[i]
+			}
+		}
+		return us
+	}
+	base := read()
+	return func() time.Duration { return time.Duration((read() - base) * float64(time.Microsecond)) }
+}
+
+// assertRate checks a shaped rate: never more than 2 % over the limit, and
+// not more than 2 % under it beyond what the worker's stalls in the
+// window took.
+func assertRate(t *testing.T, limit, got float64, stalled, window time.Duration) {
+	t.Helper()
+	assert.LessOrEqual(t, got, limit*1.02, "over the limit %.0f", limit)
+	floor := limit * (1 - 0.02 - stalled.Seconds()/window.Seconds())
+	assert.GreaterOrEqual(t, got, floor, "limit %.0f, got %.0f; the worker stalled for at most %s", limit, got, stalled)
 }
