@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
+	status "github.com/uplinkd/uplinkd/ctrl/report"
 	"github.com/uplinkd/uplinkd/fastpath"
 )
 
@@ -58,15 +59,15 @@ func windowGap(baseMax, endMax float64, delta []uint64, bounds []float64) (float
 	return 0, false
 }
 
-// gapsOver counts a window's gaps of at least us µs (a bucket bound).
-func gapsOver(delta []uint64, us float64) uint64 {
-	var n uint64
-	for i, c := range delta {
-		if i >= fastpath.GapBuckets-1 || fastpath.GapBoundUS(i) > us {
-			n += c
-		}
-	}
-	return n
+// gapBounds are the loop-gap histogram's bucket bounds.
+var gapBounds = fastpath.GapBoundsUS()
+
+// stallLine is a stall cell: rate, longest gap, gaps of 64 µs, 512 µs and
+// 4 ms or more, steal.
+func stallLine(r result) string {
+	over := func(us float64) uint64 { return status.GapsOver(r.gaps, gapBounds, us) }
+	return fmt.Sprintf("%-13s %-13s %6.2f Mpps  longest %s  >=64us %6d  >=512us %5d  >=4ms %4d  steal %.1f%%",
+		r.scenario, r.peer, r.mpps, gapText(r), over(64), over(512), over(4096), r.steal)
 }
 
 // stallVariants are the stall scenario's uplinkd setups: as shipped, and
@@ -85,8 +86,7 @@ func runStall(dir string) []result {
 	var out []result
 	for r := 0; r < *stallRuns; r++ {
 		fl := measureFloor(time.Duration(*stallSeconds) * time.Second)
-		fmt.Printf("  %-13s %-13s run %d: longest gap %s  gaps >=64us %d  >=512us %d  >=4ms %d  steal %.1f%%\n",
-			fl.scenario, fl.peer, r+1, gapText(fl), gapsOver(fl.gaps, 64), gapsOver(fl.gaps, 512), gapsOver(fl.gaps, 4096), fl.steal)
+		fmt.Printf("  run %d: %s\n", r+1, stallLine(fl))
 		out = append(out, fl)
 		for _, v := range stallVariants {
 			for _, loaded := range []bool{false, true} {
@@ -105,8 +105,7 @@ func runStall(dir string) []result {
 				if t1, s1 := cpuTimes(); t1 > t0 {
 					res.steal = 100 * float64(s1-s0) / float64(t1-t0)
 				}
-				fmt.Printf("  %-13s %-13s run %d: %6.2f Mpps  longest gap %s  gaps >=64us %d  >=512us %d  >=4ms %d  steal %.1f%%  load %s\n",
-					st.scenario, v.name, r+1, res.mpps, gapText(res), gapsOver(res.gaps, 64), gapsOver(res.gaps, 512), gapsOver(res.gaps, 4096), res.steal, res.load)
+				fmt.Printf("  run %d: %s  load %s\n", r+1, stallLine(res), res.load)
 				out = append(out, res)
 			}
 		}
@@ -168,7 +167,6 @@ func reportStall(w io.Writer, rs []result) {
 		"Longest loop gap in the window (exact, or '<' the histogram bucket's bound when the all-time maximum predates it),\n"+
 		"then how many gaps were at least 64 us, 512 us and 4 ms long.\n", *stallSeconds)
 	for _, r := range rs {
-		fmt.Fprintf(w, "  %-13s %-13s %6.2f Mpps  longest %s  >=64us %6d  >=512us %5d  >=4ms %4d  steal %.1f%%\n",
-			r.scenario, r.peer, r.mpps, gapText(r), gapsOver(r.gaps, 64), gapsOver(r.gaps, 512), gapsOver(r.gaps, 4096), r.steal)
+		fmt.Fprintf(w, "  %s\n", stallLine(r))
 	}
 }

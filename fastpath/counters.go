@@ -128,6 +128,15 @@ func GapBoundUS(k int) float64 {
 	return float64(uint64(1) << k)
 }
 
+// GapBoundsUS are the upper bounds of every bucket but the last.
+func GapBoundsUS() []float64 {
+	b := make([]float64, GapBuckets-1)
+	for k := range b {
+		b[k] = GapBoundUS(k)
+	}
+	return b
+}
+
 // gapBucket is the bucket of a gap of us microseconds.
 func gapBucket(us uint64) int { return min(bits.Len64(us), GapBuckets-1) }
 

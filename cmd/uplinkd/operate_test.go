@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/uplinkd/uplinkd/cmd/internal/lab"
+	"github.com/uplinkd/uplinkd/ctrl/report"
 )
 
 // Operating uplinkd: uplinkctl against a running daemon, its metrics, its
@@ -292,12 +293,7 @@ func TestTheWorkersLoopGapsAreExportedAndMove(t *testing.T) {
 	assert.LessOrEqual(t, first.RecentMax, first.MaxUS)
 	// The window's maximum is a gap the histogram counted: its bucket and
 	// the ones above hold at least one.
-	var over uint64
-	for i, c := range first.Counts {
-		if i == len(first.BoundsUS) || first.BoundsUS[i] > first.RecentMax {
-			over += c
-		}
-	}
+	over := report.GapsOver(first.Counts, first.BoundsUS, first.RecentMax)
 	assert.Positive(t, over, "the window maximum %.1f us is in the histogram %v", first.RecentMax, first.Counts)
 
 	// The worker keeps looping: every count only grows, and the total does.

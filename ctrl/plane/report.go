@@ -121,13 +121,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 }
 
 // loopGapBoundsUS are the loop-gap histogram's bucket bounds, read only.
-var loopGapBoundsUS = func() []float64 {
-	b := make([]float64, fastpath.GapBuckets-1)
-	for k := range b {
-		b[k] = fastpath.GapBoundUS(k)
-	}
-	return b
-}()
+var loopGapBoundsUS = fastpath.GapBoundsUS()
 
 // APIReport is a Report for the API, with rates since the previous one it
 // served.

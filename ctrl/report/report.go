@@ -150,10 +150,14 @@ func SI(v float64) string {
 
 // LoopGapsOver is how many loop gaps were at least us microseconds long,
 // counted in whole buckets: us should be one of LoopGapBoundsUS.
-func (r Report) LoopGapsOver(us float64) uint64 {
+func (r Report) LoopGapsOver(us float64) uint64 { return GapsOver(r.LoopGaps, r.LoopGapBoundsUS, us) }
+
+// GapsOver counts the gaps of a loop-gap histogram (counts, and the bounds
+// of all but the last, open bucket) in the buckets whose bound is above us.
+func GapsOver(counts []uint64, boundsUS []float64, us float64) uint64 {
 	var n uint64
-	for i, c := range r.LoopGaps {
-		if i == len(r.LoopGapBoundsUS) || r.LoopGapBoundsUS[i] > us {
+	for i, c := range counts {
+		if i == len(boundsUS) || boundsUS[i] > us {
 			n += c
 		}
 	}
