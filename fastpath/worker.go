@@ -41,8 +41,13 @@ type Worker struct {
 	// dosOn: some VM is watched or has a DoS response on.
 	dosOn                   bool
 	dosWindow, dosWindowEnd uint64
-	load                    []float64         // per NIC, pending load in seconds; see loads
-	dst                     [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
+	// dosStall: the loop stalled longer than a DoS window since the last
+	// one closed; dosBacklog: the window open now started then. Such
+	// windows hold frames that arrived over the whole stall (the rings'
+	// backlog), so their distinct sources say nothing of a window's.
+	dosStall, dosBacklog bool
+	load                 []float64         // per NIC, pending load in seconds; see loads
+	dst                  [dpdk.Burst]int16 // per packet of a burst, its NIC or -1
 	// needLoads: some team is least-pending or some VM high priority.
 	needLoads bool
 	// shaping: some VM's bucket limits it.
@@ -682,6 +687,9 @@ func (w *Worker) account(now uint64, received int) {
 		}
 		w.stats.MaxGapCycles = max(w.stats.MaxGapCycles, gap)
 		w.gapWindow = max(w.gapWindow, gap)
+		if w.dosOn && gap > w.dosWindow {
+			w.dosStall = true
+		}
 		hi, lo := bits.Mul64(gap, w.usPerCycle)
 		w.stats.Gaps[gapBucket(hi<<32|lo>>32)]++
 		w.stats.GapCycles += gap

@@ -141,13 +141,20 @@ func (w *Worker) closeDoSWindow(s *Snapshot) {
 		return
 	}
 	w.dosWindowEnd = w.lastTSC + w.dosWindow
+	// A window around a stall of the worker took the backlog: the sources
+	// keep the last clean window's count (the class counters are totals,
+	// rated by the controller over its own period, and need no such care).
+	backlog := w.dosStall || w.dosBacklog
+	w.dosBacklog, w.dosStall = w.dosStall, false
 	for v := range w.dos {
 		if v >= len(s.VMs) || !s.VMs[v].DoSWatch {
 			continue
 		}
 		d := &w.dos[v]
-		w.vm[v][InSources] = uint64(d.in.Estimate() + 0.5)
-		w.vm[v][OutSources] = uint64(d.out.Estimate() + 0.5)
+		if !backlog {
+			w.vm[v][InSources] = uint64(d.in.Estimate() + 0.5)
+			w.vm[v][OutSources] = uint64(d.out.Estimate() + 0.5)
+		}
 		d.in.Reset()
 		d.out.Reset()
 	}

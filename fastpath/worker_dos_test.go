@@ -144,3 +144,50 @@ func TestHeldDeliveriesAreFreedAndCountedAtShutdown(t *testing.T) {
 	assert.EqualValues(t, 2, r.w.VMCounters(0)[Drop(DropShutdown)])
 	assert.Equal(t, 2, r.io.PendingFree())
 }
+
+func TestTheWindowsAroundAStallDoNotCountTheBacklogsSources(t *testing.T) {
+	s := twoByTwo(t)
+	s.VMs[1].DoSWatch = true
+	r := newRig(t, s, 1024)
+	r.w.hz = fakeHz
+	r.w.follow(s)
+	window := r.w.dosWindow
+	sources := func(n int) {
+		var in [][]byte
+		for i := range n {
+			in = append(in, to(macVM2, synFrom(fmt.Sprintf("198.51.%d.%d", i/200, i%200))))
+		}
+		for i := 0; i < len(in); i += 32 {
+			r.w.ingress(s, 0, r.mbufs(in[i:min(i+32, len(in))]...))
+		}
+		r.io.Tx(0).Discard()
+	}
+	now := uint64(1000)
+	loop := func(gap uint64) { // one iteration gap cycles after the last, then its window check
+		now += gap
+		r.w.account(now, 0)
+		r.w.closeDoSWindow(s)
+	}
+	// The next window's end, in loops shorter than a window.
+	closeWindow := func() { loop(window/2 + 1); loop(window/2 + 1) }
+	loop(0)
+	sources(20)
+	closeWindow()
+	r.w.publish()
+	clean := r.w.VMCounters(1)[InSources]
+	assert.InEpsilon(t, 20, float64(clean), 0.4)
+
+	// A stall of ten windows: the backlog comes in across the window that
+	// closes at the stall and the next one; neither counts.
+	loop(10 * window)
+	sources(400)
+	closeWindow()
+	r.w.publish()
+	assert.Equal(t, clean, r.w.VMCounters(1)[InSources], "the backlog's sources are not a window's")
+
+	// The window after is clean again.
+	sources(50)
+	closeWindow()
+	r.w.publish()
+	assert.InEpsilon(t, 50, float64(r.w.VMCounters(1)[InSources]), 0.4)
+}
