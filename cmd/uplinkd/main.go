@@ -124,6 +124,8 @@ func run(cfg *config.Config, load func() (*config.Config, error), log zerolog.Lo
 	if want := len(cfg.EAL.WorkerLcores) + 2; runtime.GOMAXPROCS(0) < want {
 		runtime.GOMAXPROCS(want)
 	}
+	gcFrom, limitFrom := applyRuntime(cfg.Runtime)
+	log.Info().Str("gc_percent", gcFrom).Str("memory_limit", limitFrom).Msg("Go runtime settings in force (runtime.gc_percent, runtime.memory_limit_mb)")
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	// SIGHUP reloads; caught from here on, so that one arriving while the

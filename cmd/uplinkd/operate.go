@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
@@ -82,6 +83,7 @@ func (d *daemon) Reload() ([]string, error) {
 		return nil, err
 	}
 	d.vms.SetHosts(vm.HostsFromConfig(next))
+	applyRuntime(d.p.Config().Runtime)
 	return changed, nil
 }
 
@@ -124,7 +126,9 @@ func reloadOnHUP(ctx context.Context, wg *sync.WaitGroup, d *daemon, hup <-chan 
 // plane runs on.
 func operate(ctx context.Context, wg *sync.WaitGroup, d *daemon, log zerolog.Logger) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.New(d.p.MetricsReport, d.vms.Counts))
+	// Go's own collector too: collections stop the worker (see
+	// runtime.gc_percent), so an operator correlates its stalls with them.
+	reg.MustRegister(metrics.New(d.p.MetricsReport, d.vms.Counts), collectors.NewGoCollector())
 	mh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	ln, err := api.Listen(d.cfg.API.Socket)
 	if err != nil {

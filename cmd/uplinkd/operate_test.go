@@ -36,16 +36,22 @@ func opsLab(t *testing.T) (*lab.Lab, *lab.Daemon, string, *lab.Gen) {
 	hookLog := filepath.Join(l.Dir, "hook.log")
 	hook := filepath.Join(l.Dir, "vm-hook")
 	require.NoError(t, os.WriteFile(hook, []byte("#!/bin/sh\necho \"$*\" >> "+hookLog+"\n"), 0o755))
-	d := l.StartUplinkd(labConfig(l, "[[hosts]]\nname = \"b\"\nconnection = \"other\"\nuri = \"tcp:192.0.2.2:4444\"",
-		`policy = "vm-affinity"`, []string{"", ""},
-		vmConf{name: "vm1", mac: polMAC1, keys: "preferred_nic = \"nic1\"\ndriver = \"exec\"\nexec = [\"" + hook + "\"]"},
-		vmConf{name: "vm2", mac: polMAC2, keys: `preferred_nic = "nic2"`}))
+	d := l.StartUplinkd(opsConfig(l, ""))
 	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2),
 		"--rate", "5000", "--size", "128", "--duration", "60s", "--progress", "100ms")
 	d.WaitStatus("both VMs sending", func(e lab.Event) bool {
 		return e.Num("vms.vm1.out_pkts") > 1000 && e.Num("vms.vm2.out_pkts") > 1000
 	})
 	return l, d, hookLog, g
+}
+
+// opsConfig is opsLab's config with top's keys added.
+func opsConfig(l *lab.Lab, top string) string {
+	hook := filepath.Join(l.Dir, "vm-hook")
+	return labConfig(l, top+"\n[[hosts]]\nname = \"b\"\nconnection = \"other\"\nuri = \"tcp:192.0.2.2:4444\"",
+		`policy = "vm-affinity"`, []string{"", ""},
+		vmConf{name: "vm1", mac: polMAC1, keys: "preferred_nic = \"nic1\"\ndriver = \"exec\"\nexec = [\"" + hook + "\"]"},
+		vmConf{name: "vm2", mac: polMAC2, keys: `preferred_nic = "nic2"`})
 }
 
 // ctl runs uplinkctl against the lab's daemon and returns its output.
@@ -223,8 +229,18 @@ func TestMetricsAreScrapedAndParseAsPrometheusText(t *testing.T) {
 	assert.GreaterOrEqual(t, value(t, again, "uplinkd_nic_state_transitions_total", map[string]string{"nic": "nic2"}), 2.0)
 	assert.Equal(t, 1.0, value(t, again, "uplinkd_vm_actions_total", map[string]string{"vm": "vm1", "result": "ok"}))
 	for name := range again {
-		assert.True(t, strings.HasPrefix(name, "uplinkd_"), name)
+		assert.True(t, strings.HasPrefix(name, "uplinkd_") || strings.HasPrefix(name, "go_"), name)
 	}
+
+	// Go's collector is there, with the runtime keys in force, and a
+	// reload changes them.
+	assert.Equal(t, 1000.0, value(t, again, "go_gc_gogc_percent", nil))
+	assert.Equal(t, float64(512<<20), value(t, again, "go_gc_gomemlimit_bytes", nil))
+	l.WriteConfig(opsConfig(l, "[runtime]\ngc_percent = 300\nmemory_limit_mb = 0"))
+	assert.Contains(t, mustCtl(t, l, "reload"), "runtime.gc_percent")
+	reloaded := scrape(t, l)
+	assert.Equal(t, 300.0, value(t, reloaded, "go_gc_gogc_percent", nil))
+	assert.Greater(t, value(t, reloaded, "go_gc_gomemlimit_bytes", nil), float64(1<<60), "no limit")
 	g.Finish(true)
 	d.Stop()
 }

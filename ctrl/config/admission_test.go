@@ -122,3 +122,23 @@ func TestControlNice(t *testing.T) {
 		assert.ErrorContains(t, err, "eal.control_nice: "+bad+" is not a nice value (-20 to 19)")
 	}
 }
+
+func TestRuntimeGCSettings(t *testing.T) {
+	c, err := Parse(configs.Demo, "toml")
+	require.NoError(t, err)
+	assert.Equal(t, Runtime{GCPercent: 1000, MemoryLimitMB: 512}, c.Runtime, "collections are rare by default, under a ceiling")
+	for src, want := range map[string]string{
+		"gc_percent = 0":                       "runtime.gc_percent: 0: a percentage of at least 1, or -1",
+		"gc_percent = -5":                      "runtime.gc_percent: -5: a percentage of at least 1, or -1",
+		"memory_limit_mb = -1":                 "runtime.memory_limit_mb: -1: MiB, at least 0",
+		"memory_limit_mb = 8":                  "runtime.memory_limit_mb: 8 MiB is below what the control plane needs",
+		"gc_percent = -1\nmemory_limit_mb = 0": "runtime.gc_percent: -1 with no runtime.memory_limit_mb: the heap would grow without bound",
+		"gc_percent = \"lots\"":                "runtime.gc_percent",
+	} {
+		_, err := Parse([]byte(string(configs.Demo)+"\n[runtime]\n"+src+"\n"), "toml")
+		assert.ErrorContains(t, err, want, src)
+	}
+	c, err = Parse([]byte(string(configs.Demo)+"\n[runtime]\ngc_percent = -1\nmemory_limit_mb = 64\n"), "toml")
+	require.NoError(t, err, "collecting only at the limit is a valid choice")
+	assert.Equal(t, Runtime{GCPercent: -1, MemoryLimitMB: 64}, c.Runtime)
+}

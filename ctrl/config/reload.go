@@ -19,6 +19,7 @@ var Reloadable = []string{
 	"resources.over_allocation_action",
 	"dos",
 	"hosts",
+	"runtime",
 	"teams[].policy",
 	"teams[].active",
 	"teams[].standby",

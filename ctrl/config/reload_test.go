@@ -123,3 +123,11 @@ func TestEveryReloadablePatternIsAKey(t *testing.T) {
 	assert.Contains(t, ref, "# type: string; reloads")
 	assert.Contains(t, ref, "# type: string; fixed while uplinkd runs")
 }
+
+func TestReloadTakesTheRuntimeGCSettings(t *testing.T) {
+	next := demo(t)
+	next.Runtime = Runtime{GCPercent: 200, MemoryLimitMB: 0}
+	changed, err := CheckReload(demo(t), next)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"runtime.gc_percent", "runtime.memory_limit_mb"}, changed)
+}

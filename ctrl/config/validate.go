@@ -67,6 +67,18 @@ func (c *Config) Validate() error {
 		bad("eal.huge_dir", "%q must be an absolute path", e.HugeDir)
 	}
 
+	rt := c.Runtime
+	switch {
+	case rt.GCPercent < -1 || rt.GCPercent == 0:
+		bad("runtime.gc_percent", "%d: a percentage of at least 1, or -1 to collect only at runtime.memory_limit_mb", rt.GCPercent)
+	case rt.MemoryLimitMB < 0:
+		bad("runtime.memory_limit_mb", "%d: MiB, at least 0 (0: no limit)", rt.MemoryLimitMB)
+	case rt.MemoryLimitMB > 0 && rt.MemoryLimitMB < 32:
+		bad("runtime.memory_limit_mb", "%d MiB is below what the control plane needs (at least 32)", rt.MemoryLimitMB)
+	case rt.GCPercent == -1 && rt.MemoryLimitMB == 0:
+		bad("runtime.gc_percent", "-1 with no runtime.memory_limit_mb: the heap would grow without bound")
+	}
+
 	d := c.Dataplane
 	if d.MTU < 68 || d.MTU > 9600 {
 		bad("dataplane.mtu", "%d is outside 68-9600", d.MTU)
