@@ -44,6 +44,13 @@ const (
 	// HeldDeliveries (VMs): frames delivered late, in a batch, while the
 	// VM's ingress was held (the DoS "delay" response).
 	HeldDeliveries
+	// LocalOut and LocalIn (VMs): frames switched between two VMs of the
+	// same team on this host, which never reach a NIC. LocalOut counts
+	// the copies a VM's frames were delivered as (a broadcast to three
+	// local VMs is three), LocalIn the frames delivered to a VM this way.
+	// Both are also in the VMs' Rx and Tx counters.
+	LocalOut
+	LocalIn
 	dropBase
 	NumCounters = int(dropBase) + int(NumDropReasons)
 )

@@ -59,7 +59,8 @@ func (v *VM) owns(m MAC) bool {
 }
 
 // Ingress decides a frame a NIC received: the VM it goes to, or flood to
-// the team's VMs, or why it is dropped.
+// the team's VMs (a group frame on the team's designated receiver), or
+// why it is dropped.
 func (s *Snapshot) Ingress(nic int, frame []byte, pktLen uint32) (vm int, flood bool, drop DropReason) {
 	if len(frame) < EthHdrLen {
 		return -1, false, DropRunt
@@ -72,6 +73,9 @@ func (s *Snapshot) Ingress(nic int, frame []byte, pktLen uint32) (vm int, flood 
 	}
 	dst := MACAt(frame[0:6])
 	if dst.IsGroup() {
+		if s.Teams[s.NICs[nic].Team].Designated != nic {
+			return -1, false, DropDuplicateGroup
+		}
 		return -1, true, NotDropped
 	}
 	v, ok := s.vmByMAC.get(dst)
@@ -79,6 +83,23 @@ func (s *Snapshot) Ingress(nic int, frame []byte, pktLen uint32) (vm int, flood 
 		return -1, false, DropUnknownUnicast
 	}
 	return v, false, NotDropped
+}
+
+// Local says where a frame VM vm sent to dst goes on this host: to local
+// VM to (>= 0) of the same team, and then never to a NIC; or, for a
+// group address, to every other VM of the team (flood) and out by one
+// NIC too. Otherwise (to -1, flood false) it is for the network; so is
+// a frame to the VM's own MAC, which the switch then drops as a switch
+// drops a frame for the port it came in by.
+func (s *Snapshot) Local(vm int, dst MAC) (to int, flood bool) {
+	if dst.IsGroup() {
+		return -1, true
+	}
+	u, ok := s.vmByMAC.get(dst)
+	if !ok || u == vm || s.VMs[u].Team != s.VMs[vm].Team {
+		return -1, false
+	}
+	return u, false
 }
 
 // SrcMACHash picks one of the usable NICs by a hash of the source MAC, so a

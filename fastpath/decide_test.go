@@ -96,12 +96,86 @@ func TestIngressByDestinationMAC(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			vm, flood, drop := s.Ingress(1, c.frame, uint32(len(c.frame)))
+			vm, flood, drop := s.Ingress(0, c.frame, uint32(len(c.frame)))
 			assert.Equal(t, c.drop, drop)
 			assert.Equal(t, c.flood, flood)
 			assert.Equal(t, c.vm, vm)
 		})
 	}
+}
+
+func TestOnlyTheDesignatedReceiversGroupFramesAreDelivered(t *testing.T) {
+	bcast := frame(Broadcast, macPeer, 64)
+	group := func(s *Snapshot, nic int) DropReason {
+		_, _, drop := s.Ingress(nic, bcast, 64)
+		return drop
+	}
+	s := twoByTwo(t)
+	assert.Equal(t, 0, s.Teams[0].Designated, "the first usable NIC")
+	assert.Equal(t, NotDropped, group(s, 0))
+	assert.Equal(t, DropDuplicateGroup, group(s, 1), "the switch's second copy")
+	vm, _, drop := s.Ingress(1, frame(macVM2, macPeer, 64), 64)
+	assert.Equal(t, NotDropped, drop, "unicast arrives by any NIC")
+	assert.Equal(t, 1, vm)
+	_, _, drop = s.Ingress(1, frame(Broadcast, macVM1, 64), 64)
+	assert.Equal(t, DropLooped, drop, "our own frame back stays looped")
+
+	// A failover moves the designation.
+	s = twoByTwo(t, false, true)
+	assert.Equal(t, 1, s.Teams[0].Designated)
+	assert.Equal(t, NotDropped, group(s, 1))
+
+	// A NIC back on standby (failback off) is passed over while another
+	// can receive.
+	s = twoByTwo(t)
+	s.NICs[0].Standby = true
+	require.NoError(t, s.Build())
+	assert.Equal(t, 1, s.Teams[0].Designated)
+
+	// explicit-failover: the NIC that carries the team's traffic.
+	s = twoByTwo(t)
+	s.Teams[0].Policy, s.Teams[0].Active, s.Teams[0].Standby = PolicyExplicitFailover, []int{1}, []int{0}
+	require.NoError(t, s.Build())
+	assert.Equal(t, 1, s.Teams[0].Designated)
+
+	// No usable NIC: one whose link is up still hears the network (its
+	// beacons were lost, say); none at all: nothing is delivered.
+	s = twoByTwo(t)
+	s.NICs[0].Failed = true
+	s.NICs[1].Failed = true
+	require.NoError(t, s.Build())
+	assert.Equal(t, 0, s.Teams[0].Designated)
+	s = twoByTwo(t, false, false)
+	assert.Equal(t, -1, s.Teams[0].Designated)
+	assert.Equal(t, DropDuplicateGroup, group(s, 0))
+}
+
+func TestLocalSwitchingDecisions(t *testing.T) {
+	s := twoByTwo(t)
+	for _, c := range []struct {
+		name  string
+		from  int
+		dst   MAC
+		to    int
+		flood bool
+	}{
+		{"to another local VM", 0, macVM2, 1, false},
+		{"to its second MAC", 1, macVM1b, 0, false},
+		{"broadcast", 0, Broadcast, -1, true},
+		{"multicast", 1, 0x333300000001, -1, true},
+		{"to the network", 0, macPeer, -1, false},
+		{"to itself: for the network, as a switch would drop it", 0, macVM1, -1, false},
+	} {
+		to, flood := s.Local(c.from, c.dst)
+		assert.Equal(t, c.to, to, c.name)
+		assert.Equal(t, c.flood, flood, c.name)
+	}
+	// A VM of another team is not local.
+	s.Teams = append(s.Teams, Team{Name: "team1"})
+	s.VMs[1].Team = 1
+	require.NoError(t, s.Build())
+	to, _ := s.Local(0, macVM2)
+	assert.Equal(t, -1, to)
 }
 
 func TestIngressUnicastToAnotherTeamIsUnknown(t *testing.T) {

@@ -33,11 +33,16 @@ const (
 	// DropDoS: attack traffic to a VM above the rate its DoS response
 	// allows (SYN floods, amplified UDP, fragments).
 	DropDoS
+	// DropDuplicateGroup: a broadcast or multicast frame from the network
+	// arrived on a NIC that is not its team's designated receiver. The
+	// switch floods such frames to every member of a team; only the
+	// designated one's copy is delivered, so each VM gets one.
+	DropDuplicateGroup
 	NumDropReasons
 )
 
 var reasonNames = [NumDropReasons]string{
-	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf", "dos",
+	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf", "dos", "duplicate_group",
 }
 
 func (r DropReason) String() string {

@@ -117,6 +117,13 @@ type Team struct {
 	Active, Standby []int
 	// Up lists the usable NICs, in NICs order; derived by Build.
 	Up []int
+	// Designated is the NIC whose broadcast and multicast frames from the
+	// network are delivered (-1: none); the others' copies are dropped as
+	// duplicate_group. Derived by Build, like Linux bonding's active
+	// slave: the NIC explicit-failover uses, else the first usable NIC
+	// that is not on standby, else the first usable, else the first whose
+	// link is up. It moves with every failover.
+	Designated int
 	// BeaconInterval: every NIC of the team whose link is up sends a
 	// beacon this often (0: no beacons).
 	BeaconInterval time.Duration
@@ -149,6 +156,7 @@ func (s *Snapshot) Build() error {
 			}
 		}
 		s.Teams[t].Up = up
+		s.Teams[t].Designated = s.designated(t)
 	}
 	n := 0
 	for _, vm := range s.VMs {
@@ -177,6 +185,30 @@ func (s *Snapshot) Build() error {
 		}
 	}
 	return nil
+}
+
+// designated picks team t's designated receiver; Up must be derived.
+func (s *Snapshot) designated(t int) int {
+	team := &s.Teams[t]
+	if team.Policy == PolicyExplicitFailover {
+		if n := s.ExplicitFailover(t); n >= 0 {
+			return n
+		}
+	}
+	for _, n := range team.Up {
+		if !s.NICs[n].Standby {
+			return n
+		}
+	}
+	if len(team.Up) > 0 {
+		return team.Up[0]
+	}
+	for _, n := range team.NICs {
+		if s.NICs[n].LinkUp && s.NICs[n].AdminUp {
+			return n
+		}
+	}
+	return -1
 }
 
 // VMByMAC finds the VM that owns a MAC.

@@ -763,11 +763,21 @@ func (w *Worker) egressTo(s *Snapshot, v, nic int, pkts []*dpdk.Mbuf) (bytes uin
 	if nic >= 0 {
 		q = w.io.Tx(w.nicTx[nic])
 	}
+	lc := localCache{on: len(s.Teams[s.VMs[v].Team].VMs) > 1, dst: emptyKey}
 	var sent, sentBytes, full uint64
 	for _, m := range pkts {
 		l := m.PktLen()
 		bytes += uint64(l)
-		_, drop := s.EgressCheck(v, m.Data(), l)
+		frame := m.Data()
+		_, drop := s.EgressCheck(v, frame, l)
+		if drop == NotDropped && lc.on {
+			if d := MACAt(frame[0:6]); d != lc.dst {
+				lc.lookup(s, v, d)
+			}
+			if (lc.to >= 0 || lc.flood) && w.switchLocal(s, v, m, lc.to, lc.flood, l) {
+				continue
+			}
+		}
 		if drop == NotDropped && q == nil {
 			drop = DropNoNIC
 		}
@@ -803,12 +813,22 @@ func (w *Worker) egressEach(s *Snapshot, v int, pkts []*dpdk.Mbuf, load []float6
 	team := &s.Teams[s.VMs[v].Team]
 	up := team.Up
 	policy := team.Policy
+	lc := localCache{on: len(team.VMs) > 1, dst: emptyKey}
 	dst := &w.dst
 	for i, m := range pkts {
 		l := m.PktLen()
 		bytes += uint64(l)
 		frame := m.Data()
 		src, drop := s.EgressCheck(v, frame, l)
+		if drop == NotDropped && lc.on {
+			if d := MACAt(frame[0:6]); d != lc.dst {
+				lc.lookup(s, v, d)
+			}
+			if (lc.to >= 0 || lc.flood) && w.switchLocal(s, v, m, lc.to, lc.flood, l) {
+				dst[i] = -1
+				continue
+			}
+		}
 		if drop == NotDropped && len(up) == 0 {
 			drop = DropNoNIC
 		}
@@ -866,6 +886,59 @@ func (w *Worker) queueTo(nic int, pkts []*dpdk.Mbuf) {
 	nc[TxPackets] += sent
 	nc[TxBytes] += sentBytes
 	nc[Drop(DropQueueFull)] += full
+}
+
+// localCache is Snapshot.Local for the frames of one burst, looked up
+// once per destination MAC in a row: a burst's frames mostly go to one
+// peer (the gateway), and the lookup per frame cost 3.8 ns of 9.5 in
+// BenchmarkEgressBurst.
+type localCache struct {
+	on    bool // the team has other VMs
+	dst   MAC
+	to    int
+	flood bool
+}
+
+// lookup caches where VM v's frames to d go; the loops compare the
+// destination inline, since a call per frame costs what the cache saves.
+func (c *localCache) lookup(s *Snapshot, v int, d MAC) {
+	c.dst = d
+	c.to, c.flood = s.Local(v, d)
+}
+
+// switchLocal delivers VM v's frame to the VMs of its team on this host
+// it is for (to, or all of them but v for flood), by the path frames
+// from the network take (DoS admission, hold, counts). It says whether
+// the frame is done with: true for a frame to one local VM, delivered or
+// dropped there; false for a group frame after its local copies, which
+// still goes out by a NIC: its mbuf then holds a reference for each copy
+// and one for the NIC (a NIC that cannot take it frees just its own).
+func (w *Worker) switchLocal(s *Snapshot, v int, m *dpdk.Mbuf, to int, flood bool, l uint32) bool {
+	c := &w.vm[v]
+	if flood {
+		k := uint16(0)
+		for _, u := range s.Teams[s.VMs[v].Team].VMs {
+			if u != v && w.deliver(s, u, m, l) {
+				w.vm[u][LocalIn]++
+				k++
+			}
+		}
+		if k > 0 {
+			m.SetRefcnt(k + 1)
+			c[LocalOut] += uint64(k)
+		}
+		return false
+	}
+	if w.dosOn && !w.admitIngress(&s.VMs[to], to, m) {
+		return true
+	}
+	if !w.deliver(s, to, m, l) {
+		w.io.Free(m)
+		return true
+	}
+	w.vm[to][LocalIn]++
+	c[LocalOut]++
+	return true
 }
 
 // ingress handles a burst a NIC received.

@@ -409,3 +409,65 @@ func TestLoopGapsAreCountedByLengthAndTheWindowKeepsItsMaximum(t *testing.T) {
 	assert.Equal(t, float64(1<<14), GapBoundUS(14))
 	assert.Zero(t, GapBoundUS(GapBuckets-1), "the last bucket has no bound")
 }
+
+func TestVMToVMFramesAreSwitchedLocallyAndGroupFramesAlsoLeaveByOneNIC(t *testing.T) {
+	// vm1 has two MACs (a NIC per frame: egressEach), vm2 one (a NIC per
+	// burst: egressTo); both paths switch locally.
+	for _, policy := range []Policy{PolicySrcMACHash, PolicyFlowHash} {
+		s := twoByTwo(t)
+		s.Teams[0].Policy = policy
+		require.NoError(t, s.Build())
+		r := newRig(t, s, 64)
+		from1 := r.mbufs(frame(macVM2, macVM1, 64), frame(Broadcast, macVM1b, 80), frame(macPeer, macVM1, 64))
+		from2 := r.mbufs(frame(macVM1b, macVM2, 90), frame(0x01005e000001, macVM2, 70))
+		r.w.egress(s, 0, from1)
+		r.w.egress(s, 1, from2)
+		r.w.publish()
+
+		assert.EqualValues(t, 2, r.io.Tx(0).Len(), "%s: vm1 gets vm2's unicast and multicast", policy)
+		assert.EqualValues(t, 2, r.io.Tx(1).Len(), "%s: vm2 gets vm1's unicast and broadcast", policy)
+		assert.EqualValues(t, 3, r.io.Tx(2).Len()+r.io.Tx(3).Len(), "%s: the NICs get the two group frames and the one for the network", policy)
+		assert.EqualValues(t, 2, from1[1].Refcnt(), "one broadcast mbuf: vm2's reference and the NIC's")
+		assert.EqualValues(t, 2, from2[1].Refcnt())
+		assert.EqualValues(t, 1, from1[0].Refcnt())
+		assert.Zero(t, r.io.PendingFree())
+
+		c1, c2 := r.w.VMCounters(0), r.w.VMCounters(1)
+		assert.EqualValues(t, 3, c1[RxPackets], "everything a VM sends is its out")
+		assert.EqualValues(t, 2, c1[LocalOut])
+		assert.EqualValues(t, 2, c1[LocalIn])
+		assert.EqualValues(t, 2, c1[TxPackets])
+		assert.EqualValues(t, 2, c2[LocalOut])
+		assert.EqualValues(t, 2, c2[LocalIn])
+		assert.EqualValues(t, 64+80, c2[TxBytes])
+		n1, n2 := r.w.NICCounters(0), r.w.NICCounters(1)
+		assert.EqualValues(t, 3, n1[TxPackets]+n2[TxPackets], "only what leaves counts on the NICs")
+		assert.EqualValues(t, 80+64+70, n1[TxBytes]+n2[TxBytes])
+	}
+}
+
+func TestLocalDeliveryDropsCountAtTheDestinationAndNothingLeaks(t *testing.T) {
+	s := twoByTwo(t, false, false) // no usable NIC
+	s.VMs[1].Connected = false
+	r := newRig(t, s, 64)
+	pkts := r.mbufs(frame(macVM2, macVM1, 64), frame(Broadcast, macVM1, 64))
+	r.w.egress(s, 0, pkts)
+	r.w.publish()
+	assert.EqualValues(t, 2, r.w.VMCounters(1)[Drop(DropVMDown)], "vm2's drops: it is not connected")
+	assert.EqualValues(t, 1, r.w.VMCounters(0)[Drop(DropNoNIC)], "the broadcast's network copy had no NIC")
+	assert.Zero(t, r.w.VMCounters(0)[LocalOut])
+	assert.Equal(t, 2, r.io.PendingFree(), "both freed")
+	assert.EqualValues(t, 1, pkts[1].Refcnt(), "no copy was made")
+
+	// vm2 back, still no NIC: the broadcast's local copy is delivered and
+	// the NIC's reference given back.
+	s = twoByTwo(t, false, false)
+	r = newRig(t, s, 64)
+	b := r.mbufs(frame(Broadcast, macVM1, 64))
+	r.w.egress(s, 0, b)
+	r.w.publish()
+	assert.EqualValues(t, 1, r.io.Tx(1).Len())
+	assert.EqualValues(t, 2, b[0].Refcnt(), "vm2's reference, and the one the free drops")
+	assert.Equal(t, 1, r.io.PendingFree())
+	assert.EqualValues(t, 1, r.w.VMCounters(0)[LocalOut])
+}

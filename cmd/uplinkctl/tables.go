@@ -29,7 +29,7 @@ func (c *client) printStatus(r report.Report) {
 
 func (c *client) printVMs(r report.Report) {
 	w := c.table()
-	fmt.Fprintln(w, "VM\tTEAM\tLINK\tOUT PPS\tIN PPS\tOUT BIT/S\tALLOC BIT/S\tOUT PKTS\tIN PKTS\tDOS\tDROPS")
+	fmt.Fprintln(w, "VM\tTEAM\tLINK\tOUT PPS\tIN PPS\tOUT BIT/S\tALLOC BIT/S\tOUT PKTS\tIN PKTS\tLOCAL OUT/IN\tDOS\tDROPS")
 	for _, name := range slices.Sorted(maps.Keys(r.VMs)) {
 		v := r.VMs[name]
 		link := "down"
@@ -47,8 +47,8 @@ func (c *client) printVMs(r report.Report) {
 				dos = "UNDER ATTACK"
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, v.Team, link, report.SI(v.OutPPS), report.SI(v.InPPS), report.SI(v.OutBPS),
-			alloc, v.OutPkts, v.InPkts, dos, drops(v.Drops))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\n", name, v.Team, link, report.SI(v.OutPPS), report.SI(v.InPPS), report.SI(v.OutBPS),
+			alloc, v.OutPkts, v.InPkts, v.LocalOutPkts, v.LocalInPkts, dos, drops(v.Drops))
 	}
 	w.Flush()
 }
@@ -77,10 +77,14 @@ func (c *client) printNICs(r report.Report) {
 
 func (c *client) printTeams(r report.Report) {
 	w := c.table()
-	fmt.Fprintln(w, "TEAM\tPOLICY\tNICS\tUSABLE\tCAPACITY BIT/S\tVMS")
+	fmt.Fprintln(w, "TEAM\tPOLICY\tNICS\tUSABLE\tGROUP RX\tCAPACITY BIT/S\tVMS")
 	for _, name := range slices.Sorted(maps.Keys(r.Teams)) {
 		t := r.Teams[name]
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", name, t.Policy, list(t.NICs), list(t.Up), report.SI(t.CapacityBPS), list(t.VMs))
+		group := t.Designated
+		if group == "" {
+			group = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, t.Policy, list(t.NICs), list(t.Up), group, report.SI(t.CapacityBPS), list(t.VMs))
 	}
 	w.Flush()
 }

@@ -28,6 +28,7 @@ func New(read func() report.Report, actions ActionCounts) *Collector {
 var (
 	vmPackets   = desc("vm_packets_total", "Frames a VM sent (out) or was delivered (in).", "vm", "direction")
 	vmBytes     = desc("vm_bytes_total", "Bytes a VM sent (out) or was delivered (in).", "vm", "direction")
+	vmLocal     = desc("vm_local_packets_total", "Frames switched between the VM and other VMs of its team on this host (also in vm_packets_total); they never reach a NIC.", "vm", "direction")
 	vmDrops     = desc("vm_drops_total", "Frames from or to a VM dropped, by reason.", "vm", "reason")
 	vmConnected = desc("vm_connected", "1 while the VM's virtio device is attached.", "vm")
 	vmAlloc     = desc("vm_allocation_bits_per_second", "The VM's egress allocation now (0: unlimited).", "vm")
@@ -66,7 +67,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{vmPackets, vmBytes, vmDrops, vmConnected, vmAlloc, vmOverAlloc, vmAttack, vmAttacks, vmDoS,
+	for _, d := range []*prometheus.Desc{vmPackets, vmBytes, vmLocal, vmDrops, vmConnected, vmAlloc, vmOverAlloc, vmAttack, vmAttacks, vmDoS,
 		vmActions, nicPackets, nicBytes, nicDrops, nicHWPkts, nicHWDrops, nicLink, nicAdmin, nicState, nicFault, nicFailover, nicRerouted, nicAnnounce, mbufs, cycles, loopGap, loopGaps} {
 		ch <- d
 	}
@@ -92,6 +93,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(vmPackets, v.InPkts, name, "in")
 		counter(vmBytes, v.OutBytes, name, "out")
 		counter(vmBytes, v.InBytes, name, "in")
+		counter(vmLocal, v.LocalOutPkts, name, "out")
+		counter(vmLocal, v.LocalInPkts, name, "in")
 		for reason, n := range v.Drops {
 			counter(vmDrops, n, name, reason)
 		}

@@ -56,7 +56,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 			OutPPS: rate(c[fastpath.RxPackets], prev[fastpath.RxPackets]), InPPS: rate(c[fastpath.TxPackets], prev[fastpath.TxPackets]),
 			OutPkts: c[fastpath.RxPackets], InPkts: c[fastpath.TxPackets], OutBytes: c[fastpath.RxBytes], InBytes: c[fastpath.TxBytes],
 			OutBPS: rate(c[fastpath.RxBytes], prev[fastpath.RxBytes]) * 8, AllocBPS: vm.RateBps,
-			HeldLoops: c[fastpath.Held], OverAllocationDecisions: p.decisionCount(i, vm.ID),
+			HeldLoops: c[fastpath.Held], LocalOutPkts: c[fastpath.LocalOut], LocalInPkts: c[fastpath.LocalIn], OverAllocationDecisions: p.decisionCount(i, vm.ID),
 			DoS: p.dosReport(i, vm.ID, &c), Drops: dropMap(&c),
 		}
 		*prev = c
@@ -97,6 +97,9 @@ func (p *Plane) report(w *rateWindow) report.Report {
 		}
 		for _, v := range team.VMs {
 			tr.VMs = append(tr.VMs, snap.VMs[v].Name)
+		}
+		if team.Designated >= 0 {
+			tr.Designated = snap.NICs[team.Designated].Name
 		}
 		r.Teams[team.Name] = tr
 	}

@@ -41,17 +41,22 @@ type Report struct {
 
 // VMReport is one VM. Out is what it sent, in what was delivered to it.
 type VMReport struct {
-	Team                    string            `json:"team"`
-	Connected               bool              `json:"connected"`
-	OutPPS                  float64           `json:"out_pps"`
-	InPPS                   float64           `json:"in_pps"`
-	OutPkts                 uint64            `json:"out_pkts"`
-	InPkts                  uint64            `json:"in_pkts"`
-	OutBytes                uint64            `json:"out_bytes"`
-	InBytes                 uint64            `json:"in_bytes"`
-	OutBPS                  float64           `json:"out_bps"`
-	AllocBPS                float64           `json:"alloc_bps"`
-	HeldLoops               uint64            `json:"held_loops"`
+	Team      string  `json:"team"`
+	Connected bool    `json:"connected"`
+	OutPPS    float64 `json:"out_pps"`
+	InPPS     float64 `json:"in_pps"`
+	OutPkts   uint64  `json:"out_pkts"`
+	InPkts    uint64  `json:"in_pkts"`
+	OutBytes  uint64  `json:"out_bytes"`
+	InBytes   uint64  `json:"in_bytes"`
+	OutBPS    float64 `json:"out_bps"`
+	AllocBPS  float64 `json:"alloc_bps"`
+	HeldLoops uint64  `json:"held_loops"`
+	// LocalOutPkts and LocalInPkts are the frames switched to and from
+	// other VMs of its team on this host (in OutPkts and InPkts too);
+	// they never reach a NIC. A group frame counts once per VM it reached.
+	LocalOutPkts            uint64            `json:"local_out_pkts"`
+	LocalInPkts             uint64            `json:"local_in_pkts"`
 	OverAllocationDecisions uint64            `json:"over_allocation_decisions"`
 	DoS                     *DoSReport        `json:"dos,omitempty"`
 	Drops                   map[string]uint64 `json:"drops"`
@@ -130,6 +135,10 @@ type TeamReport struct {
 	NICs   []string `json:"nics"`
 	Up     []string `json:"usable_nics"`
 	VMs    []string `json:"vms"`
+	// Designated is the NIC whose broadcasts and multicasts from the
+	// network reach the VMs ("" when none can); the other NICs' copies
+	// are dropped as duplicate_group.
+	Designated string `json:"designated_receiver"`
 	// CapacityBPS is the speed of the NICs the NIC manager lets carry
 	// traffic: what the resource manager divides among the team's VMs.
 	CapacityBPS float64 `json:"capacity_bps"`
