@@ -13,11 +13,25 @@ const etherTypeRARP = 0x8035
 // from the MAC itself, so every switch on the way learns the MAC's new
 // port. It is what QEMU sends after a live migration, for the same reason.
 // It returns the frame's length.
-func PutRARP(b []byte, mac MAC) int {
-	b = b[:RARPLen]
+func PutRARP(b []byte, mac MAC) int { return PutRARPIn(b, mac, NoVLAN) }
+
+// PutRARPIn is PutRARP in VLAN vid: tagged with it, unless NoVLAN. A
+// switch learns MACs per VLAN, so a VM in several is announced in each.
+// b must hold RARPLen + 4 bytes for a tagged one.
+func PutRARPIn(b []byte, mac MAC, vid uint16) int {
+	n := RARPLen
+	if vid != NoVLAN {
+		n += 4
+	}
+	b = b[:n]
 	clear(b)
 	Broadcast.Put(b[0:6])
 	mac.Put(b[6:12])
+	if vid != NoVLAN {
+		binary.BigEndian.PutUint16(b[12:14], etherTypeVLAN)
+		binary.BigEndian.PutUint16(b[14:16], vid)
+		b = b[4:]
+	}
 	binary.BigEndian.PutUint16(b[12:14], etherTypeRARP)
 	a := b[14:]
 	binary.BigEndian.PutUint16(a[0:2], 1)      // hardware: Ethernet
@@ -26,7 +40,7 @@ func PutRARP(b []byte, mac MAC) int {
 	binary.BigEndian.PutUint16(a[6:8], 3) // reverse request
 	mac.Put(a[8:14])                      // sender hardware address
 	mac.Put(a[18:24])                     // target hardware address
-	return RARPLen
+	return n
 }
 
 // HomeNIC is where the physical network should learn mac (one of vm's
@@ -50,10 +64,12 @@ func (s *Snapshot) HomeNIC(vm int, mac MAC) int {
 	return t.Up[0]
 }
 
-// Announcement is one MAC to announce on one NIC.
+// Announcement is one MAC to announce on one NIC, in VLAN VID (tagged;
+// NoVLAN: untagged).
 type Announcement struct {
 	NIC int
 	MAC MAC
+	VID uint16
 }
 
 // Moves lists the MACs whose home NIC differs between old and s and that
@@ -63,10 +79,22 @@ func (s *Snapshot) Moves(old *Snapshot, dst []Announcement) []Announcement {
 		if v >= len(old.VMs) {
 			break
 		}
-		for _, mac := range s.VMs[v].MACs {
+		vm := &s.VMs[v]
+		team := &s.Teams[vm.Team]
+		for _, mac := range vm.MACs {
 			now := s.HomeNIC(v, mac)
-			if now >= 0 && now != old.HomeNIC(v, mac) {
+			if now < 0 || now == old.HomeNIC(v, mac) {
+				continue
+			}
+			if !team.VLANAware {
 				dst = append(dst, Announcement{NIC: now, MAC: mac})
+				continue
+			}
+			for _, id := range vm.members() {
+				if !team.NICTagged(id) {
+					id = NoVLAN
+				}
+				dst = append(dst, Announcement{NIC: now, MAC: mac, VID: id})
 			}
 		}
 	}

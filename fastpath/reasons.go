@@ -38,11 +38,15 @@ const (
 	// switch floods such frames to every member of a team; only the
 	// designated one's copy is delivered, so each VM gets one.
 	DropDuplicateGroup
+	// DropVLAN: a VM's frame in a VLAN it may not use (a tag not in its
+	// trunk, a tag from an access VM, an untagged frame from a trunk with
+	// no native VLAN), or a network frame of a VLAN no VM of the team is in.
+	DropVLAN
 	NumDropReasons
 )
 
 var reasonNames = [NumDropReasons]string{
-	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf", "dos", "duplicate_group",
+	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf", "dos", "duplicate_group", "vlan",
 }
 
 func (r DropReason) String() string {

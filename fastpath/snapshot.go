@@ -63,6 +63,15 @@ type VM struct {
 	// per second (0: not one); the rest are dropped as dos.
 	AttackClasses  DoSClass
 	AttackLimitPPS float64
+	// VLAN is the VM's access VLAN (1-4094; 0: none): its frames are
+	// untagged, and tagged with it on the NICs. Trunk lists the VLANs whose
+	// tagged frames the VM sends and receives (with VLAN 0), and
+	// NativeVLAN the VLAN of its untagged frames (0: none may pass). A VM
+	// with neither is in the untagged domain.
+	VLAN       uint16
+	Trunk      []uint16
+	NativeVLAN uint16
+	vlans      *vlanSet // a trunk's VLANs and native VLAN; derived by Build
 	// HoldIngress is the delay response: frames to the VM are held and
 	// delivered in a batch this often, so the guest is interrupted less
 	// (0: delivered at once).
@@ -124,6 +133,14 @@ type Team struct {
 	// that is not on standby, else the first usable, else the first whose
 	// link is up. It moves with every failover.
 	Designated int
+	// NativeVLAN is the VLAN of untagged frames on the team's NICs, and
+	// frames of it leave untagged (0: untagged frames are the untagged
+	// domain's).
+	NativeVLAN uint16
+	// VLANAware: some VM of the team has a VLAN or trunk, or the team a
+	// native VLAN; Domains are its VLANs and their VMs. Derived by Build.
+	VLANAware bool
+	Domains   []Domain
 	// BeaconInterval: every NIC of the team whose link is up sends a
 	// beacon this often (0: no beacons).
 	BeaconInterval time.Duration
@@ -146,6 +163,9 @@ func (s *Snapshot) Build() error {
 		}
 	}
 	for t := range s.Teams {
+		if s.Teams[t].NativeVLAN > MaxVID {
+			return fmt.Errorf("team %s: native VLAN %d out of 1-%d", s.Teams[t].Name, s.Teams[t].NativeVLAN, MaxVID)
+		}
 		up := []int{}
 		for _, n := range s.Teams[t].NICs {
 			if n < 0 || n >= len(s.NICs) || s.NICs[n].Absent {
@@ -177,6 +197,14 @@ func (s *Snapshot) Build() error {
 		}
 		s.VMs[i].Slot = len(s.Teams[vm.Team].VMs)
 		s.Teams[vm.Team].VMs = append(s.Teams[vm.Team].VMs, i)
+		if vm.VLAN > MaxVID || vm.NativeVLAN > MaxVID || (vm.VLAN != 0 && (len(vm.Trunk) > 0 || vm.NativeVLAN != 0)) || (vm.NativeVLAN != 0 && len(vm.Trunk) == 0) {
+			return fmt.Errorf("vm %s: VLAN %d, trunk %v, native %d: not an access VLAN or a trunk", vm.Name, vm.VLAN, vm.Trunk, vm.NativeVLAN)
+		}
+		for _, id := range vm.Trunk {
+			if id == 0 || id > MaxVID {
+				return fmt.Errorf("vm %s: trunk VLAN %d out of 1-%d", vm.Name, id, MaxVID)
+			}
+		}
 		for _, m := range vm.MACs {
 			if prev, ok := s.vmByMAC.get(m); ok {
 				return fmt.Errorf("MAC %s belongs to both vm %s and vm %s", m, s.VMs[prev].Name, vm.Name)
@@ -184,6 +212,7 @@ func (s *Snapshot) Build() error {
 			s.vmByMAC.put(m, i)
 		}
 	}
+	s.buildVLANs()
 	return nil
 }
 

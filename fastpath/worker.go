@@ -552,7 +552,7 @@ func (w *Worker) originate(n int, build func([]byte) int, c Counter) {
 
 // announce queues a RARP for a.MAC on a.NIC.
 func (w *Worker) announce(a Announcement) {
-	w.originate(a.NIC, func(b []byte) int { return PutRARP(b, a.MAC) }, Announced)
+	w.originate(a.NIC, func(b []byte) int { return PutRARPIn(b, a.MAC, a.VID) }, Announced)
 }
 
 // setRxLimits is egress admission by back-pressure: a VM's vhost queue is
@@ -742,9 +742,12 @@ func (w *Worker) egress(s *Snapshot, v int, pkts []*dpdk.Mbuf) {
 		countDoS(&w.vm[v], &w.dos[v].out, OutSYN, pkts)
 	}
 	var bytes uint64
-	if fixed {
+	switch {
+	case team.VLANAware:
+		bytes = w.egressVLAN(s, v, pkts)
+	case fixed:
 		bytes = w.egressTo(s, v, nic, pkts)
-	} else {
+	default:
 		bytes = w.egressEach(s, v, pkts, load)
 	}
 	c := &w.vm[v]
@@ -953,6 +956,10 @@ func (w *Worker) ingress(s *Snapshot, nic int, pkts []*dpdk.Mbuf) {
 		if IsBeaconType(d) {
 			w.hearBeacon(s, nic, d)
 			w.io.Free(m)
+			continue
+		}
+		if team.VLANAware {
+			w.ingressVLAN(s, nic, m, l)
 			continue
 		}
 		v, flood, drop := s.Ingress(nic, d, l)

@@ -28,6 +28,30 @@ func (m *Mbuf) SetLen(n uint16) {
 	m.pkt_len = C.uint32_t(n)
 }
 
+// Prepend grows the first segment by n bytes at its front, out of the
+// headroom (a VLAN tag pushed); false when the headroom is shorter.
+func (m *Mbuf) Prepend(n uint16) bool {
+	if uint16(m.data_off) < n {
+		return false
+	}
+	m.data_off -= C.uint16_t(n)
+	m.data_len += C.uint16_t(n)
+	m.pkt_len += C.uint32_t(n)
+	return true
+}
+
+// Adj trims n bytes off the first segment's front (a VLAN tag popped);
+// false when the segment is shorter.
+func (m *Mbuf) Adj(n uint16) bool {
+	if uint16(m.data_len) < n {
+		return false
+	}
+	m.data_off += C.uint16_t(n)
+	m.data_len -= C.uint16_t(n)
+	m.pkt_len -= C.uint32_t(n)
+	return true
+}
+
 // Room is how many bytes the first segment can hold after data_off.
 func (m *Mbuf) Room() int { return int(m.buf_len) - int(m.data_off) }
 
