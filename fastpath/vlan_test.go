@@ -214,3 +214,50 @@ func TestWorkerTagsUntagsAndCopiesByVLAN(t *testing.T) {
 	assert.EqualValues(t, 1, in[1].Refcnt())
 	assert.EqualValues(t, 1, r.w.NICCounters(0)[Drop(DropVLAN)], "VLAN 30: no VM is in it")
 }
+
+// FuzzVLANClassification feeds any bytes to the VLAN decisions, from a
+// VM of each kind and from the network: nothing panics, a frame is only
+// ever placed in a VLAN its VM is in, and a network frame goes only to
+// VMs of its VLAN.
+func FuzzVLANClassification(f *testing.F) {
+	f.Add(frame(macPeer, macVM1, 64))
+	f.Add(tagFrame(Broadcast, macVM2, 0xa014, 64))
+	f.Add(tagFrame(macVM1, macPeer, 10, 18))
+	f.Add(tagFrame(macVM2, macPeer, 0, 64)[:17])
+	f.Add([]byte{})
+	s := vlanTeam(f, func(s *Snapshot) {
+		s.VMs = append(s.VMs, VM{Name: "vm3", Team: 0, MACs: []MAC{0x020000000003}, Trunk: []uint16{20, 30}, NativeVLAN: 5,
+			Connected: true, Preferred: -1, Assigned: -1})
+		s.Teams[0].NativeVLAN = 30
+	})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for v := range s.VMs {
+			if len(b) < EthHdrLen {
+				break
+			}
+			vid, isTagged, tci, drop := s.VMFrameVLAN(v, b)
+			if drop == NotDropped {
+				require.True(t, s.VMs[v].InVLAN(vid), "vm %d put in VLAN %d", v, vid)
+				require.Equal(t, tagged(b), isTagged)
+				if isTagged {
+					require.Equal(t, vid, vidOf(tci))
+				}
+			}
+		}
+		for nic := range s.NICs {
+			vm, dom, vid, _, _, drop := s.IngressVLAN(nic, b, uint32(len(b)))
+			if drop != NotDropped {
+				continue
+			}
+			if vm >= 0 {
+				require.True(t, s.VMs[vm].InVLAN(vid))
+			}
+			if dom != nil {
+				require.Equal(t, vid, dom.VID)
+				for _, u := range dom.VMs {
+					require.True(t, s.VMs[u].InVLAN(vid))
+				}
+			}
+		}
+	})
+}

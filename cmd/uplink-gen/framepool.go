@@ -43,7 +43,7 @@ func newFramePool(i int, v vmSpec, flows, size, queueSize int) (*dpdk.Pool, erro
 	}
 	err = dpdk.PrepareFrames(pool, func(i int, m *dpdk.Mbuf) {
 		f := i % flows
-		buildFrame(m.Buffer(), v.Dst, srcMAC(v.MAC, v.MACs, f), size, uint32(f))
+		buildFrameIn(m.Buffer(), v.Dst, srcMAC(v.MAC, v.MACs, f), size, uint32(f), v.VLAN)
 		m.SetLen(uint16(size))
 	})
 	if err != nil {

@@ -66,6 +66,19 @@ func buildFrame(b []byte, dst, src fastpath.MAC, size int, f uint32) []byte {
 	return b
 }
 
+// buildFrameIn is buildFrame for a VM on a trunk: vlan (0: none) tags
+// the frame, which stays size bytes.
+func buildFrameIn(b []byte, dst, src fastpath.MAC, size int, f uint32, vlan uint16) []byte {
+	if vlan == 0 || size < 18 {
+		return buildFrame(b, dst, src, size, f)
+	}
+	buildFrame(b[4:], dst, src, size-4, f)
+	copy(b[0:12], b[4:16])
+	binary.BigEndian.PutUint16(b[12:14], 0x8100)
+	binary.BigEndian.PutUint16(b[14:16], vlan)
+	return b[:size]
+}
+
 func ipChecksum(h []byte) uint16 {
 	var s uint32
 	for i := 0; i < len(h); i += 2 {

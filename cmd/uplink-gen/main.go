@@ -38,6 +38,8 @@ type vmSpec struct {
 	// MACs is how many source MACs the VM's flows are spread over: MAC,
 	// MAC+0x100, MAC+0x200, ... (see srcMAC).
 	MACs int
+	// VLAN tags the VM's frames (a trunk's guest), 0: untagged.
+	VLAN uint16
 }
 
 func parseVM(s string) (vmSpec, error) {
@@ -59,6 +61,13 @@ func parseVM(s string) (vmSpec, error) {
 			v.HasRate = true
 		case "server":
 			v.Server = val == "" || val == "1" || val == "true"
+		case "vlan":
+			var id int
+			id, err = strconv.Atoi(val)
+			if err == nil && (id < 1 || id > 4094) {
+				err = fmt.Errorf("%d: must be 1-4094", id)
+			}
+			v.VLAN = uint16(id)
 		case "macs":
 			v.MACs, err = strconv.Atoi(val)
 			if err == nil && (v.MACs < 1 || v.MACs > 256) {
@@ -116,7 +125,7 @@ SIGINT or SIGTERM.`,
 		RunE:         func(*cobra.Command, []string) error { return run(o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,macs=N][,dst=MAC][,rate=FPS][,server=1] (repeatable)")
+	f.StringArrayVar(&o.vms, "vm", nil, "a VM to play: name=N,socket=PATH,mac=MAC[,macs=N][,dst=MAC][,rate=FPS][,server=1][,vlan=VID] (repeatable)")
 	f.IntVar(&o.size, "size", 64, "frame size in bytes, without CRC")
 	f.Float64Var(&o.rate, "rate", 0, "frames per second per VM (0: as fast as possible; negative: send nothing)")
 	f.BoolVar(&o.fixedRate, "fixed-rate", false, "with a rate: offer each frame once, at its time; a frame the VM's ring refuses is lost (counted as refused), not sent again later")
@@ -308,7 +317,7 @@ func run(o options) (err error) {
 			return err
 		}
 		for f, m := range v.frames {
-			buildFrame(m.Buffer(), v.spec.Dst, srcMAC(v.spec.MAC, v.spec.MACs, f), o.size, uint32(f))
+			buildFrameIn(m.Buffer(), v.spec.Dst, srcMAC(v.spec.MAC, v.spec.MACs, f), o.size, uint32(f), v.spec.VLAN)
 			m.SetLen(uint16(o.size))
 		}
 	}

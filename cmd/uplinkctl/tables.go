@@ -29,7 +29,7 @@ func (c *client) printStatus(r report.Report) {
 
 func (c *client) printVMs(r report.Report) {
 	w := c.table()
-	fmt.Fprintln(w, "VM\tTEAM\tLINK\tOUT PPS\tIN PPS\tOUT BIT/S\tALLOC BIT/S\tOUT PKTS\tIN PKTS\tLOCAL OUT/IN\tDOS\tDROPS")
+	fmt.Fprintln(w, "VM\tTEAM\tVLAN\tLINK\tOUT PPS\tIN PPS\tOUT BIT/S\tALLOC BIT/S\tOUT PKTS\tIN PKTS\tLOCAL OUT/IN\tDOS\tDROPS")
 	for _, name := range slices.Sorted(maps.Keys(r.VMs)) {
 		v := r.VMs[name]
 		link := "down"
@@ -47,7 +47,7 @@ func (c *client) printVMs(r report.Report) {
 				dos = "UNDER ATTACK"
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\n", name, v.Team, link, report.SI(v.OutPPS), report.SI(v.InPPS), report.SI(v.OutBPS),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\n", name, v.Team, vlanText(v), link, report.SI(v.OutPPS), report.SI(v.InPPS), report.SI(v.OutBPS),
 			alloc, v.OutPkts, v.InPkts, v.LocalOutPkts, v.LocalInPkts, dos, drops(v.Drops))
 	}
 	w.Flush()
@@ -87,6 +87,25 @@ func (c *client) printTeams(r report.Report) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, t.Policy, list(t.NICs), list(t.Up), group, report.SI(t.CapacityBPS), list(t.VMs))
 	}
 	w.Flush()
+}
+
+// vlanText is a VM's VLANs: "10", "trunk 10,20 native 5", or "-".
+func vlanText(v report.VMReport) string {
+	switch {
+	case v.VLAN != 0:
+		return fmt.Sprint(v.VLAN)
+	case len(v.Trunk) > 0:
+		ids := make([]string, len(v.Trunk))
+		for i, id := range v.Trunk {
+			ids[i] = fmt.Sprint(id)
+		}
+		t := "trunk " + strings.Join(ids, ",")
+		if v.NativeVLAN != 0 {
+			t += fmt.Sprintf(" native %d", v.NativeVLAN)
+		}
+		return t
+	}
+	return "-"
 }
 
 func list(s []string) string {

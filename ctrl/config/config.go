@@ -190,6 +190,13 @@ type Team struct {
 	// flow-hash, round-robin, least-pending, load-based or
 	// explicit-failover.
 	Policy string `mapstructure:"policy"`
+	// NativeVLAN is the VLAN of untagged frames on the team's NICs, which
+	// leave untagged too (0: untagged frames belong to the VMs with no
+	// VLAN). A team whose VMs have no vlan or trunk and that has no native
+	// VLAN passes frames as they are, tags and all. Each VLAN is its own
+	// broadcast domain and MAC table; QinQ (stacked tags) is not
+	// supported: only a frame's first tag counts.
+	NativeVLAN int `mapstructure:"native_vlan"`
 	// Active and Standby order the NICs for explicit-failover; NICs of the
 	// team in neither list are appended to Standby in config order.
 	Active []string `mapstructure:"active"`
@@ -261,6 +268,17 @@ type VM struct {
 	MACs []string `mapstructure:"macs"`
 	// Team is the team whose NICs carry the VM's traffic.
 	Team string `mapstructure:"team"`
+	// VLAN puts the VM on one 802.1Q VLAN, 1-4094, as an access port: its
+	// frames are untagged, and tagged with the VLAN on the team's NICs
+	// (untagged if it is the team's native VLAN). 0: none.
+	VLAN int `mapstructure:"vlan"`
+	// Trunk lists the VLANs whose tagged frames the VM sends and receives
+	// (its guest tags them, with 8021q sub-interfaces); tags not listed are
+	// dropped as vlan. Not with vlan.
+	Trunk []int `mapstructure:"trunk"`
+	// NativeVLAN is a trunk's VLAN for untagged frames (0: a trunk's
+	// untagged frames are dropped as vlan).
+	NativeVLAN int `mapstructure:"native_vlan"`
 	// Limit and LimitPPS cap the VM's egress (0: none).
 	Limit BitRate `mapstructure:"limit"`
 	// LimitPPS caps the VM's egress in packets/s (0: none).

@@ -128,6 +128,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(Policies, t.Policy) {
 			bad(key+".policy", "%q is not a policy (one of: %s)", t.Policy, strings.Join(Policies, ", "))
 		}
+		if t.NativeVLAN != 0 {
+			checkVLAN(bad, key+".native_vlan", t.NativeVLAN)
+		}
 		if t.RebalanceThreshold < 0 || t.RebalanceThreshold > 1 {
 			bad(key+".rebalance_threshold", "%v is not a utilisation between 0 and 1", t.RebalanceThreshold)
 		}
@@ -265,6 +268,7 @@ func (c *Config) Validate() error {
 		if v.PreferredNIC != "" && nicTeam[v.PreferredNIC] != v.Team {
 			bad(key+".preferred_nic", "%q is not a NIC of team %s", v.PreferredNIC, v.Team)
 		}
+		validateVLANs(bad, key, v)
 		reserved[v.Team] += float64(v.Reservation)
 		validateDriver(bad, key, v)
 		validateDoS(bad, key+".dos", v.DoS)
@@ -322,3 +326,35 @@ func checkName(bad func(string, string, ...any), key, name string, seen map[stri
 // Client reports whether uplinkd connects to the VM's socket (the
 // hypervisor serves it) instead of serving it.
 func (v *VM) Client() bool { return v.Mode == "client" }
+
+// checkVLAN checks one VLAN ID.
+func checkVLAN(bad func(string, string, ...any), key string, id int) {
+	if id < 1 || id > 4094 {
+		bad(key, "%d is not a VLAN ID (1-4094)", id)
+	}
+}
+
+// validateVLANs checks a VM's vlan, trunk and native_vlan.
+func validateVLANs(bad func(string, string, ...any), key string, v VM) {
+	if v.VLAN != 0 {
+		checkVLAN(bad, key+".vlan", v.VLAN)
+		if len(v.Trunk) > 0 {
+			bad(key+".trunk", "a VM is on one VLAN (vlan = %d) or a trunk, not both", v.VLAN)
+		}
+	}
+	seen := map[int]bool{}
+	for j, id := range v.Trunk {
+		k := fmt.Sprintf("%s.trunk[%d]", key, j)
+		checkVLAN(bad, k, id)
+		if seen[id] {
+			bad(k, "VLAN %d is listed twice", id)
+		}
+		seen[id] = true
+	}
+	if v.NativeVLAN != 0 {
+		checkVLAN(bad, key+".native_vlan", v.NativeVLAN)
+		if len(v.Trunk) == 0 {
+			bad(key+".native_vlan", "only a trunk has a native VLAN (set trunk, or vlan for an access VM)")
+		}
+	}
+}

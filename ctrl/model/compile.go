@@ -47,7 +47,7 @@ func Compile(c *config.Config, prev *Model) (*Model, error) {
 		team := Team{ID: id, Name: t.Name, Policy: pol, DownDelay: t.DownDelay, UpDelay: t.UpDelay,
 			Failback: t.Failback == nil || *t.Failback, RebalanceThreshold: t.RebalanceThreshold,
 			RebalanceHold: t.RebalanceHold, BeaconInterval: t.BeaconInterval, BeaconMisses: t.BeaconMisses,
-			Connection: t.Connection}
+			Connection: t.Connection, NativeVLAN: uint16(t.NativeVLAN)}
 		if team.RebalanceThreshold == 0 {
 			team.RebalanceThreshold = DefaultRebalanceThreshold
 		}
@@ -211,7 +211,11 @@ func (m *Model) compileVM(c *config.Config, i int, key string, v config.VM) (VM,
 	}
 	vm := VM{Name: v.Name, Team: team.ID, Socket: v.Socket, Client: v.Mode == "client",
 		Limit: float64(v.Limit), LimitPPS: float64(v.LimitPPS), Reservation: float64(v.Reservation),
-		Shares: uint32(max(v.Shares, DefaultShares)), Priority: v.Priority, SuspendOnFailover: v.SuspendOnFailover}
+		Shares: uint32(max(v.Shares, DefaultShares)), Priority: v.Priority, SuspendOnFailover: v.SuspendOnFailover,
+		VLAN: uint16(v.VLAN), NativeVLAN: uint16(v.NativeVLAN)}
+	for _, id := range v.Trunk {
+		vm.Trunk = append(vm.Trunk, uint16(id))
+	}
 	if v.Mode != "" && v.Mode != "server" && v.Mode != "client" {
 		return VM{}, keyErr(key+".mode", fmt.Errorf("%q is not server or client", v.Mode))
 	}

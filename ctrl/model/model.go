@@ -90,6 +90,9 @@ type Team struct {
 	// BeaconInterval (0: no beacon probing) and BeaconMisses.
 	BeaconInterval time.Duration
 	BeaconMisses   int
+	// NativeVLAN is the VLAN of untagged frames on the team's NICs (0:
+	// none).
+	NativeVLAN uint16
 	// Connection names the upstream network the team attaches to.
 	Connection string
 	// DoSStandby are the NICs the team fails over to while one of its VMs
@@ -132,6 +135,11 @@ type VM struct {
 	// Shares weigh the VM under contention (at least 1).
 	Shares   uint32
 	Priority int
+	// VLAN (access), Trunk and NativeVLAN (a trunk's untagged VLAN); all
+	// zero: the untagged domain.
+	VLAN       uint16
+	Trunk      []uint16
+	NativeVLAN uint16
 	// Preferred is the VM's NIC under vm-affinity and load-based; 0: none.
 	Preferred         NICID
 	SuspendOnFailover bool

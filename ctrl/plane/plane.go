@@ -574,7 +574,7 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 	s := &fastpath.Snapshot{MaxFrame: m.MaxFrame, DoSWindow: m.DoSWindow}
 	for _, t := range m.Teams {
 		s.Teams = append(s.Teams, fastpath.Team{Name: t.Name, Policy: fastpath.Policy(t.Policy), BeaconInterval: t.BeaconInterval,
-			Active: p.nicIndexes(t.Active), Standby: p.nicIndexes(t.Standby)})
+			Active: p.nicIndexes(t.Active), Standby: p.nicIndexes(t.Standby), NativeVLAN: t.NativeVLAN})
 	}
 	s.NICs = make([]fastpath.NIC, len(p.slotNIC))
 	for i := range s.NICs {
@@ -604,7 +604,7 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 		}
 		vm := fastpath.VM{ID: uint32(id), Port: p.vms[i].ID, Name: v.Name, Team: m.TeamIndex(v.Team), Connected: p.ctl.VMConnected(i),
 			RateBps: p.ctl.Alloc(i), RatePps: v.LimitPPS, Priority: v.Priority,
-			Preferred: -1, Assigned: p.ctl.Assigned(i)}
+			Preferred: -1, Assigned: p.ctl.Assigned(i), VLAN: v.VLAN, Trunk: v.Trunk, NativeVLAN: v.NativeVLAN}
 		if v.Preferred != 0 {
 			vm.Preferred = p.nicIndex(v.Preferred)
 		}

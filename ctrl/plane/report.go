@@ -2,6 +2,7 @@ package plane
 
 import (
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/uplinkd/uplinkd/cgo/dpdk"
@@ -56,6 +57,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 			OutPPS: rate(c[fastpath.RxPackets], prev[fastpath.RxPackets]), InPPS: rate(c[fastpath.TxPackets], prev[fastpath.TxPackets]),
 			OutPkts: c[fastpath.RxPackets], InPkts: c[fastpath.TxPackets], OutBytes: c[fastpath.RxBytes], InBytes: c[fastpath.TxBytes],
 			OutBPS: rate(c[fastpath.RxBytes], prev[fastpath.RxBytes]) * 8, AllocBPS: vm.RateBps,
+			VLAN: vm.VLAN, Trunk: vm.Trunk, NativeVLAN: vm.NativeVLAN,
 			HeldLoops: c[fastpath.Held], LocalOutPkts: c[fastpath.LocalOut], LocalInPkts: c[fastpath.LocalIn], OverAllocationDecisions: p.decisionCount(i, vm.ID),
 			DoS: p.dosReport(i, vm.ID, &c), Drops: dropMap(&c),
 		}
@@ -101,6 +103,13 @@ func (p *Plane) report(w *rateWindow) report.Report {
 		if team.Designated >= 0 {
 			tr.Designated = snap.NICs[team.Designated].Name
 		}
+		tr.NativeVLAN = team.NativeVLAN
+		for _, d := range team.Domains {
+			if d.VID != fastpath.NoVLAN {
+				tr.VLANs = append(tr.VLANs, d.VID)
+			}
+		}
+		slices.Sort(tr.VLANs)
 		r.Teams[team.Name] = tr
 	}
 	ls := p.worker.LoopStats()

@@ -52,6 +52,10 @@ type VMReport struct {
 	OutBPS    float64 `json:"out_bps"`
 	AllocBPS  float64 `json:"alloc_bps"`
 	HeldLoops uint64  `json:"held_loops"`
+	// VLAN, Trunk and NativeVLAN are the VM's VLANs (see config).
+	VLAN       uint16   `json:"vlan,omitempty"`
+	Trunk      []uint16 `json:"trunk,omitempty"`
+	NativeVLAN uint16   `json:"native_vlan,omitempty"`
 	// LocalOutPkts and LocalInPkts are the frames switched to and from
 	// other VMs of its team on this host (in OutPkts and InPkts too);
 	// they never reach a NIC. A group frame counts once per VM it reached.
@@ -139,6 +143,11 @@ type TeamReport struct {
 	// network reach the VMs ("" when none can); the other NICs' copies
 	// are dropped as duplicate_group.
 	Designated string `json:"designated_receiver"`
+	// NativeVLAN is the VLAN of untagged frames on the NICs; VLANs are
+	// the VLANs the team's VMs are in, each a broadcast domain (empty for a
+	// team that passes frames as they are).
+	NativeVLAN uint16   `json:"native_vlan,omitempty"`
+	VLANs      []uint16 `json:"vlans,omitempty"`
 	// CapacityBPS is the speed of the NICs the NIC manager lets carry
 	// traffic: what the resource manager divides among the team's VMs.
 	CapacityBPS float64 `json:"capacity_bps"`
