@@ -15,10 +15,12 @@ import (
 // switchedLab cables both tap NICs into one Linux bridge in the lab's
 // namespace, the upstream switch: it floods broadcasts and unknown
 // unicast out of every port, as a top-of-rack switch does.
-func switchedLab(t *testing.T) (*lab.Lab, *lab.Daemon, [2]*lab.Tap, *lab.Tap) {
+func switchedLab(t *testing.T, vms ...vmConf) (*lab.Lab, *lab.Daemon, [2]*lab.Tap, *lab.Tap) {
 	l := lab.New(t, bins)
-	d := l.StartUplinkd(labConfig(l, "", `policy = "src-mac-hash"`, []string{"", ""},
-		vmConf{name: "vm1", mac: polMAC1}, vmConf{name: "vm2", mac: polMAC2}))
+	if len(vms) == 0 {
+		vms = []vmConf{{name: "vm1", mac: polMAC1}, {name: "vm2", mac: polMAC2}}
+	}
+	d := l.StartUplinkd(labConfig(l, "", `policy = "src-mac-hash"`, []string{"", ""}, vms...))
 	taps := [2]*lab.Tap{l.OpenTap("dtap0"), l.OpenTap("dtap1")}
 	l.InNS("ip", "link", "add", "br0", "type", "bridge")
 	for _, tap := range []string{"dtap0", "dtap1"} {

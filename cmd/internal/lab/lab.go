@@ -100,6 +100,14 @@ func (l *Lab) InNS(args ...string) {
 	run(l.T, append([]string{"ip", "netns", "exec", l.NS}, args...)...)
 }
 
+// NSOutput runs a command in the lab's namespace and returns its output.
+func (l *Lab) NSOutput(args ...string) string {
+	l.T.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", l.NS}, args...)...).CombinedOutput()
+	require.NoError(l.T, err, "%s: %s", strings.Join(args, " "), out)
+	return string(out)
+}
+
 // AddVeth creates a veth pair in the lab's namespace with both ends up at
 // mtu: a NIC for uplinkd (net_pcap on one end) whose far end a Tap reads,
 // for what a net_tap NIC cannot carry (DPDK 22.11's tap PMD takes frames of

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -30,13 +31,55 @@ type Tap struct {
 	byFlow  map[Flow]int
 	rarp    map[string]int
 	bySize  map[int]int
-	total   int
-	changed *sync.Cond
+	// By source MAC and the frame's VLAN (0: untagged).
+	bySrcIn, rarpIn map[srcVLAN]int
+	total           int
+	changed         *sync.Cond
 	// Per source MAC: when its last frame arrived and the longest gap
 	// between two of its frames since ResetGap (user-space receive times:
 	// millisecond resolution, enough for a migration's downtime).
 	last   map[string]time.Time
 	maxGap map[string]time.Duration
+}
+
+type srcVLAN struct {
+	src string
+	vid int
+}
+
+// vlanOf reads a captured frame's VLAN ID from its auxiliary data (0:
+// untagged).
+func vlanOf(oob []byte) int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_PACKET || m.Header.Type != unix.PACKET_AUXDATA || len(m.Data) < int(unsafe.Sizeof(unix.TpacketAuxdata{})) {
+			continue
+		}
+		aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0]))
+		if aux.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+			return int(aux.Vlan_tci & 0x0fff)
+		}
+	}
+	return 0
+}
+
+// FromSrcIn is how many frames with this source MAC were captured in
+// VLAN vid (0: untagged).
+func (t *Tap) FromSrcIn(mac string, vid int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.bySrcIn[srcVLAN{mac, vid}]
+}
+
+// RARPsIn is how many RARP announcements for mac were captured in VLAN
+// vid (0: untagged).
+func (t *Tap) RARPsIn(mac string, vid int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rarpIn[srcVLAN{mac, vid}]
 }
 
 // Flow is a VM's flow as uplink-gen builds it: source MAC and UDP source
@@ -122,6 +165,7 @@ func (l *Lab) OpenTapOthers(known ...string) *Tap {
 
 func (l *Lab) newTap() *Tap {
 	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, bySize: map[int]int{}, done: make(chan struct{}),
+		bySrcIn: map[srcVLAN]int{}, rarpIn: map[srcVLAN]int{},
 		last: map[string]time.Time{}, maxGap: map[string]time.Duration{}}
 	t.changed = sync.NewCond(&t.mu)
 	return t
@@ -150,6 +194,12 @@ func packetSocket(ifindex int) (int, error) {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
 			return err
 		}
+		// The kernel takes a received frame's 802.1Q tag out of its bytes
+		// (into the skb's metadata) before a packet socket sees it: the
+		// tag comes as auxiliary data.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+			return err
+		}
 		tv := unix.Timeval{Usec: 50000}
 		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	}
@@ -168,11 +218,13 @@ func (t *Tap) start() {
 func (t *Tap) read() {
 	defer close(t.done)
 	buf := make([]byte, 65536)
+	oob := make([]byte, 256)
 	for !t.stop.Load() {
-		n, from, err := unix.Recvfrom(t.fd, buf, 0)
+		n, oobn, _, from, err := unix.Recvmsg(t.fd, buf, oob, 0)
 		if err != nil {
 			continue // timeout: check stop
 		}
+		vid := vlanOf(oob[:oobn])
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && (ll.Pkttype == unix.PACKET_OUTGOING || t.skip[ll.Ifindex]) {
 			continue // our own injections, or an interface another Tap watches
 		}
@@ -184,11 +236,13 @@ func (t *Tap) read() {
 		if n >= 14 && binary.BigEndian.Uint16(buf[12:14]) == 0x8035 {
 			// A MAC announcement, counted apart from the VMs' traffic.
 			t.rarp[src]++
+			t.rarpIn[srcVLAN{src, vid}]++
 			t.changed.Broadcast()
 			t.mu.Unlock()
 			continue
 		}
 		t.bySrc[src]++
+		t.bySrcIn[srcVLAN{src, vid}]++
 		t.bySize[n]++
 		now := time.Now()
 		if last, ok := t.last[src]; ok && now.Sub(last) > t.maxGap[src] {
