@@ -110,6 +110,9 @@ type GuestSpec struct {
 	Paused   bool   // with Incoming: stay paused once the migration is in (-S) until a "cont" command
 	MemoryMB int    // default 256 (QEMU gets 8 KiB more: tcgMigrationPadKiB)
 	MTU      int    // eth0's MTU inside the guest, and the virtio-net device's host_mtu (0: the default 1500)
+	// Addr is eth0's address (CIDR); "" leaves ping's default, 10.0.0.1/24.
+	// With Dst "none", ping resolves 10.0.0.2 by ARP.
+	Addr string
 	// PingCount > 0 with Traffic "ping": that many echoes of PingSize bytes
 	// (default 56), ping's output on the console prefixed UPLK-GUEST-PING.
 	PingCount, PingSize int
@@ -192,6 +195,9 @@ func (g *Guest) args(img GuestImage) []string {
 	mem := fmt.Sprintf("%dK", s.ramKiB())
 	cmdline := fmt.Sprintf("console=ttyS0 quiet panic=-1 uplk.traffic=%s uplk.pps=%d uplk.dst=%s uplk.count=%d uplk.size=%d",
 		s.Traffic, s.PPS, s.Dst, s.PingCount, s.PingSize)
+	if s.Addr != "" {
+		cmdline += " uplk.addr=" + s.Addr
+	}
 	nic := "virtio-net-pci,netdev=net0,mac=" + s.MAC + ",vectors=0,romfile="
 	if s.MTU > 0 {
 		// host_mtu offers the MTU to the guest (VIRTIO_NET_F_MTU) and tells

@@ -33,6 +33,7 @@ type Tap struct {
 	bySize  map[int]int
 	// By source MAC and the frame's VLAN (0: untagged).
 	bySrcIn, rarpIn map[srcVLAN]int
+	unicast         map[string]int // by source MAC: frames to a unicast address
 	total           int
 	changed         *sync.Cond
 	// Per source MAC: when its last frame arrived and the longest gap
@@ -72,6 +73,14 @@ func (t *Tap) FromSrcIn(mac string, vid int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.bySrcIn[srcVLAN{mac, vid}]
+}
+
+// UnicastFromSrc is how many frames from mac to a unicast address were
+// captured.
+func (t *Tap) UnicastFromSrc(mac string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.unicast[mac]
 }
 
 // RARPsIn is how many RARP announcements for mac were captured in VLAN
@@ -165,7 +174,7 @@ func (l *Lab) OpenTapOthers(known ...string) *Tap {
 
 func (l *Lab) newTap() *Tap {
 	t := &Tap{lab: l, bySrc: map[string]int{}, byFlow: map[Flow]int{}, rarp: map[string]int{}, bySize: map[int]int{}, done: make(chan struct{}),
-		bySrcIn: map[srcVLAN]int{}, rarpIn: map[srcVLAN]int{},
+		bySrcIn: map[srcVLAN]int{}, rarpIn: map[srcVLAN]int{}, unicast: map[string]int{},
 		last: map[string]time.Time{}, maxGap: map[string]time.Duration{}}
 	t.changed = sync.NewCond(&t.mu)
 	return t
@@ -243,6 +252,9 @@ func (t *Tap) read() {
 		}
 		t.bySrc[src]++
 		t.bySrcIn[srcVLAN{src, vid}]++
+		if buf[0]&1 == 0 {
+			t.unicast[src]++
+		}
 		t.bySize[n]++
 		now := time.Now()
 		if last, ok := t.last[src]; ok && now.Sub(last) > t.maxGap[src] {
