@@ -26,8 +26,12 @@ func (s *Snapshot) EgressCheck(vm int, frame []byte, pktLen uint32) (src MAC, dr
 		return 0, DropOversize
 	}
 	src = MACAt(frame[6:12])
-	if !s.VMs[vm].owns(src) {
+	v := &s.VMs[vm]
+	if !v.owns(src) {
 		return 0, DropSpoofed
+	}
+	if v.guard != nil && !v.guard.allows(frame) {
+		return 0, DropSpoofedIP
 	}
 	return src, NotDropped
 }

@@ -42,11 +42,14 @@ const (
 	// trunk, a tag from an access VM, an untagged frame from a trunk with
 	// no native VLAN), or a network frame of a VLAN no VM of the team is in.
 	DropVLAN
+	// DropSpoofedIP: a VM given addresses sent ARP or IP from another
+	// address (see ipguard.go).
+	DropSpoofedIP
 	NumDropReasons
 )
 
 var reasonNames = [NumDropReasons]string{
-	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf", "dos", "duplicate_group", "vlan",
+	"none", "runt", "oversize", "spoofed", "unknown_unicast", "looped", "vm_down", "queue_full", "shutdown", "no_nic", "no_mbuf", "dos", "duplicate_group", "vlan", "spoofed_ip",
 }
 
 func (r DropReason) String() string {

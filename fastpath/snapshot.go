@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -72,6 +73,10 @@ type VM struct {
 	Trunk      []uint16
 	NativeVLAN uint16
 	vlans      *vlanSet // a trunk's VLANs and native VLAN; derived by Build
+	// IPs are the addresses the VM may send ARP and IP from (none: any);
+	// guard is them ready for the check, derived by Build.
+	IPs   []netip.Prefix
+	guard *ipGuard
 	// HoldIngress is the delay response: frames to the VM are held and
 	// delivered in a batch this often, so the guest is interrupted less
 	// (0: delivered at once).
@@ -195,6 +200,7 @@ func (s *Snapshot) Build() error {
 				return fmt.Errorf("vm %s: nic %d is not in its team", vm.Name, n)
 			}
 		}
+		s.VMs[i].guard = newIPGuard(vm.IPs)
 		s.VMs[i].Slot = len(s.Teams[vm.Team].VMs)
 		s.Teams[vm.Team].VMs = append(s.Teams[vm.Team].VMs, i)
 		if vm.VLAN > MaxVID || vm.NativeVLAN > MaxVID || (vm.VLAN != 0 && (len(vm.Trunk) > 0 || vm.NativeVLAN != 0)) || (vm.NativeVLAN != 0 && len(vm.Trunk) == 0) {

@@ -103,3 +103,24 @@ func designated(t *testing.T, l *lab.Lab) string {
 	require.NoError(t, json.Unmarshal([]byte(mustCtl(t, l, "teams", "--json")), &teams))
 	return teams["uplink"].Designated
 }
+
+func TestAVMSendingFromAnAddressNotItsOwnIsDroppedAndCounted(t *testing.T) {
+	// uplink-gen sends vm1's frames from 10.0.0.1 and vm2's from 10.0.0.2.
+	l, d, taps, _ := switchedLab(t, vmConf{name: "vm1", mac: polMAC1, keys: `ips = ["10.0.0.1", "2001:db8::1"]`},
+		vmConf{name: "vm2", mac: polMAC2, keys: `ips = ["10.0.0.2/31"]`}, vmConf{name: "vm3", mac: trunkMAC, keys: `ips = ["10.0.0.99"]`})
+	g := l.StartGen("--vm", lab.VMArg("vm1", l.Sock("vm1"), polMAC1), "--vm", lab.VMArg("vm2", l.Sock("vm2"), polMAC2),
+		"--vm", lab.VMArg("vm3", l.Sock("vm3"), trunkMAC), "--rate", "1000", "--count", "200", "--progress", "50ms")
+	for _, vm := range []string{"vm1", "vm2", "vm3"} {
+		d.WaitVMConnected(vm)
+	}
+	rep := g.Finish(false)
+	for _, mac := range []string{polMAC1, polMAC2} {
+		assert.Equal(t, 200, lab.WaitFromSrcOn(taps[:], mac, 200, 20*time.Second), "%s sends from its own address", mac)
+	}
+	st := d.WaitStatus("vm3's frames counted", func(e lab.Event) bool { return e.Num("vms.vm3.out_pkts") >= 200 })
+	assert.EqualValues(t, lab.VM(rep, "vm3")["sent"], st.Num("vms.vm3.drops.spoofed_ip"), "vm3 sent from 10.0.0.3: every frame dropped")
+	assert.Zero(t, taps[0].FromSrc(trunkMAC)+taps[1].FromSrc(trunkMAC))
+	assert.Zero(t, st.Num("vms.vm1.drops.spoofed_ip")+st.Num("vms.vm2.drops.spoofed_ip"))
+	assert.Contains(t, mustCtl(t, l, "status"), "spoofed_ip=200")
+	d.Stop()
+}

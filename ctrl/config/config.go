@@ -279,6 +279,11 @@ type VM struct {
 	// NativeVLAN is a trunk's VLAN for untagged frames (0: a trunk's
 	// untagged frames are dropped as vlan).
 	NativeVLAN int `mapstructure:"native_vlan"`
+	// IPs, when set, are the only addresses (IPv4 or IPv6, or prefixes
+	// like 10.0.1.0/24) the VM may send ARP and IP from; other frames are
+	// dropped as spoofed_ip. DHCP from 0.0.0.0, ARP probes, IPv6 from ::
+	// and link-local addresses pass. Empty: not checked.
+	IPs []string `mapstructure:"ips"`
 	// Limit and LimitPPS cap the VM's egress (0: none).
 	Limit BitRate `mapstructure:"limit"`
 	// LimitPPS caps the VM's egress in packets/s (0: none).

@@ -34,6 +34,7 @@ var Reloadable = []string{
 	"nics[].speed",
 	"vms[].macs",
 	"vms[].vlan",
+	"vms[].ips",
 	"vms[].trunk",
 	"vms[].native_vlan",
 	"teams[].native_vlan",

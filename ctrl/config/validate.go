@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -269,6 +270,11 @@ func (c *Config) Validate() error {
 			bad(key+".preferred_nic", "%q is not a NIC of team %s", v.PreferredNIC, v.Team)
 		}
 		validateVLANs(bad, key, v)
+		for j, ip := range v.IPs {
+			if _, err := ParseIPPrefix(ip); err != nil {
+				bad(fmt.Sprintf("%s.ips[%d]", key, j), "%q is not an address or a prefix like 10.0.0.1, 2001:db8::1 or 10.0.1.0/24", ip)
+			}
+		}
 		reserved[v.Team] += float64(v.Reservation)
 		validateDriver(bad, key, v)
 		validateDoS(bad, key+".dos", v.DoS)
@@ -357,4 +363,17 @@ func validateVLANs(bad func(string, string, ...any), key string, v VM) {
 			bad(key+".native_vlan", "only a trunk has a native VLAN (set trunk, or vlan for an access VM)")
 		}
 	}
+}
+
+// ParseIPPrefix reads an address (a prefix of its full length) or a
+// prefix.
+func ParseIPPrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

@@ -53,3 +53,21 @@ func TestReloadTakesVLANs(t *testing.T) {
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"vms[0].vlan", "vms[1].trunk", "teams[0].native_vlan"}, changed)
 }
+
+func TestIPsDecodeAndAreValidatedByKey(t *testing.T) {
+	c, err := Parse(withVM1(`ips = ["10.0.0.1", "2001:db8::1", "10.0.1.0/24"]`, ""), "toml")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"10.0.0.1", "2001:db8::1", "10.0.1.0/24"}, c.VMs[0].IPs)
+	_, err = Parse(withVM1(`ips = ["10.0.0.1", "10.0.0.300"]`, ""), "toml")
+	assert.ErrorContains(t, err, `vms[0].ips[1]: "10.0.0.300" is not an address or a prefix`)
+	_, err = Parse(withVM1(`ips = ["10.0.0.0/33"]`, ""), "toml")
+	assert.ErrorContains(t, err, "vms[0].ips[0]")
+	p, err := ParseIPPrefix("::ffff:10.0.0.1")
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.0.1/32", p.String(), "an IPv4-mapped address is the IPv4 one")
+	next := demo(t)
+	next.VMs[0].IPs = []string{"10.0.0.1"}
+	changed, err := CheckReload(demo(t), next)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"vms[0].ips"}, changed)
+}

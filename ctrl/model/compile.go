@@ -216,6 +216,13 @@ func (m *Model) compileVM(c *config.Config, i int, key string, v config.VM) (VM,
 	for _, id := range v.Trunk {
 		vm.Trunk = append(vm.Trunk, uint16(id))
 	}
+	for j, ip := range v.IPs {
+		p, err := config.ParseIPPrefix(ip)
+		if err != nil {
+			return VM{}, keyErr(fmt.Sprintf("%s.ips[%d]", key, j), err)
+		}
+		vm.IPs = append(vm.IPs, p)
+	}
 	if v.Mode != "" && v.Mode != "server" && v.Mode != "client" {
 		return VM{}, keyErr(key+".mode", fmt.Errorf("%q is not server or client", v.Mode))
 	}

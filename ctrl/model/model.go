@@ -12,7 +12,10 @@
 // the entities that are still there.
 package model
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // IDs name entities for the life of the process: an entity keeps its ID
 // across reloads for as long as its name stays in the config, and an ID is
@@ -140,6 +143,8 @@ type VM struct {
 	VLAN       uint16
 	Trunk      []uint16
 	NativeVLAN uint16
+	// IPs are the addresses the VM may send ARP and IP from (none: any).
+	IPs []netip.Prefix
 	// Preferred is the VM's NIC under vm-affinity and load-based; 0: none.
 	Preferred         NICID
 	SuspendOnFailover bool

@@ -604,7 +604,7 @@ func (p *Plane) build(m *model.Model) (*fastpath.Snapshot, error) {
 		}
 		vm := fastpath.VM{ID: uint32(id), Port: p.vms[i].ID, Name: v.Name, Team: m.TeamIndex(v.Team), Connected: p.ctl.VMConnected(i),
 			RateBps: p.ctl.Alloc(i), RatePps: v.LimitPPS, Priority: v.Priority,
-			Preferred: -1, Assigned: p.ctl.Assigned(i), VLAN: v.VLAN, Trunk: v.Trunk, NativeVLAN: v.NativeVLAN}
+			Preferred: -1, Assigned: p.ctl.Assigned(i), VLAN: v.VLAN, Trunk: v.Trunk, NativeVLAN: v.NativeVLAN, IPs: v.IPs}
 		if v.Preferred != 0 {
 			vm.Preferred = p.nicIndex(v.Preferred)
 		}

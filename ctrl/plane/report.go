@@ -1,6 +1,7 @@
 package plane
 
 import (
+	"net/netip"
 	"runtime"
 	"slices"
 	"time"
@@ -57,7 +58,7 @@ func (p *Plane) report(w *rateWindow) report.Report {
 			OutPPS: rate(c[fastpath.RxPackets], prev[fastpath.RxPackets]), InPPS: rate(c[fastpath.TxPackets], prev[fastpath.TxPackets]),
 			OutPkts: c[fastpath.RxPackets], InPkts: c[fastpath.TxPackets], OutBytes: c[fastpath.RxBytes], InBytes: c[fastpath.TxBytes],
 			OutBPS: rate(c[fastpath.RxBytes], prev[fastpath.RxBytes]) * 8, AllocBPS: vm.RateBps,
-			VLAN: vm.VLAN, Trunk: vm.Trunk, NativeVLAN: vm.NativeVLAN,
+			VLAN: vm.VLAN, Trunk: vm.Trunk, NativeVLAN: vm.NativeVLAN, IPs: prefixes(vm.IPs),
 			HeldLoops: c[fastpath.Held], LocalOutPkts: c[fastpath.LocalOut], LocalInPkts: c[fastpath.LocalIn], OverAllocationDecisions: p.decisionCount(i, vm.ID),
 			DoS: p.dosReport(i, vm.ID, &c), Drops: dropMap(&c),
 		}
@@ -242,4 +243,18 @@ func (p *Plane) countedCapacity(name string) float64 {
 		return 0
 	}
 	return p.ctl.TeamCapacity(team.ID)
+}
+
+// prefixes are addresses as the config writes them: a full-length prefix
+// as an address.
+func prefixes(ps []netip.Prefix) []string {
+	var out []string
+	for _, p := range ps {
+		if p.IsSingleIP() {
+			out = append(out, p.Addr().String())
+		} else {
+			out = append(out, p.String())
+		}
+	}
+	return out
 }

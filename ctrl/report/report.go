@@ -56,6 +56,8 @@ type VMReport struct {
 	VLAN       uint16   `json:"vlan,omitempty"`
 	Trunk      []uint16 `json:"trunk,omitempty"`
 	NativeVLAN uint16   `json:"native_vlan,omitempty"`
+	// IPs are the addresses the VM may send from (empty: any).
+	IPs []string `json:"ips,omitempty"`
 	// LocalOutPkts and LocalInPkts are the frames switched to and from
 	// other VMs of its team on this host (in OutPkts and InPkts too);
 	// they never reach a NIC. A group frame counts once per VM it reached.
