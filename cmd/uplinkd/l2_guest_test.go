@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -51,4 +52,29 @@ func TestGuestsOnTheHostPingEachOtherInTheirVLANAndNotAcross(t *testing.T) {
 	assert.GreaterOrEqual(t, st.Num("vms.vm1.local_out_pkts"), float64(n), "A's echoes switched on the host")
 	assert.GreaterOrEqual(t, st.Num("vms.vm2.local_out_pkts"), float64(n), "and B's replies")
 	assert.Zero(t, st.Num("vms.vm3.in_pkts"), "nothing of VLAN 10 reached C")
+}
+
+// A trunk's guest tags its own frames: with a sub-interface on each of
+// VLANs 10 and 20 it reaches a guest on each, and each access guest sees
+// untagged frames.
+func TestATrunkGuestWithVLANSubInterfacesReachesTwoVLANs(t *testing.T) {
+	l, d, taps, _ := switchedLab(t, vmConf{name: "vm1", mac: polMAC1, keys: "vlan = 10"},
+		vmConf{name: "vm2", mac: polMAC2, keys: "vlan = 20"}, vmConf{name: "vm3", mac: trunkMAC, keys: "trunk = [10, 20]"})
+	img := lab.BuildGuestImage(t)
+	l.StartGuest(img, lab.GuestSpec{Name: "on10", Socket: l.Sock("vm1"), MAC: polMAC1, Traffic: "none", Addr: "10.0.10.1/24"})
+	l.StartGuest(img, lab.GuestSpec{Name: "on20", Socket: l.Sock("vm2"), MAC: polMAC2, Traffic: "none", Addr: "10.0.20.1/24"})
+	const n = 5
+	tr := l.StartGuest(img, lab.GuestSpec{Name: "trunk", Socket: l.Sock("vm3"), MAC: trunkMAC, Traffic: "ping", PPS: 5, Dst: "none",
+		PingCount: n, VLANs: "10:10.0.10.9/24,20:10.0.20.9/24", Target: "10.0.10.1,10.0.20.1"})
+	tr.WaitConsole("all pings done", 90*time.Second)
+	out := tr.WaitConsole("packets received", time.Second) // the first summary
+	console := tr.Console()
+	assert.Contains(t, out, "5 packets transmitted, 5 packets received", "VLAN 10's guest answered")
+	assert.Equal(t, 2, strings.Count(console, "5 packets transmitted, 5 packets received"), "and VLAN 20's:\n%s", console)
+	st := d.Stop()
+	assert.GreaterOrEqual(t, st.Num("vms.vm3.local_out_pkts"), float64(2*n), "the trunk's echoes, switched on the host")
+	assert.Zero(t, st.Num("vms.vm3.drops.vlan"), "it tagged only VLANs of its trunk")
+	for i, tap := range taps {
+		assert.Zero(t, tap.UnicastFromSrc(trunkMAC), "none of its unicast frames crossed dtap%d", i)
+	}
 }

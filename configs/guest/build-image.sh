@@ -10,7 +10,7 @@ OUT=${1:?usage: build-image.sh OUTDIR}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # In load order: modprobe -D adds what each one needs first.
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net)
-OPTIONAL_MODULES=(pktgen)
+OPTIONAL_MODULES=(pktgen 8021q)
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -59,7 +59,7 @@ for m in "${OPTIONAL_MODULES[@]}"; do
 	if modprobe -d kernel -S "$KVER" -D "$m" >/dev/null 2>&1; then
 		wanted+=("$m")
 	else
-		echo "build-image: $KVER has no $m module; the guest falls back to ping" >&2
+		echo "build-image: $KVER has no $m module (pktgen: the guest falls back to ping; 8021q: no uplk.vlans)" >&2
 	fi
 done
 paths=$(for m in "${wanted[@]}"; do modprobe -d kernel -S "$KVER" -D "$m"; done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }')

@@ -111,8 +111,12 @@ type GuestSpec struct {
 	MemoryMB int    // default 256 (QEMU gets 8 KiB more: tcgMigrationPadKiB)
 	MTU      int    // eth0's MTU inside the guest, and the virtio-net device's host_mtu (0: the default 1500)
 	// Addr is eth0's address (CIDR); "" leaves ping's default, 10.0.0.1/24.
-	// With Dst "none", ping resolves 10.0.0.2 by ARP.
+	// With Dst "none", ping resolves its target by ARP.
 	Addr string
+	// Target is what ping pings, "IP[,IP...]" one after the other ("":
+	// 10.0.0.2). VLANs makes a trunk's guest: "VID:CIDR[,VID:CIDR...]",
+	// one 802.1Q sub-interface each.
+	Target, VLANs string
 	// PingCount > 0 with Traffic "ping": that many echoes of PingSize bytes
 	// (default 56), ping's output on the console prefixed UPLK-GUEST-PING.
 	PingCount, PingSize int
@@ -197,6 +201,12 @@ func (g *Guest) args(img GuestImage) []string {
 		s.Traffic, s.PPS, s.Dst, s.PingCount, s.PingSize)
 	if s.Addr != "" {
 		cmdline += " uplk.addr=" + s.Addr
+	}
+	if s.Target != "" {
+		cmdline += " uplk.target=" + s.Target
+	}
+	if s.VLANs != "" {
+		cmdline += " uplk.vlans=" + s.VLANs
 	}
 	nic := "virtio-net-pci,netdev=net0,mac=" + s.MAC + ",vectors=0,romfile="
 	if s.MTU > 0 {
