@@ -90,7 +90,8 @@ func (s *Snapshot) Moves(old *Snapshot, dst []Announcement) []Announcement {
 				dst = append(dst, Announcement{NIC: now, MAC: mac})
 				continue
 			}
-			for _, id := range vm.members() {
+			var buf [8]uint16
+			for _, id := range vm.appendVLANs(buf[:0]) {
 				if !team.NICTagged(id) {
 					id = NoVLAN
 				}

@@ -203,13 +203,8 @@ func (s *Snapshot) Build() error {
 		s.VMs[i].guard = newIPGuard(vm.IPs)
 		s.VMs[i].Slot = len(s.Teams[vm.Team].VMs)
 		s.Teams[vm.Team].VMs = append(s.Teams[vm.Team].VMs, i)
-		if vm.VLAN > MaxVID || vm.NativeVLAN > MaxVID || (vm.VLAN != 0 && (len(vm.Trunk) > 0 || vm.NativeVLAN != 0)) || (vm.NativeVLAN != 0 && len(vm.Trunk) == 0) {
-			return fmt.Errorf("vm %s: VLAN %d, trunk %v, native %d: not an access VLAN or a trunk", vm.Name, vm.VLAN, vm.Trunk, vm.NativeVLAN)
-		}
-		for _, id := range vm.Trunk {
-			if id == 0 || id > MaxVID {
-				return fmt.Errorf("vm %s: trunk VLAN %d out of 1-%d", vm.Name, id, MaxVID)
-			}
+		if err := vm.vlanError(); err != nil {
+			return err
 		}
 		for _, m := range vm.MACs {
 			if prev, ok := s.vmByMAC.get(m); ok {

@@ -1,6 +1,9 @@
 package fastpath
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // VLANs (802.1Q). A team is VLAN-aware when one of its VMs has a VLAN or a
 // trunk, or the team has a native VLAN; a team that is not passes frames
@@ -49,20 +52,36 @@ func (t *Team) domain(vid uint16) *Domain {
 	return nil
 }
 
-// members lists the VLANs VM v is in: its access VLAN, or its trunk and
-// native VLAN, or the untagged domain.
-func (v *VM) members() []uint16 {
+// appendVLANs appends to dst the VLANs VM v is in: its access VLAN, or
+// its trunk and native VLAN, or the untagged domain. The worker passes a
+// buffer on its stack (announcements after a failover): no allocation.
+func (v *VM) appendVLANs(dst []uint16) []uint16 {
 	switch {
 	case v.VLAN != 0:
-		return []uint16{v.VLAN}
+		return append(dst, v.VLAN)
 	case len(v.Trunk) > 0:
-		out := append([]uint16(nil), v.Trunk...)
+		dst = append(dst, v.Trunk...)
 		if v.NativeVLAN != 0 && !v.trunks(v.NativeVLAN) {
-			out = append(out, v.NativeVLAN)
+			dst = append(dst, v.NativeVLAN)
 		}
-		return out
+		return dst
 	}
-	return []uint16{NoVLAN}
+	return append(dst, NoVLAN)
+}
+
+// vlanError says why the VM's VLAN keys make neither an access port nor
+// a trunk (config validation names the key; this guards the tables).
+func (v *VM) vlanError() error {
+	if v.VLAN > MaxVID || v.NativeVLAN > MaxVID || (v.VLAN != 0 && (len(v.Trunk) > 0 || v.NativeVLAN != 0)) ||
+		(v.NativeVLAN != 0 && len(v.Trunk) == 0) {
+		return fmt.Errorf("vm %s: VLAN %d, trunk %v, native %d: not an access VLAN or a trunk", v.Name, v.VLAN, v.Trunk, v.NativeVLAN)
+	}
+	for _, id := range v.Trunk {
+		if id == 0 || id > MaxVID {
+			return fmt.Errorf("vm %s: trunk VLAN %d out of 1-%d", v.Name, id, MaxVID)
+		}
+	}
+	return nil
 }
 
 func (v *VM) trunks(vid uint16) bool {
@@ -156,7 +175,7 @@ func (s *Snapshot) buildVLANs() {
 		}
 		if len(vm.Trunk) > 0 {
 			vm.vlans = &vlanSet{}
-			for _, id := range vm.members() {
+			for _, id := range vm.appendVLANs(nil) {
 				vm.vlans.add(id)
 			}
 		}
@@ -168,7 +187,7 @@ func (s *Snapshot) buildVLANs() {
 			continue
 		}
 		for _, v := range team.VMs {
-			for _, id := range s.VMs[v].members() {
+			for _, id := range s.VMs[v].appendVLANs(nil) {
 				d := team.domain(id)
 				if d == nil {
 					team.Domains = append(team.Domains, Domain{VID: id})
@@ -186,14 +205,8 @@ func (s *Snapshot) buildVLANs() {
 // is dropped. A frame of a VLAN no VM of the team is in is dropped as
 // vlan; a unicast frame to a MAC not in its VLAN is unknown there.
 func (s *Snapshot) IngressVLAN(nic int, frame []byte, pktLen uint32) (vm int, flood *Domain, vid uint16, isTagged bool, tci uint16, drop DropReason) {
-	if len(frame) < EthHdrLen {
-		return -1, nil, 0, false, 0, DropRunt
-	}
-	if s.frameTooLong(frame, pktLen) {
-		return -1, nil, 0, false, 0, DropOversize
-	}
-	if _, local := s.vmByMAC.get(MACAt(frame[6:12])); local {
-		return -1, nil, 0, false, 0, DropLooped
+	if drop := s.vetIngress(frame, pktLen); drop != NotDropped {
+		return -1, nil, 0, false, 0, drop
 	}
 	team := s.NICs[nic].Team
 	vid, isTagged, tci = s.NICFrameVLAN(team, frame)

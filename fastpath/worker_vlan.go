@@ -54,18 +54,7 @@ func (w *Worker) egressVLAN(s *Snapshot, v int, pkts []*dpdk.Mbuf) (bytes uint64
 		// A group frame: each local VM of the VLAN, and one NIC.
 		f := fanOut{tci: tci}
 		f.m[b2i(isTagged)] = m
-		for _, u := range dom.VMs {
-			if u == v {
-				continue
-			}
-			if x := w.form(&f, s.VMs[u].VMTagged(vid)); x == nil {
-				w.vm[u][Drop(DropNoMbuf)]++
-			} else if w.deliver(s, u, x, x.PktLen()) {
-				f.took(x)
-				w.vm[u][LocalIn]++
-				c[LocalOut]++
-			}
-		}
+		c[LocalOut] += uint64(w.floodVLAN(s, &f, dom.VMs, v, vid))
 		if nic < 0 {
 			c[Drop(DropNoNIC)]++
 		} else if x := w.form(&f, team.NICTagged(vid)); x == nil {
@@ -111,13 +100,7 @@ func (w *Worker) ingressVLAN(s *Snapshot, nic int, m *dpdk.Mbuf, l uint32) {
 	case dom != nil:
 		f := fanOut{tci: tci}
 		f.m[b2i(isTagged)] = m
-		for _, u := range dom.VMs {
-			if x := w.form(&f, s.VMs[u].VMTagged(vid)); x == nil {
-				w.vm[u][Drop(DropNoMbuf)]++
-			} else if w.deliver(s, u, x, x.PktLen()) {
-				f.took(x)
-			}
-		}
+		w.floodVLAN(s, &f, dom.VMs, -1, vid)
 		f.done(w.io)
 	default:
 		w.deliverVLAN(s, v, m, vid, isTagged, tci)
@@ -133,14 +116,28 @@ func (w *Worker) deliverVLAN(s *Snapshot, to int, m *dpdk.Mbuf, vid uint16, isTa
 		w.io.Free(m)
 		return false
 	}
-	if w.dosOn && !w.admitIngress(&s.VMs[to], to, m) {
-		return false
+	return w.deliverOne(s, to, m, m.PktLen())
+}
+
+// floodVLAN is flood for a frame of VLAN vid: each VM of vms but from gets
+// the frame in the form it takes. It returns how many took it.
+func (w *Worker) floodVLAN(s *Snapshot, f *fanOut, vms []int, from int, vid uint16) int {
+	k := 0
+	for _, u := range vms {
+		if u == from {
+			continue
+		}
+		if x := w.form(f, s.VMs[u].VMTagged(vid)); x == nil {
+			w.vm[u][Drop(DropNoMbuf)]++
+		} else if w.deliver(s, u, x, x.PktLen()) {
+			f.took(x)
+			if from >= 0 {
+				w.vm[u][LocalIn]++
+			}
+			k++
+		}
 	}
-	if !w.deliver(s, to, m, m.PktLen()) {
-		w.io.Free(m)
-		return false
-	}
-	return true
+	return k
 }
 
 // retag pushes a tag (tci) onto an untagged frame or pops a tagged one's,
